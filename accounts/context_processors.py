@@ -1,0 +1,40 @@
+"""The navigation: each role sees only what it may use."""
+
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from .roles import TrialRole
+
+# (label, url name, predicate on the user). Later apps add their entries here.
+_ITEMS = [
+    (_("Home"), "home", lambda u: True),
+    (_("Sites"), "sites:site_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (_("Accounts"), "accounts:user_list", lambda u: u.has_trial_role(TrialRole.SYSADMIN)),
+    (
+        _("Audit trail"),
+        "accounts:audit_log",
+        lambda u: u.has_trial_role(TrialRole.SYSADMIN, TrialRole.TRIAL_MANAGER),
+    ),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    for label, url_name, allowed in _ITEMS:
+        if not allowed(user):
+            continue
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            continue
+        items.append(
+            {
+                "label": label,
+                "url": url,
+                "active": request.path == url or (url != "/" and request.path.startswith(url)),
+            }
+        )
+    return {"nav_items": items}

@@ -1,0 +1,87 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from .models import User
+from .roles import TrialRole
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.CharField(
+        label=_("Username or e-mail"), max_length=254, widget=forms.TextInput(attrs={"autofocus": True})
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "That username/e-mail and password do not match an active account. "
+            "After 5 failed attempts the account is locked for 30 minutes."
+        ),
+    }
+
+
+class ReasonFormMixin(forms.Form):
+    """Adds the reason-for-change box. Whether it is required is the service's rule (audit)."""
+
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required when you change data that was already saved."),
+    )
+
+
+class SignatureForm(forms.Form):
+    """Password re-entry and explicit acceptance of the stated meaning (21 CFR 11.200)."""
+
+    password = forms.CharField(
+        label=_("Your password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    accept = forms.BooleanField()
+
+    def __init__(self, *args, meaning: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.meaning = meaning
+        self.fields["accept"].label = _(
+            "I sign with the meaning “%(meaning)s”. This electronic signature is the legally binding "
+            "equivalent of my handwritten signature."
+        ) % {"meaning": meaning}
+
+
+class UserCreateForm(forms.Form):
+    username = forms.SlugField(max_length=150)
+    full_name = forms.CharField(max_length=150, help_text=_("As it will appear on electronic signatures."))
+    email = forms.EmailField()
+    trial_role = forms.ChoiceField(choices=TrialRole.choices, required=False, label=_("Trial-wide role"))
+    password = forms.CharField(
+        widget=forms.PasswordInput, help_text=_("At least 12 characters; the user changes it at first use.")
+    )
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username=username).exists():
+            raise forms.ValidationError(_("An account with this username exists."))
+        return username
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("An account with this e-mail exists."))
+        return email
+
+
+class UserUpdateForm(ReasonFormMixin, forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["full_name", "email", "trial_role", "is_active"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].lower()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(_("An account with this e-mail exists."))
+        return email
+
+
+def form_add_domain_error(form: forms.Form, exc) -> None:
+    """Show a service's refusal next to the field it concerns, or at the top of the form."""
+    field = exc.field if getattr(exc, "field", None) in form.fields else None
+    form.add_error(field, exc.message)

@@ -1,0 +1,202 @@
+"""Users, the append-only audit table, electronic signatures and the base of every trial record."""
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from .roles import ALL_SITES_ROLES, TrialRole
+
+
+class TrialDataDeletionError(Exception):
+    """Trial data is retired, never deleted (GCP: the record of what was observed must survive)."""
+
+
+class NoDeleteQuerySet(models.QuerySet):
+    def delete(self):
+        raise TrialDataDeletionError("Trial data cannot be deleted; retire the record instead.")
+
+
+class TrialRecord(models.Model):
+    """Base of every model that holds trial data.
+
+    Field history (who, when, old and new value, reason) comes from django-simple-history; the
+    ``version`` counter supports the optimistic edit check; records are retired, not deleted.
+    """
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True, editable=False)
+
+    history = HistoricalRecords(inherit=True, excluded_fields=["updated_at"])
+
+    objects = NoDeleteQuerySet.as_manager()
+
+    # Fields that describe the record's bookkeeping rather than its content; they take no part in
+    # change detection or in the hash an electronic signature is bound to.
+    BOOKKEEPING_FIELDS = frozenset({"id", "created_at", "updated_at", "version", "retired_at"})
+
+    class Meta:
+        abstract = True
+
+    def delete(self, *args, **kwargs):
+        raise TrialDataDeletionError("Trial data cannot be deleted; retire the record instead.")
+
+    def audit_site(self):
+        """The site whose timezone and scope apply to this record (None for trial-wide records)."""
+        return getattr(self, "site", None)
+
+
+class User(AbstractUser):
+    """A person with an account. Login by username or e-mail; site roles come from delegation."""
+
+    email = models.EmailField(_("e-mail address"), unique=True)
+    full_name = models.CharField(
+        _("full name"), max_length=150, help_text=_("As it appears on electronic signatures.")
+    )
+    trial_role = models.CharField(
+        _("trial-wide role"), max_length=20, choices=TrialRole.choices, blank=True, default=""
+    )
+
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    objects = UserManager()
+
+    REQUIRED_FIELDS = ["email", "full_name"]
+
+    class Meta:
+        ordering = ["full_name", "username"]
+
+    def __str__(self) -> str:
+        return self.full_name or self.username
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.username
+
+    @property
+    def sees_all_sites(self) -> bool:
+        return self.is_active and self.trial_role in ALL_SITES_ROLES
+
+    def has_trial_role(self, *roles: str) -> bool:
+        return self.is_active and self.trial_role in roles
+
+    @cached_property
+    def site_roles(self) -> dict[int, frozenset[str]]:
+        """Site id → roles held there today through a current delegation entry (one query)."""
+        if not self.is_active or self.pk is None:
+            return {}
+        roles: dict[int, set[str]] = {}
+        for site_id, role in self.delegations.current().values_list("site_id", "role"):
+            roles.setdefault(site_id, set()).add(role)
+        return {k: frozenset(v) for k, v in roles.items()}
+
+    def has_site_role(self, site=None, *roles: str) -> bool:
+        """Whether the user holds (one of ``roles``, or any role) at ``site`` (or at any site)."""
+        if site is None:
+            held = set().union(*self.site_roles.values()) if self.site_roles else set()
+        else:
+            held = self.site_roles.get(getattr(site, "pk", site), frozenset())
+        return bool(held & set(roles)) if roles else bool(held)
+
+
+class AuditEvent(models.Model):
+    """One workflow or security event. Append-only: rows are never updated or deleted.
+
+    On PostgreSQL a trigger (migration 0002) enforces this below the ORM too.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", _("Logged in")
+        LOGOUT = "logout", _("Logged out")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+        LOCKED_OUT = "locked_out", _("Account locked after failed logins")
+        ACCOUNT_CREATED = "account_created", _("Account created")
+        ACCOUNT_CHANGED = "account_changed", _("Account changed")
+        ROLE_CHANGED = "role_changed", _("Trial-wide role changed")
+        ACCOUNT_DEACTIVATED = "account_deactivated", _("Account deactivated")
+        RECORD_CHANGED = "record_changed", _("Record changed")
+        SITE_REGISTERED = "site_registered", _("Site registered")
+        SITE_STATUS_CHANGED = "site_status_changed", _("Site status changed")
+        DELEGATION_ADDED = "delegation_added", _("Delegation entry added")
+        DELEGATION_SIGNED = "delegation_signed", _("Delegation signed off by PI")
+        DELEGATION_ENDED = "delegation_ended", _("Delegation ended")
+        SIGNED = "signed", _("Electronic signature applied")
+        SIGNATURE_FAILED = "signature_failed", _("Electronic signature refused")
+        SIGNATURE_INVALIDATED = "signature_invalidated", _("Electronic signature invalidated")
+        RANDOMISED = "randomised", _("Patient randomised")
+        LOCKED = "locked", _("Data locked")
+        UNLOCKED = "unlocked", _("Data unlocked")
+        EXPORTED = "exported", _("Data exported")
+        QUERY_RAISED = "query_raised", _("Query raised")
+        QUERY_CLOSED = "query_closed", _("Query closed")
+        LIST_VIEWED = "list_viewed", _("Randomisation list viewed")
+
+    kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Copied at the time of the event so the trail reads the same if the account changes later.
+    actor_label = models.CharField(max_length=150, blank=True)
+    site_code = models.CharField(max_length=10, blank=True, db_index=True)
+    target_type = models.CharField(max_length=100, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    reason = models.TextField(blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} {self.target_label}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TrialDataDeletionError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TrialDataDeletionError("Audit events are append-only.")
+
+
+class Signature(models.Model):
+    """An electronic signature (21 CFR Part 11 §11.50, §11.70, §11.200).
+
+    The manifestation (full name, UTC time, meaning) is stored as signed; ``content_hash`` binds the
+    signature to the record's content at that moment, so a later change shows as invalidation.
+    """
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
+    signer_name = models.CharField(max_length=150)
+    signer_username = models.CharField(max_length=150)
+    meaning = models.CharField(max_length=300)
+    signed_at = models.DateTimeField(default=timezone.now)
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.CharField(max_length=64)
+    record = GenericForeignKey("content_type", "object_id")
+    content_hash = models.CharField(max_length=64)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_reason = models.TextField(blank=True)
+    invalidated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-signed_at"]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.signer_name} — {self.meaning} — {self.signed_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def is_valid(self) -> bool:
+        return self.invalidated_at is None

@@ -1,0 +1,162 @@
+"""Electronic signatures: one service used by eligibility confirmation, casebook and SAE sign-off.
+
+21 CFR Part 11 §11.50 (manifestation: printed name, date/time, meaning), §11.70 (signature linked to
+its record so it cannot be transferred) and §11.200 (two components: identity and password, re-entered
+at each signing). Failed attempts are audited and rate-limited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.utils import timezone
+
+from .audit import audit_event_record, content_fields
+from .errors import DomainError
+from .models import AuditEvent, Signature
+
+if TYPE_CHECKING:
+    from .models import User
+
+
+class SignatureRefused(DomainError):
+    code = "signature_refused"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value.normalize()) if value == value.to_integral() else str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def content_digest(obj: models.Model) -> str:
+    """SHA-256 of the record's content in a canonical JSON form (sorted keys, plain values)."""
+    content = {f.attname: _plain(getattr(obj, f.attname)) for f in content_fields(obj)}
+    canonical = json.dumps(
+        {"model": obj._meta.label_lower, "pk": str(obj.pk), "content": content},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def signatures_for(obj: models.Model):
+    ct = ContentType.objects.get_for_model(obj)
+    return Signature.objects.filter(content_type=ct, object_id=str(obj.pk)).select_related("signer")
+
+
+def _recent_failures(user: User) -> int:
+    since = timezone.now() - settings.SIGNATURE_FAILURE_WINDOW
+    return AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, actor=user, at__gte=since).count()
+
+
+def signature_verify(
+    *, user: User, password: str, meaning: str, obj: models.Model, ip_address: str | None = None
+) -> None:
+    """Re-authenticate the signer (§11.200); raise SignatureRefused and audit the failure otherwise.
+
+    Call it outside any transaction the caller may roll back, so the failure record survives.
+    """
+    if not user.is_active:
+        raise SignatureRefused("This account is not active.")
+    if _recent_failures(user) >= settings.SIGNATURE_FAILURE_LIMIT:
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_FAILED,
+            actor=user,
+            target=obj,
+            summary="Signing blocked: too many failed attempts",
+            detail={"meaning": meaning, "blocked": True},
+            ip_address=ip_address,
+        )
+        minutes = int(settings.SIGNATURE_FAILURE_WINDOW.total_seconds() // 60)
+        raise SignatureRefused(
+            f"Too many failed signature attempts. Signing is blocked for up to {minutes} minutes.",
+            field="password",
+        )
+    if not password or not user.check_password(password):
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_FAILED,
+            actor=user,
+            target=obj,
+            summary="Wrong password at signing",
+            detail={"meaning": meaning},
+            ip_address=ip_address,
+        )
+        raise SignatureRefused("The password is not correct. Nothing was signed.", field="password")
+
+
+@transaction.atomic
+def signature_apply(
+    *, user: User, meaning: str, obj: models.Model, ip_address: str | None = None
+) -> Signature:
+    """Record the signature over ``obj``'s current content. Only after ``signature_verify``."""
+    signature = Signature.objects.create(
+        signer=user,
+        signer_name=user.get_full_name(),
+        signer_username=user.username,
+        meaning=meaning,
+        signed_at=timezone.now(),
+        content_type=ContentType.objects.get_for_model(obj),
+        object_id=str(obj.pk),
+        content_hash=content_digest(obj),
+    )
+    audit_event_record(
+        kind=AuditEvent.Kind.SIGNED,
+        actor=user,
+        target=obj,
+        summary=f"Signed by {signature.signer_name}: {meaning}",
+        detail={"signature_id": signature.pk, "content_hash": signature.content_hash},
+        ip_address=ip_address,
+    )
+    return signature
+
+
+def signature_sign(
+    *, user: User, password: str, meaning: str, obj: models.Model, ip_address: str | None = None
+) -> Signature:
+    """Re-authenticate and sign in one step (for records with nothing else to stamp)."""
+    signature_verify(user=user, password=password, meaning=meaning, obj=obj, ip_address=ip_address)
+    return signature_apply(user=user, meaning=meaning, obj=obj, ip_address=ip_address)
+
+
+def signatures_invalidate_stale(*, obj: models.Model, actor: User | None, reason: str) -> list[Signature]:
+    """Invalidate every valid signature over ``obj`` whose signed content no longer matches it."""
+    digest = content_digest(obj)
+    stale = list(signatures_for(obj).filter(invalidated_at__isnull=True).exclude(content_hash=digest))
+    now = timezone.now()
+    for signature in stale:
+        signature.invalidated_at = now
+        signature.invalidated_by = actor if getattr(actor, "pk", None) else None
+        signature.invalidated_reason = f"Record changed after signing: {reason}"
+        signature.save(update_fields=["invalidated_at", "invalidated_by", "invalidated_reason"])
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_INVALIDATED,
+            actor=actor,
+            target=obj,
+            summary=f"Signature of {signature.signer_name} ({signature.meaning}) invalidated",
+            reason=reason,
+            detail={"signature_id": signature.pk},
+        )
+    return stale
+
+
+def signature_status(*, obj: models.Model) -> list[tuple[Signature, bool]]:
+    """Each signature over ``obj`` with whether it still matches the record's current content.
+
+    A mismatch on a signature not yet marked invalidated means the record was changed outside the
+    services; the page shows it as invalidated all the same.
+    """
+    digest = content_digest(obj)
+    return [(s, s.is_valid and s.content_hash == digest) for s in signatures_for(obj)]

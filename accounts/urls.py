@@ -1,0 +1,21 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password/",
+        auth_views.PasswordChangeView.as_view(template_name="accounts/password_change.html", success_url="/"),
+        name="password_change",
+    ),
+    path("users/", views.user_list, name="user_list"),
+    path("users/new/", views.user_create_view, name="user_create"),
+    path("users/<str:username>/", views.user_update_view, name="user_update"),
+    path("users/<str:username>/history/", views.user_history, name="user_history"),
+    path("audit/", views.audit_log, name="audit_log"),
+]

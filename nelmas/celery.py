@@ -1,0 +1,11 @@
+"""Celery application. With no REDIS_URL the settings make tasks run in-process (eager)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nelmas.settings")
+
+app = Celery("nelmas")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

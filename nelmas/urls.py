@@ -1,0 +1,14 @@
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("sites/", include("sites.urls")),
+]
+
+handler403 = "nelmas.views.error_403"
+handler404 = "nelmas.views.error_404"
+handler500 = "nelmas.views.error_500"

@@ -1,0 +1,45 @@
+"""The home page per role, health check and error pages."""
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from accounts.roles import TrialRole
+from sites.models import Site
+
+
+@login_required
+def home(request):
+    user = request.user
+    sites = Site.objects.visible_to(user).select_related("pi")
+    context = {
+        "sites": sites,
+        "is_trial_manager": user.has_trial_role(TrialRole.TRIAL_MANAGER),
+        "is_sysadmin": user.has_trial_role(TrialRole.SYSADMIN),
+        "site_roles": user.site_roles,
+    }
+    return render(request, "home.html", context)
+
+
+def healthz(request):
+    """Liveness for the load balancer: the database answers. (Redis and worker checks: later.)"""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        ok = True
+    except Exception:
+        ok = False
+    return JsonResponse({"database": ok}, status=200 if ok else 503)
+
+
+def error_403(request, exception=None):
+    return render(request, "errors/403.html", status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "errors/404.html", status=404)
+
+
+def error_500(request):
+    return render(request, "errors/500.html", status=500)

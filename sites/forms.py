@@ -1,0 +1,103 @@
+import zoneinfo
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import ReasonFormMixin
+from accounts.models import User
+from accounts.roles import SiteRole
+from accounts.validators import not_in_future
+
+from .models import Duty, Site
+
+_TIMEZONES = [
+    (tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz and not tz.startswith("Etc/")
+]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class SiteForm(ReasonFormMixin, forms.ModelForm):
+    timezone = forms.ChoiceField(choices=_TIMEZONES, initial="Europe/London")
+
+    class Meta:
+        model = Site
+        fields = [
+            "code",
+            "name",
+            "country",
+            "timezone",
+            "pi",
+            "recruitment_target",
+            "ethics_approval_date",
+            "rd_approval_date",
+            "contract_signed_date",
+            "initiation_visit_date",
+            "pi_cv_on_file",
+            "pi_gcp_on_file",
+        ]
+        widgets = {
+            name: DateInput()
+            for name in (
+                "ethics_approval_date",
+                "rd_approval_date",
+                "contract_signed_date",
+                "initiation_visit_date",
+            )
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pi"].queryset = User.objects.filter(is_active=True).order_by("full_name")
+        for name in (
+            "ethics_approval_date",
+            "rd_approval_date",
+            "contract_signed_date",
+            "initiation_visit_date",
+        ):
+            self.fields[name].validators.append(not_in_future)
+        if self.instance.pk:
+            # The code is part of every trial number issued at the site; it never changes.
+            self.fields["code"].disabled = True
+        else:
+            del self.fields["reason"]
+
+    def clean_code(self):
+        return self.cleaned_data["code"].upper() if not self.instance.pk else self.instance.code
+
+
+class SiteStatusForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DelegationForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label=_("Staff member"))
+    role = forms.ChoiceField(choices=[c for c in SiteRole.choices if c[0] != SiteRole.PRINCIPAL_INVESTIGATOR])
+    duties = forms.MultipleChoiceField(choices=Duty.choices, widget=forms.CheckboxSelectMultiple)
+    start_date = forms.DateField(widget=DateInput(), initial=timezone.localdate)
+    end_date = forms.DateField(widget=DateInput(), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Trial-wide staff are not delegated site duties; anyone else active can be.
+        self.fields["user"].queryset = User.objects.filter(is_active=True, trial_role="").order_by(
+            "full_name"
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start_date"), cleaned.get("end_date")
+        if start and end and end < start:
+            self.add_error("end_date", _("The end date is before the start date."))
+        return cleaned
+
+
+class DelegationEndForm(forms.Form):
+    end_date = forms.DateField(widget=DateInput(), initial=timezone.localdate)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))

@@ -1,0 +1,194 @@
+"""Where the trial runs (sites) and who works there (the delegation log)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import NoDeleteQuerySet, TrialRecord
+from accounts.roles import SiteRole
+
+from .countries import COUNTRIES
+
+
+class SiteQuerySet(NoDeleteQuerySet):
+    def visible_to(self, user) -> SiteQuerySet:
+        """The one definition of site scope: trial-wide data roles see all, site staff their own."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.sees_all_sites:
+            return self
+        return self.filter(pk__in=list(user.site_roles))
+
+    def active(self) -> SiteQuerySet:
+        return self.filter(status=Site.Status.ACTIVE)
+
+
+class Site(TrialRecord):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending activation")  # registered, checklist not yet complete
+        ACTIVE = "active", _("Active")  # may register and randomise patients
+        ON_HOLD = "on_hold", _("On hold")  # recruitment paused; follow-up continues
+        CLOSED = "closed", _("Closed")  # no further recruitment or data entry
+
+    code = models.CharField(
+        _("site code"),
+        max_length=10,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[A-Z]{2}[0-9]{2}$", _("Use two capital letters and two digits, e.g. GB01."))
+        ],
+        help_text=_("Country letters and a number, e.g. GB01."),
+    )
+    name = models.CharField(_("name"), max_length=200)
+    country = models.CharField(_("country"), max_length=2, choices=COUNTRIES)
+    timezone = models.CharField(_("timezone"), max_length=64, default="Europe/London")
+    pi = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="pi_of_sites",
+        verbose_name=_("principal investigator"),
+    )
+    recruitment_target = models.PositiveIntegerField(
+        _("recruitment target"), validators=[MinValueValidator(1)], help_text=_("Patients to randomise.")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+
+    # Activation checklist (GCP: no recruitment before approvals, contract and initiation).
+    ethics_approval_date = models.DateField(_("ethics approval date"), null=True, blank=True)
+    rd_approval_date = models.DateField(_("R&D / institutional approval date"), null=True, blank=True)
+    contract_signed_date = models.DateField(_("contract signed date"), null=True, blank=True)
+    initiation_visit_date = models.DateField(_("site initiation visit date"), null=True, blank=True)
+    pi_cv_on_file = models.BooleanField(_("PI CV on file"), default=False)
+    pi_gcp_on_file = models.BooleanField(_("PI GCP certificate on file"), default=False)
+
+    objects = SiteQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def audit_site(self) -> Site:
+        return self
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("sites:site_detail", kwargs={"code": self.code})
+
+    def activation_missing(self) -> list[str]:
+        """Checklist items still missing; activation needs an empty list."""
+        missing = []
+        for name in (
+            "ethics_approval_date",
+            "rd_approval_date",
+            "contract_signed_date",
+            "initiation_visit_date",
+        ):
+            if getattr(self, name) is None:
+                missing.append(str(capfirst(self._meta.get_field(name).verbose_name)))
+        for name in ("pi_cv_on_file", "pi_gcp_on_file"):
+            if not getattr(self, name):
+                missing.append(str(self._meta.get_field(name).verbose_name))
+        return missing
+
+    def can_activate(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.ON_HOLD) and not self.activation_missing()
+
+    def can_hold(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def can_close(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.ON_HOLD, self.Status.PENDING)
+
+    def can_recruit(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Duty(models.TextChoices):
+    CONSENT = "consent", _("Take informed consent")
+    ELIGIBILITY = "eligibility", _("Assess and confirm eligibility")
+    RANDOMISATION = "randomisation", _("Randomise patients")
+    CRF_ENTRY = "crf_entry", _("Enter and correct CRF data")
+    AE_REPORTING = "ae_reporting", _("Record adverse events")
+    SAE_ASSESSMENT = "sae_assessment", _("Assess and sign SAEs (medically qualified)")
+    DRUG_ADMINISTRATION = "drug_administration", _("Administer Lutathera")
+    SAMPLES = "samples", _("Collect and ship samples")
+
+
+class DelegationQuerySet(NoDeleteQuerySet):
+    def current(self, on: dt.date | None = None) -> DelegationQuerySet:
+        """Entries in force today: started, not ended, signed off by the PI (PI entries need none)."""
+        on = on or timezone.localdate()
+        return self.filter(
+            Q(start_date__lte=on),
+            Q(end_date__isnull=True) | Q(end_date__gte=on),
+            Q(role=SiteRole.PRINCIPAL_INVESTIGATOR) | Q(pi_signed_off_at__isnull=False),
+            user__is_active=True,
+            retired_at__isnull=True,
+        )
+
+    def visible_to(self, user) -> DelegationQuerySet:
+        return self.filter(site__in=Site.objects.visible_to(user))
+
+
+class Delegation(TrialRecord):
+    """One line of a site's delegation log: who may do which duties there, and for how long."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="delegations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="delegations",
+        verbose_name=_("staff member"),
+    )
+    role = models.CharField(_("role"), max_length=20, choices=SiteRole.choices)
+    duties = models.JSONField(_("duties"), default=list, blank=True)
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True)
+    pi_signed_off_at = models.DateTimeField(_("PI sign-off"), null=True, blank=True)
+    pi_signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = DelegationQuerySet.as_manager()
+
+    # The sign-off stamp is written by the PI's signature; it is not part of what is signed.
+    UNSIGNED_FIELDS = frozenset({"pi_signed_off_at", "pi_signed_off_by"})
+
+    class Meta:
+        ordering = ["site__code", "role", "start_date"]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.site.code}"
+
+    def duty_labels(self) -> list[str]:
+        labels = dict(Duty.choices)
+        return [str(labels.get(d, d)) for d in self.duties]
+
+    def is_current(self, on: dt.date | None = None) -> bool:
+        on = on or timezone.localdate()
+        signed = self.role == SiteRole.PRINCIPAL_INVESTIGATOR or self.pi_signed_off_at is not None
+        return (
+            signed
+            and self.start_date <= on
+            and (self.end_date is None or self.end_date >= on)
+            and self.retired_at is None
+        )
+
+    def needs_sign_off(self) -> bool:
+        return (
+            self.role != SiteRole.PRINCIPAL_INVESTIGATOR
+            and self.pi_signed_off_at is None
+            and self.end_date is None
+        )

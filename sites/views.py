@@ -1,0 +1,214 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from accounts.errors import DomainError
+from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.permissions import client_ip, trial_role_required
+from accounts.roles import TrialRole
+from accounts.signatures import signature_status
+from accounts.views import render_history
+
+from . import services
+from .access import access_delegation, access_site
+from .forms import DelegationEndForm, DelegationForm, SiteForm, SiteStatusForm
+from .models import Site
+
+
+@login_required
+def site_list(request):
+    sites = Site.objects.visible_to(request.user).select_related("pi")
+    return render(request, "sites/site_list.html", {"sites": sites})
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER)
+def site_create(request):
+    form = SiteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            site = services.site_register(actor=request.user, data=form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Site %(code)s registered. Complete its checklist to activate it.") % {"code": site.code},
+            )
+            return redirect("sites:site_detail", code=site.code)
+    return render(request, "sites/site_form.html", {"form": form, "title": _("Register a site")})
+
+
+@login_required
+def site_detail(request, code):
+    site = access_site(user=request.user, code=code)
+    delegations = site.delegations.select_related("user", "pi_signed_off_by").order_by("end_date", "role")
+    return render(
+        request,
+        "sites/site_detail.html",
+        {
+            "site": site,
+            "delegations": delegations,
+            "can_manage": services.can_manage_delegation(request.user, site),
+            "is_tm": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "status_form": SiteStatusForm(),
+        },
+    )
+
+
+@login_required
+def site_update(request, code):
+    site = access_site(user=request.user, code=code)
+    if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
+        raise PermissionDenied
+    form = SiteForm(request.POST or None, instance=Site.objects.get(pk=site.pk))
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k not in ("reason", "code")}
+        try:
+            services.site_update(
+                actor=request.user,
+                site=site,
+                data=data,
+                reason=form.cleaned_data["reason"],
+                expected_version=int(request.POST.get("version", site.version)),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Site %(code)s saved.") % {"code": site.code})
+            return redirect("sites:site_detail", code=site.code)
+    return render(
+        request,
+        "sites/site_form.html",
+        {"form": form, "site": site, "title": _("Edit site %(code)s") % {"code": site.code}},
+    )
+
+
+@require_POST
+@login_required
+def site_status(request, code, action):
+    site = access_site(user=request.user, code=code)
+    if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
+        raise PermissionDenied
+    form = SiteStatusForm(request.POST)
+    try:
+        if action == "activate":
+            services.site_activate(actor=request.user, site=site, reason=request.POST.get("reason", ""))
+        elif not form.is_valid():
+            raise DomainError(_("Give a reason for putting the site on hold or closing it."))
+        elif action == "hold":
+            services.site_hold(actor=request.user, site=site, reason=form.cleaned_data["reason"])
+        elif action == "close":
+            services.site_close(actor=request.user, site=site, reason=form.cleaned_data["reason"])
+        else:
+            raise PermissionDenied
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        site.refresh_from_db()
+        messages.success(
+            request,
+            _("Site %(code)s is now %(status)s.")
+            % {"code": site.code, "status": site.get_status_display().lower()},
+        )
+    return redirect("sites:site_detail", code=site.code)
+
+
+@login_required
+def site_history(request, code):
+    site = access_site(user=request.user, code=code)
+    return render_history(
+        request,
+        site,
+        title=_("History of site %(code)s") % {"code": site.code},
+        timezone_name=site.timezone,
+        back_url=site.get_absolute_url(),
+    )
+
+
+@login_required
+def delegation_add(request, code):
+    site = access_site(user=request.user, code=code)
+    if not services.can_manage_delegation(request.user, site):
+        raise PermissionDenied
+    form = DelegationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delegation_add(actor=request.user, site=site, **form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Entry added. It takes effect when the PI signs it off."))
+            return redirect("sites:site_detail", code=site.code)
+    return render(
+        request,
+        "sites/delegation_form.html",
+        {"form": form, "site": site, "title": _("Add to the delegation log")},
+    )
+
+
+@login_required
+def delegation_sign_off(request, code, delegation_id):
+    site = access_site(user=request.user, code=code)
+    entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
+    form = SignatureForm(request.POST or None, meaning=services.DELEGATION_SIGN_OFF_MEANING)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delegation_sign_off(
+                actor=request.user,
+                entry=entry,
+                password=form.cleaned_data["password"],
+                ip_address=client_ip(request),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Delegation signed off."))
+            return redirect("sites:site_detail", code=site.code)
+    return render(
+        request,
+        "sites/delegation_sign.html",
+        {
+            "form": form,
+            "site": site,
+            "entry": entry,
+            "signatures": signature_status(obj=entry),
+        },
+    )
+
+
+@login_required
+def delegation_end(request, code, delegation_id):
+    site = access_site(user=request.user, code=code)
+    entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
+    if not services.can_manage_delegation(request.user, site):
+        raise PermissionDenied
+    form = DelegationEndForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delegation_end(actor=request.user, entry=entry, **form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Delegation ended."))
+            return redirect("sites:site_detail", code=site.code)
+    return render(
+        request,
+        "sites/delegation_form.html",
+        {"form": form, "site": site, "entry": entry, "title": _("End delegation")},
+    )
+
+
+@login_required
+def delegation_history(request, code, delegation_id):
+    site = access_site(user=request.user, code=code)
+    entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
+    return render_history(
+        request,
+        entry,
+        title=_("History of delegation: %(e)s") % {"e": entry},
+        timezone_name=site.timezone,
+        back_url=site.get_absolute_url(),
+    )

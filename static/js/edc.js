@@ -1,0 +1,17 @@
+// NELMAS EDC page behaviour. Kept in a static file: the Content Security Policy forbids inline script.
+(function () {
+  "use strict";
+  // Warn before leaving a form with unsaved changes (nurses are often interrupted mid-form).
+  document.querySelectorAll("form[data-warn-unsaved]").forEach(function (form) {
+    var dirty = false;
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+    window.addEventListener("beforeunload", function (event) {
+      if (dirty) { event.preventDefault(); event.returnValue = ""; }
+    });
+  });
+  // Move focus to the error summary so screen readers announce it after a failed save.
+  var summary = document.getElementById("form-errors");
+  if (summary) { summary.focus(); }
+})();

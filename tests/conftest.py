@@ -1,0 +1,84 @@
+"""Shared fixtures: a two-site trial with a user in every role."""
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+
+from accounts.models import User
+from accounts.roles import SiteRole, TrialRole
+from sites.models import Site
+from tests.accounts.factories import TEST_PASSWORD, UserFactory
+from tests.sites.factories import DelegationFactory, SiteFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``postgres`` need the real database: they fail, never skip, without it."""
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.fixturenames.append("_require_postgres")
+
+
+@pytest.fixture
+def _require_postgres(db):
+    if connection.vendor != "postgresql":
+        pytest.fail(
+            "This test needs PostgreSQL: set DATABASE_URL (make test and .ci/run do). "
+            f"Current database: {connection.vendor}."
+        )
+
+
+@dataclass
+class World:
+    site_a: Site
+    site_b: Site
+    pi_a: User
+    pi_b: User
+    nurse_a: User
+    nurse_b: User
+    trial_manager: User
+    data_manager: User
+    monitor: User
+    statistician: User
+    sysadmin: User
+
+    def site_staff(self, site_letter: str) -> dict[str, User]:
+        if site_letter == "a":
+            return {"pi": self.pi_a, "nurse": self.nurse_a}
+        return {"pi": self.pi_b, "nurse": self.nurse_b}
+
+
+@pytest.fixture
+def world(db) -> World:
+    site_a = SiteFactory(code="GB01", name="London", timezone="Europe/London")
+    site_b = SiteFactory(code="NL01", name="Rotterdam", country="NL", timezone="Europe/Amsterdam")
+    nurse_a = DelegationFactory(site=site_a, role=SiteRole.RESEARCH_NURSE).user
+    nurse_b = DelegationFactory(site=site_b, role=SiteRole.RESEARCH_NURSE).user
+    return World(
+        site_a=site_a,
+        site_b=site_b,
+        pi_a=site_a.pi,
+        pi_b=site_b.pi,
+        nurse_a=nurse_a,
+        nurse_b=nurse_b,
+        trial_manager=UserFactory(trial_role=TrialRole.TRIAL_MANAGER, username="tm"),
+        data_manager=UserFactory(trial_role=TrialRole.DATA_MANAGER, username="dm"),
+        monitor=UserFactory(trial_role=TrialRole.MONITOR, username="monitor"),
+        statistician=UserFactory(trial_role=TrialRole.STATISTICIAN, username="stats"),
+        sysadmin=UserFactory(trial_role=TrialRole.SYSADMIN, username="sysadmin"),
+    )
+
+
+@pytest.fixture
+def password() -> str:
+    return TEST_PASSWORD
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> str:
+    path = os.environ.get(
+        "TEST_ARTIFACTS", os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
+    )
+    os.makedirs(path, exist_ok=True)
+    return path
