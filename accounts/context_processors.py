@@ -8,6 +8,15 @@ from .roles import TrialRole
 # (label, url name, predicate on the user). Later apps add their entries here.
 _ITEMS = [
     (_("Home"), "home", lambda u: True),
+    (_("Patients"), "patients:patient_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (_("Screening log"), "patients:screening_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (_("Queries"), "crf:query_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (_("Safety"), "safety:ae_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (
+        _("Randomisation"),
+        "randomisation:overview",
+        lambda u: u.has_trial_role(TrialRole.STATISTICIAN, TrialRole.TRIAL_MANAGER),
+    ),
     (_("Sites"), "sites:site_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Accounts"), "accounts:user_list", lambda u: u.has_trial_role(TrialRole.SYSADMIN)),
     (

@@ -76,7 +76,11 @@ def record_history(obj: models.Model, *, timezone_name: str | None = None) -> li
                     continue
                 f = obj._meta.get_field(ch.field)
                 changes.append(
-                    Change(str(capfirst(f.verbose_name)), _display(f, ch.old, labels), _display(f, ch.new, labels))
+                    Change(
+                        str(capfirst(f.verbose_name)),
+                        _display(f, ch.old, labels),
+                        _display(f, ch.new, labels),
+                    )
                 )
         else:
             for f in obj._meta.concrete_fields:

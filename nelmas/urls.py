@@ -7,6 +7,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("sites/", include("sites.urls")),
+    path("patients/", include("patients.urls")),
+    path("randomisation/", include("randomisation.urls")),
+    path("crf/", include("crf.urls")),
+    path("safety/", include("safety.urls")),
 ]
 
 handler403 = "nelmas.views.error_403"

@@ -5,6 +5,7 @@ demo always shows every feature.
 """
 
 import datetime as dt
+from importlib import import_module
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -38,6 +39,9 @@ SITES = [
     ("NL01", "Erasmus MC, Rotterdam", "NL", "Europe/Amsterdam", "pi.nl01", 30, True),
     ("DE01", "Charité, Berlin", "DE", "Europe/Berlin", "pi.de01", 30, False),
 ]
+
+# Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety).
+DEMO_MODULES: list[str] = []
 
 NURSE_DUTIES = [
     Duty.CONSENT,
@@ -109,6 +113,11 @@ class Command(BaseCommand):
                     start_date=past + dt.timedelta(days=30),
                 )
                 delegation_sign_off(actor=users[pi], entry=entry, password=DEMO_PASSWORD)
+
+        # Each domain adds its demo records after the sites exist, in dependency order. A domain's
+        # ``demo.seed(stdout=...)`` must be idempotent like this command.
+        for module_name in DEMO_MODULES:
+            import_module(module_name).seed(stdout=self.stdout)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000 with:"))
         for username, full_name, role in ACCOUNTS:
