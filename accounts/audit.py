@@ -63,9 +63,7 @@ def content_fields(obj: models.Model) -> list[models.Field]:
     Bookkeeping is excluded, and so are a model's ``UNSIGNED_FIELDS``: stamps written *by* signing
     (e.g. a sign-off time), which would otherwise invalidate the signature that wrote them.
     """
-    skip = getattr(obj, "BOOKKEEPING_FIELDS", frozenset({"id"})) | getattr(
-        obj, "UNSIGNED_FIELDS", frozenset()
-    )
+    skip = getattr(obj, "BOOKKEEPING_FIELDS", frozenset({"id"})) | getattr(obj, "UNSIGNED_FIELDS", frozenset())
     return [f for f in obj._meta.concrete_fields if f.name not in skip]
 
 

@@ -107,6 +107,4 @@ def record_history(obj: models.Model, *, timezone_name: str | None = None) -> li
 
 def record_events(obj: models.Model):
     """Workflow events written about this record (signed, activated, ...)."""
-    return AuditEvent.objects.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk)).select_related(
-        "actor"
-    )
+    return AuditEvent.objects.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk)).select_related("actor")

@@ -57,9 +57,7 @@ class User(AbstractUser):
     """A person with an account. Login by username or e-mail; site roles come from delegation."""
 
     email = models.EmailField(_("e-mail address"), unique=True)
-    full_name = models.CharField(
-        _("full name"), max_length=150, help_text=_("As it appears on electronic signatures.")
-    )
+    full_name = models.CharField(_("full name"), max_length=150, help_text=_("As it appears on electronic signatures."))
     trial_role = models.CharField(
         _("trial-wide role"), max_length=20, choices=TrialRole.choices, blank=True, default=""
     )

@@ -37,8 +37,7 @@ def user_create(
         kind=AuditEvent.Kind.ACCOUNT_CREATED,
         actor=actor,
         target=user,
-        summary=f"Account {username} created"
-        + (f" as {user.get_trial_role_display()}" if trial_role else ""),
+        summary=f"Account {username} created" + (f" as {user.get_trial_role_display()}" if trial_role else ""),
     )
     return user
 

@@ -98,9 +98,7 @@ def signature_verify(
 
 
 @transaction.atomic
-def signature_apply(
-    *, user: User, meaning: str, obj: models.Model, ip_address: str | None = None
-) -> Signature:
+def signature_apply(*, user: User, meaning: str, obj: models.Model, ip_address: str | None = None) -> Signature:
     """Record the signature over ``obj``'s current content. Only after ``signature_verify``."""
     signature = Signature.objects.create(
         signer=user,

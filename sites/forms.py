@@ -11,9 +11,7 @@ from accounts.validators import not_in_future
 
 from .models import Duty, Site
 
-_TIMEZONES = [
-    (tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz and not tz.startswith("Etc/")
-]
+_TIMEZONES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones()) if "/" in tz and not tz.startswith("Etc/")]
 
 
 class DateInput(forms.DateInput):
@@ -86,9 +84,7 @@ class DelegationForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Trial-wide staff are not delegated site duties; anyone else active can be.
-        self.fields["user"].queryset = User.objects.filter(is_active=True, trial_role="").order_by(
-            "full_name"
-        )
+        self.fields["user"].queryset = User.objects.filter(is_active=True, trial_role="").order_by("full_name")
 
     def clean(self):
         cleaned = super().clean()

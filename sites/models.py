@@ -42,9 +42,7 @@ class Site(TrialRecord):
         _("site code"),
         max_length=10,
         unique=True,
-        validators=[
-            RegexValidator(r"^[A-Z]{2}[0-9]{2}$", _("Use two capital letters and two digits, e.g. GB01."))
-        ],
+        validators=[RegexValidator(r"^[A-Z]{2}[0-9]{2}$", _("Use two capital letters and two digits, e.g. GB01."))],
         help_text=_("Country letters and a number, e.g. GB01."),
     )
     name = models.CharField(_("name"), max_length=200)
@@ -187,8 +185,4 @@ class Delegation(TrialRecord):
         )
 
     def needs_sign_off(self) -> bool:
-        return (
-            self.role != SiteRole.PRINCIPAL_INVESTIGATOR
-            and self.pi_signed_off_at is None
-            and self.end_date is None
-        )
+        return self.role != SiteRole.PRINCIPAL_INVESTIGATOR and self.pi_signed_off_at is None and self.end_date is None

@@ -24,9 +24,7 @@ def _require_trial_manager(actor: User) -> None:
 
 
 def can_manage_delegation(user: User, site: Site) -> bool:
-    return user.has_trial_role(TrialRole.TRIAL_MANAGER) or user.has_site_role(
-        site, SiteRole.PRINCIPAL_INVESTIGATOR
-    )
+    return user.has_trial_role(TrialRole.TRIAL_MANAGER) or user.has_site_role(site, SiteRole.PRINCIPAL_INVESTIGATOR)
 
 
 @transaction.atomic
@@ -61,16 +59,12 @@ def _delegate_pi(*, site: Site, pi: User, actor: User) -> Delegation:
 
 
 @transaction.atomic
-def site_update(
-    *, actor: User, site: Site, data: dict, reason: str, expected_version: int | None = None
-) -> Site:
+def site_update(*, actor: User, site: Site, data: dict, reason: str, expected_version: int | None = None) -> Site:
     _require_trial_manager(actor)
     old_pi_id = site.pi_id
     site = record_update(obj=site, data=data, actor=actor, reason=reason, expected_version=expected_version)
     if site.pi_id != old_pi_id:
-        for entry in site.delegations.current().filter(
-            user_id=old_pi_id, role=SiteRole.PRINCIPAL_INVESTIGATOR
-        ):
+        for entry in site.delegations.current().filter(user_id=old_pi_id, role=SiteRole.PRINCIPAL_INVESTIGATOR):
             record_update(
                 obj=entry,
                 data={"end_date": timezone.localdate()},
@@ -106,9 +100,7 @@ def site_activate(*, actor: User, site: Site, reason: str = "") -> Site:
         return site
     missing = site.activation_missing()
     if missing:
-        raise DomainError(
-            "The site cannot be activated: missing " + "; ".join(missing) + ".", code="checklist"
-        )
+        raise DomainError("The site cannot be activated: missing " + "; ".join(missing) + ".", code="checklist")
     if not site.can_activate():
         raise DomainError(f"A site that is {site.get_status_display().lower()} cannot be activated.")
     return _set_status(
@@ -163,15 +155,11 @@ def delegation_add(
         actor=actor,
         reason="Delegation entry added",
     )
-    audit_event_record(
-        kind=AuditEvent.Kind.DELEGATION_ADDED, actor=actor, target=entry, summary=f"{entry} added"
-    )
+    audit_event_record(kind=AuditEvent.Kind.DELEGATION_ADDED, actor=actor, target=entry, summary=f"{entry} added")
     return entry
 
 
-def delegation_sign_off(
-    *, actor: User, entry: Delegation, password: str, ip_address: str | None = None
-) -> Delegation:
+def delegation_sign_off(*, actor: User, entry: Delegation, password: str, ip_address: str | None = None) -> Delegation:
     """The site's PI signs the delegation entry electronically; only then does it take effect."""
     if not actor.has_site_role(entry.site, SiteRole.PRINCIPAL_INVESTIGATOR):
         raise NotPermitted("Only the site's principal investigator signs off the delegation log.")

@@ -12,9 +12,7 @@ urlpatterns = [
     path("<str:code>/status/<str:action>/", views.site_status, name="site_status"),
     path("<str:code>/history/", views.site_history, name="site_history"),
     path("<str:code>/delegation/new/", views.delegation_add, name="delegation_add"),
-    path(
-        "<str:code>/delegation/<int:delegation_id>/sign/", views.delegation_sign_off, name="delegation_sign"
-    ),
+    path("<str:code>/delegation/<int:delegation_id>/sign/", views.delegation_sign_off, name="delegation_sign"),
     path("<str:code>/delegation/<int:delegation_id>/end/", views.delegation_end, name="delegation_end"),
     path(
         "<str:code>/delegation/<int:delegation_id>/history/",

@@ -110,8 +110,7 @@ def site_status(request, code, action):
         site.refresh_from_db()
         messages.success(
             request,
-            _("Site %(code)s is now %(status)s.")
-            % {"code": site.code, "status": site.get_status_display().lower()},
+            _("Site %(code)s is now %(status)s.") % {"code": site.code, "status": site.get_status_display().lower()},
         )
     return redirect("sites:site_detail", code=site.code)
 

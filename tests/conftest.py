@@ -77,8 +77,6 @@ def password() -> str:
 
 @pytest.fixture(scope="session")
 def artifacts_dir() -> str:
-    path = os.environ.get(
-        "TEST_ARTIFACTS", os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
-    )
+    path = os.environ.get("TEST_ARTIFACTS", os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts"))
     os.makedirs(path, exist_ok=True)
     return path

@@ -48,9 +48,7 @@ def test_editing_a_saved_record_without_reason_is_refused_on_the_form(client, wo
 def test_editing_with_a_reason_records_old_new_who_when_why(client, world):
     client.force_login(world.trial_manager)
     url = reverse("sites:site_update", kwargs={"code": "GB01"})
-    response = client.post(
-        url, _site_form_data(world.site_a, recruitment_target=35, reason="Target raised by TSC")
-    )
+    response = client.post(url, _site_form_data(world.site_a, recruitment_target=35, reason="Target raised by TSC"))
     assert response.status_code == 302
     world.site_a.refresh_from_db()
     assert world.site_a.recruitment_target == 35

@@ -25,9 +25,7 @@ def test_wrong_password_shows_a_message_and_is_audited(client, world):
     response = _login(client, world.nurse_a.username, "nope")
     assert response.status_code == 200
     assert "do not match an active account" in response.content.decode()
-    assert AuditEvent.objects.filter(
-        kind=AuditEvent.Kind.LOGIN_FAILED, target_id=str(world.nurse_a.pk)
-    ).exists()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.LOGIN_FAILED, target_id=str(world.nurse_a.pk)).exists()
 
 
 def test_five_failures_lock_the_account_with_a_clear_message(client, world, password):

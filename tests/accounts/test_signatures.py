@@ -24,9 +24,7 @@ def test_signature_records_name_time_meaning_and_content_hash(world, password):
 
 def test_change_after_signing_invalidates_the_signature_with_the_reason(world, password):
     sig = signature_sign(user=world.pi_a, password=password, meaning=MEANING, obj=world.site_a)
-    record_update(
-        obj=world.site_a, data={"recruitment_target": 40}, actor=world.trial_manager, reason="Target amended"
-    )
+    record_update(obj=world.site_a, data={"recruitment_target": 40}, actor=world.trial_manager, reason="Target amended")
     sig.refresh_from_db()
     assert sig.invalidated_at is not None
     assert "Target amended" in sig.invalidated_reason
