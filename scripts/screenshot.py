@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--base", default="http://127.0.0.1:8000")
     parser.add_argument("--user")
     parser.add_argument("--password", default="nelmas-demo-2026")
-    parser.add_argument("--out", default="/tmp/shots")
+    parser.add_argument("--out", default="test-artifacts/shots")
     parser.add_argument("--size", action="append", default=[], help="WxH, repeatable (default 1366x768)")
     parser.add_argument("paths", nargs="+")
     args = parser.parse_args()
