@@ -198,3 +198,38 @@ class Signature(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.invalidated_at is None
+
+
+class Notification(models.Model):
+    """One outgoing e-mail, recorded before it is sent so a failed send is retried, not lost.
+
+    ``dedupe_key`` makes queueing idempotent: a re-run of a sweep, a retried task or a second worker
+    asking for the same notification finds the existing row instead of sending twice.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")  # queued or failed and waiting for the next attempt
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")  # gave up after the maximum number of attempts
+
+    kind = models.CharField(max_length=40, db_index=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    site_code = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email}: {self.subject}"

@@ -170,6 +170,7 @@ if env.str("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
     EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "test-artifacts" / "mail"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NELMAS EDC <edc@nelmas.invalid>")
 EDC_BASE_URL = env.str("EDC_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -186,6 +187,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TIMEZONE = "UTC"
+# Periodic jobs (Celery beat in production; `python manage.py run_periodic_jobs` in the local mode).
+CELERY_BEAT_SCHEDULE = {
+    "send-due-notifications": {"task": "accounts.tasks.send_due_notifications", "schedule": 300.0},
+}
 
 # --- Security (hardening switches on outside the local mode, from the environment) ---------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
