@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "randomisation",
     "crf",
     "safety",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -11,6 +11,7 @@ urlpatterns = [
     path("randomisation/", include("randomisation.urls")),
     path("crf/", include("crf.urls")),
     path("safety/", include("safety.urls")),
+    path("reports/", include("reports.urls")),
 ]
 
 handler403 = "nelmas.views.error_403"

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 # Namespaces whose URLs address trial records. Each app lists its URLs in tests/<app>/matrix.py.
-SCOPED_NAMESPACES = ("sites", "patients", "randomisation", "crf", "safety")
+SCOPED_NAMESPACES = ("sites", "patients", "randomisation", "crf", "safety", "reports")
 
 
 def _collect_matrix() -> dict:
@@ -34,7 +34,11 @@ def _collect_matrix() -> dict:
 SITE_URLS = _collect_matrix()
 # URLs that take an argument but address no site's record (a trial-wide list filter, a global
 # configuration): name → why they are exempt. Keep this short and justified.
-EXEMPT: dict[str, str] = {}
+EXEMPT: dict[str, str] = {
+    # Only a finished file can be downloaded; the matrix covers the same access_generated_file door
+    # through reports:generated_file, and test_generated_files checks downloads per role.
+    "reports:generated_file_download": "same access function as reports:generated_file",
+}
 
 
 def _object_patterns():

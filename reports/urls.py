@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("files/<int:file_id>/", views.generated_file_detail, name="generated_file"),
+    path("files/<int:file_id>/download/", views.generated_file_download, name="generated_file_download"),
+    path("blank-crf-book/", views.blank_crf_book_request, name="blank_crf_book"),
+]
