@@ -38,9 +38,20 @@ class SignatureForm(forms.Form):
     )
     accept = forms.BooleanField()
 
-    def __init__(self, *args, meaning: str, **kwargs):
+    def __init__(self, *args, meaning: str, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.meaning = meaning
+        from .twofactor import has_two_factor
+
+        if user is not None and has_two_factor(user):
+            # Both factors at each signing when the signer has them (21 CFR 11.200(a)(1)).
+            self.fields["otp_token"] = forms.CharField(
+                label=_("One-time code"),
+                max_length=12,
+                widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+                help_text=_("From your authenticator app, or one of your backup codes."),
+            )
+            self.order_fields(["password", "otp_token", "accept"])
         self.fields["accept"].label = _(
             "I sign with the meaning “%(meaning)s”. This electronic signature is the legally binding "
             "equivalent of my handwritten signature."
@@ -85,3 +96,16 @@ def form_add_domain_error(form: forms.Form, exc) -> None:
     """Show a service's refusal next to the field it concerns, or at the top of the form."""
     field = exc.field if getattr(exc, "field", None) in form.fields else None
     form.add_error(field, exc.message)
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label=_("One-time code"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+        help_text=_("The 6-digit code from your authenticator app, or an 8-digit backup code."),
+    )
+
+
+class TwoFactorResetForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))

@@ -133,6 +133,9 @@ class AuditEvent(models.Model):
         QUERY_RAISED = "query_raised", _("Query raised")
         QUERY_CLOSED = "query_closed", _("Query closed")
         LIST_VIEWED = "list_viewed", _("Randomisation list viewed")
+        TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Two-factor authentication set up")
+        TWO_FACTOR_FAILED = "two_factor_failed", _("Wrong one-time code")
+        TWO_FACTOR_RESET = "two_factor_reset", _("Two-factor authentication reset by administrator")
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)

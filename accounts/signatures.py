@@ -63,7 +63,13 @@ def _recent_failures(user: User) -> int:
 
 
 def signature_verify(
-    *, user: User, password: str, meaning: str, obj: models.Model, ip_address: str | None = None
+    *,
+    user: User,
+    password: str,
+    meaning: str,
+    obj: models.Model,
+    ip_address: str | None = None,
+    otp_token: str = "",
 ) -> None:
     """Re-authenticate the signer (§11.200); raise SignatureRefused and audit the failure otherwise.
 
@@ -95,6 +101,21 @@ def signature_verify(
             ip_address=ip_address,
         )
         raise SignatureRefused("The password is not correct. Nothing was signed.", field="password")
+    from .twofactor import has_two_factor, otp_match
+
+    if (
+        has_two_factor(user)
+        and otp_match(user=user, token=otp_token, purpose="signature", target=obj, ip_address=ip_address) is None
+    ):
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_FAILED,
+            actor=user,
+            target=obj,
+            summary="Wrong or missing one-time code at signing",
+            detail={"meaning": meaning},
+            ip_address=ip_address,
+        )
+        raise SignatureRefused("The one-time code is not correct. Nothing was signed.", field="otp_token")
 
 
 @transaction.atomic
@@ -122,10 +143,16 @@ def signature_apply(*, user: User, meaning: str, obj: models.Model, ip_address: 
 
 
 def signature_sign(
-    *, user: User, password: str, meaning: str, obj: models.Model, ip_address: str | None = None
+    *,
+    user: User,
+    password: str,
+    meaning: str,
+    obj: models.Model,
+    ip_address: str | None = None,
+    otp_token: str = "",
 ) -> Signature:
     """Re-authenticate and sign in one step (for records with nothing else to stamp)."""
-    signature_verify(user=user, password=password, meaning=meaning, obj=obj, ip_address=ip_address)
+    signature_verify(user=user, password=password, meaning=meaning, obj=obj, ip_address=ip_address, otp_token=otp_token)
     return signature_apply(user=user, meaning=meaning, obj=obj, ip_address=ip_address)
 
 

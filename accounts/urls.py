@@ -13,9 +13,12 @@ urlpatterns = [
         auth_views.PasswordChangeView.as_view(template_name="accounts/password_change.html", success_url="/"),
         name="password_change",
     ),
+    path("2fa/setup/", views.two_factor_setup, name="two_factor_setup"),
+    path("2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create_view, name="user_create"),
     path("users/<str:username>/", views.user_update_view, name="user_update"),
     path("users/<str:username>/history/", views.user_history, name="user_history"),
+    path("users/<str:username>/2fa-reset/", views.two_factor_reset_view, name="two_factor_reset"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

@@ -40,6 +40,10 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "accounts",
     "sites",
     "patients",
@@ -57,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -135,6 +141,13 @@ AXES_USERNAME_CALLABLE = "accounts.backends.axes_username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Two-factor authentication (django-otp, TOTP + backup codes): always for PIs, sub-investigators and
+# every trial-wide role; for everyone when REQUIRE_2FA_FOR_ALL is set.
+REQUIRE_2FA_FOR_ALL = env.bool("REQUIRE_2FA_FOR_ALL", default=False)
+# Enforced wherever real data lives; the local demo mode leaves it to the user (TWO_FACTOR_ENFORCED=1).
+TWO_FACTOR_ENFORCED = env.bool("TWO_FACTOR_ENFORCED", default=not LOCAL_MODE)
+OTP_TOTP_ISSUER = "NELMAS EDC"
 
 # Electronic signatures: failed password re-entries allowed per window before signing is refused.
 SIGNATURE_FAILURE_LIMIT = env.int("SIGNATURE_FAILURE_LIMIT", default=5)

@@ -14,6 +14,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tasks run in-process unless a test starts a real worker against Redis on purpose.
 CELERY_TASK_ALWAYS_EAGER = True
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Most tests log in with force_login; the two-factor tests switch enforcement on themselves.
+TWO_FACTOR_ENFORCED = False
 MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", "/tmp/nelmas-test-media")  # noqa: S108
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

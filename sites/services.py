@@ -159,7 +159,9 @@ def delegation_add(
     return entry
 
 
-def delegation_sign_off(*, actor: User, entry: Delegation, password: str, ip_address: str | None = None) -> Delegation:
+def delegation_sign_off(
+    *, actor: User, entry: Delegation, password: str, ip_address: str | None = None, otp_token: str = ""
+) -> Delegation:
     """The site's PI signs the delegation entry electronically; only then does it take effect."""
     if not actor.has_site_role(entry.site, SiteRole.PRINCIPAL_INVESTIGATOR):
         raise NotPermitted("Only the site's principal investigator signs off the delegation log.")
@@ -167,7 +169,12 @@ def delegation_sign_off(*, actor: User, entry: Delegation, password: str, ip_add
         raise DomainError("This entry needs no sign-off.")
     # Outside the transaction: a refused signature must leave its audit record behind.
     signature_verify(
-        user=actor, password=password, meaning=DELEGATION_SIGN_OFF_MEANING, obj=entry, ip_address=ip_address
+        user=actor,
+        password=password,
+        meaning=DELEGATION_SIGN_OFF_MEANING,
+        obj=entry,
+        ip_address=ip_address,
+        otp_token=otp_token,
     )
     with transaction.atomic():
         entry = record_update(

@@ -152,13 +152,14 @@ def delegation_add(request, code):
 def delegation_sign_off(request, code, delegation_id):
     site = access_site(user=request.user, code=code)
     entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
-    form = SignatureForm(request.POST or None, meaning=services.DELEGATION_SIGN_OFF_MEANING)
+    form = SignatureForm(request.POST or None, meaning=services.DELEGATION_SIGN_OFF_MEANING, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             services.delegation_sign_off(
                 actor=request.user,
                 entry=entry,
                 password=form.cleaned_data["password"],
+                otp_token=form.cleaned_data.get("otp_token", ""),
                 ip_address=client_ip(request),
             )
         except DomainError as exc:

@@ -1,0 +1,111 @@
+"""Two-factor authentication with django-otp: TOTP apps plus single-use backup codes.
+
+Required for principal investigators, sub-investigators and every trial-wide role (they sign,
+unblind lists, lock and export data, or manage accounts); for all users when REQUIRE_2FA_FOR_ALL.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import segno
+from django.conf import settings
+from django.db import transaction
+from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .audit import audit_event_record
+from .errors import DomainError, NotPermitted, ReasonRequired
+from .models import AuditEvent, User
+from .roles import INVESTIGATOR_ROLES, TrialRole
+
+BACKUP_CODE_COUNT = 10
+
+
+def requires_two_factor(user: User) -> bool:
+    if not user.is_authenticated:
+        return False
+    if settings.REQUIRE_2FA_FOR_ALL or (user.trial_role and user.trial_role != TrialRole.MONITOR):
+        return True
+    return user.has_site_role(None, *INVESTIGATOR_ROLES)
+
+
+def has_two_factor(user: User) -> bool:
+    return any(True for _ in devices_for_user(user, confirmed=True))
+
+
+def totp_enrolment_start(*, user: User) -> TOTPDevice:
+    """The unconfirmed authenticator being set up (created once, reused until confirmed)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+def totp_qr_svg(device: TOTPDevice) -> str:
+    """The provisioning URI as an inline SVG QR code (no image request, no script)."""
+    return segno.make(device.config_url, error="m").svg_inline(scale=5, dark="#111", light="#fff")
+
+
+@transaction.atomic
+def totp_enrolment_confirm(*, user: User, token: str) -> list[str]:
+    """Confirm the authenticator with a code from it; returns new single-use backup codes."""
+    device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+    if device is None:
+        raise DomainError("Start the set-up again: no authenticator is waiting for confirmation.")
+    if not device.verify_token((token or "").strip()):
+        raise DomainError(
+            "That code does not match. Check the time on your phone and try the newest code.", field="token"
+        )
+    TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+    device.confirmed = True
+    device.save()
+    codes = backup_codes_replace(user=user)
+    audit_event_record(
+        kind=AuditEvent.Kind.TWO_FACTOR_ENROLLED,
+        actor=user,
+        target=user,
+        summary=f"{user.username} set up an authenticator app",
+    )
+    return codes
+
+
+def backup_codes_replace(*, user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    codes = [f"{secrets.randbelow(10**8):08d}" for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=device, token=code) for code in codes])
+    return codes
+
+
+def otp_match(*, user: User, token: str, purpose: str, target=None, ip_address: str | None = None):
+    """The device that accepts ``token`` (a backup code is used up), or None after auditing."""
+    token = (token or "").strip().replace(" ", "")
+    for device in devices_for_user(user, confirmed=True):
+        if token and device.verify_token(token):
+            return device
+    audit_event_record(
+        kind=AuditEvent.Kind.TWO_FACTOR_FAILED,
+        actor=user,
+        target=target or user,
+        summary=f"Wrong one-time code ({purpose})",
+        ip_address=ip_address,
+    )
+    return None
+
+
+@transaction.atomic
+def two_factor_reset(*, actor: User, user: User, reason: str) -> None:
+    """Account recovery: an administrator removes a user's devices; the user must enrol again."""
+    if not actor.has_trial_role(TrialRole.SYSADMIN):
+        raise NotPermitted("Only a system administrator can reset two-factor authentication.")
+    if not reason.strip():
+        raise ReasonRequired()
+    for device in devices_for_user(user, confirmed=None):
+        device.delete()
+    audit_event_record(
+        kind=AuditEvent.Kind.TWO_FACTOR_RESET,
+        actor=actor,
+        target=user,
+        reason=reason,
+        summary=f"Two-factor authentication of {user.username} reset",
+    )
