@@ -20,6 +20,11 @@ _ITEMS = [
     (_("Sites"), "sites:site_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Accounts"), "accounts:user_list", lambda u: u.has_trial_role(TrialRole.SYSADMIN)),
     (
+        _("Access review"),
+        "reports:access_review",
+        lambda u: u.has_trial_role(TrialRole.SYSADMIN, TrialRole.TRIAL_MANAGER),
+    ),
+    (
         _("Audit trail"),
         "accounts:audit_log",
         lambda u: u.has_trial_role(TrialRole.SYSADMIN, TrialRole.TRIAL_MANAGER),

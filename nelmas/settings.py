@@ -205,6 +205,7 @@ CELERY_TIMEZONE = "UTC"
 # Periodic jobs (Celery beat in production; `python manage.py run_periodic_jobs` in the local mode).
 CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {"task": "accounts.tasks.send_due_notifications", "schedule": 300.0},
+    "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
 }
 
 # --- Security (hardening switches on outside the local mode, from the environment) ---------------
@@ -238,11 +239,17 @@ CONTENT_SECURITY_POLICY = {
 }
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
+# Structured (JSON) logs outside the local mode. Log lines carry ids and trial numbers at most, never
+# patient data: request bodies are not logged and the EDC stores no names to leak.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if (LOCAL_MODE or TESTING) else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "nelmas.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -1,12 +1,13 @@
 """The home page per role, health check and error pages."""
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 
 from accounts.roles import TrialRole
 from sites.models import Site
+
+from .health import health_report
 
 
 @login_required
@@ -23,14 +24,9 @@ def home(request):
 
 
 def healthz(request):
-    """Liveness for the load balancer: the database answers. (Redis and worker checks: later.)"""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        ok = True
-    except Exception:
-        ok = False
-    return JsonResponse({"database": ok}, status=200 if ok else 503)
+    """For the load balancer and monitoring: 200 when the database, Redis and the worker are up."""
+    report, healthy = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
 
 
 def error_403(request, exception=None):

@@ -1,16 +1,28 @@
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.audit import audit_event_record
-from accounts.models import AuditEvent
+from accounts.errors import DomainError
+from accounts.exports import csv_bytes
+from accounts.models import AuditEvent, User
 from accounts.permissions import trial_role_required
 from accounts.roles import TrialRole
+from accounts.services import user_deactivate
 
 from .access import access_generated_file
 from .models import GeneratedFile
+from .selectors import access_review_rows
 from .services import generated_file_request
+
+
+class DeactivateForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
 
 
 @login_required
@@ -42,3 +54,64 @@ def generated_file_download(request, file_id):
 def blank_crf_book_request(request):
     generated = generated_file_request(kind=GeneratedFile.Kind.BLANK_CRF_BOOK, actor=request.user)
     return redirect("reports:generated_file", file_id=generated.pk)
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.SYSADMIN)
+def access_review(request):
+    rows = access_review_rows()
+    if request.GET.get("format") == "csv":
+        audit_event_record(kind=AuditEvent.Kind.EXPORTED, actor=request.user, summary="Access review CSV downloaded")
+        body = csv_bytes(
+            [
+                "username",
+                "full_name",
+                "email",
+                "active",
+                "trial_role",
+                "site_roles",
+                "last_login",
+                "two_factor",
+                "two_factor_required",
+                "unused_90_days",
+            ],
+            (
+                [
+                    r.user.username,
+                    r.user.full_name,
+                    r.user.email,
+                    r.user.is_active,
+                    r.user.get_trial_role_display(),
+                    "; ".join(r.site_roles),
+                    r.user.last_login.isoformat() if r.user.last_login else "never",
+                    r.two_factor,
+                    r.two_factor_required,
+                    r.unused,
+                ]
+                for r in rows
+            ),
+        )
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="nelmas-access-review.csv"'
+        return response
+    return render(request, "reports/access_review.html", {"rows": rows, "form": DeactivateForm()})
+
+
+@require_POST
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.SYSADMIN)
+def account_deactivate(request, username):
+    user = get_object_or_404(User, username=username)
+    form = DeactivateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give a reason for deactivating %(u)s.") % {"u": user.username})
+    else:
+        try:
+            user_deactivate(actor=request.user, user=user, reason=form.cleaned_data["reason"])
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                _("%(u)s deactivated; their delegations end today. Their records and signatures remain.")
+                % {"u": user.full_name},
+            )
+    return redirect("reports:access_review")

@@ -38,6 +38,8 @@ EXEMPT: dict[str, str] = {
     # Only a finished file can be downloaded; the matrix covers the same access_generated_file door
     # through reports:generated_file, and test_generated_files checks downloads per role.
     "reports:generated_file_download": "same access function as reports:generated_file",
+    # Accounts are not site records: trial manager and administrator only (tests/reports/test_access_review.py).
+    "reports:account_deactivate": "account administration, role-checked, not site-scoped",
 }
 
 
