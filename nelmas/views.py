@@ -1,7 +1,8 @@
 """The home page per role, health check and error pages."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
+from django.template import loader
 from django.shortcuts import render
 
 from accounts.roles import TrialRole
@@ -38,4 +39,5 @@ def error_404(request, exception=None):
 
 
 def error_500(request):
-    return render(request, "errors/500.html", status=500)
+    # No request context: context processors query the database, which may be what failed.
+    return HttpResponseServerError(loader.get_template("errors/500.html").render())
