@@ -2,8 +2,8 @@
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseServerError, JsonResponse
-from django.template import loader
 from django.shortcuts import render
+from django.template import loader
 
 from accounts.roles import TrialRole
 from sites.models import Site
