@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_check_deploy_is_clean_with_production_settings():
-    env = {k: v for k, v in os.environ.items() if k not in ("NELMAS_TESTING", "DEBUG", "DJANGO_SETTINGS_MODULE")}
+    unset = ("NELMAS_TESTING", "DEBUG", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(
         DJANGO_SETTINGS_MODULE="nelmas.settings",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/nelmas",

@@ -84,5 +84,9 @@ def login(live_server, password):
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
-    """A UK nurse's browser: dates typed and shown DD/MM/YYYY, London time."""
-    return {**browser_context_args, "locale": "en-GB", "timezone_id": "Europe/London"}
+    """A UK nurse's browser: dates typed and shown DD/MM/YYYY, London time.
+
+    The CSP is bypassed only so that axe-core can be injected; tests/test_security.py checks the
+    policy and that no page has inline script.
+    """
+    return {**browser_context_args, "locale": "en-GB", "timezone_id": "Europe/London", "bypass_csp": True}

@@ -78,7 +78,7 @@ def test_pi_signs_off_a_delegation_on_a_phone(browser, live_server, world, login
         duties=[Duty.CRF_ENTRY, Duty.CONSENT],
         start_date=timezone.localdate(),
     )
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB", bypass_csp=True)
     page = context.new_page()
     login(page, world.pi_a)
     page.goto(f"{live_server.url}/sites/GB01/")
