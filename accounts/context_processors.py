@@ -10,6 +10,11 @@ _ITEMS = [
     (_("Home"), "home", lambda u: True),
     (_("Patients"), "patients:patient_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Screening log"), "patients:screening_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (
+        _("Consent versions"),
+        "patients:consent_documents",
+        lambda u: u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR),
+    ),
     (_("Queries"), "crf:query_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Safety"), "safety:ae_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (

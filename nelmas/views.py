@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.template import loader
 
 from accounts.roles import TrialRole
+from patients.selectors import home_worklist
 from sites.models import Site
 
 from .health import health_report
@@ -20,6 +21,7 @@ def home(request):
         "is_trial_manager": user.has_trial_role(TrialRole.TRIAL_MANAGER),
         "is_sysadmin": user.has_trial_role(TrialRole.SYSADMIN),
         "site_roles": user.site_roles,
+        "worklist": home_worklist(user=user) if user.has_site_role() else None,
     }
     return render(request, "home.html", context)
 

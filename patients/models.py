@@ -114,3 +114,257 @@ class Patient(TrialRecord):
     def is_on_study(self) -> bool:
         """Still expected to attend visits and have forms completed."""
         return self.status not in (self.Status.COMPLETED, self.Status.WITHDRAWN, self.Status.DIED)
+
+
+class ScreeningQuerySet(NoDeleteQuerySet):
+    def visible_to(self, user) -> ScreeningQuerySet:
+        return self.filter(site__in=Site.objects.visible_to(user))
+
+
+class ScreeningEntry(TrialRecord):
+    """One anonymous line of a site's screening log: every patient considered, screen failures too."""
+
+    class NotRandomisedReason(models.TextChoices):
+        INELIGIBLE = "ineligible", _("Not eligible")
+        DECLINED = "declined", _("Declined to take part")
+        CLINICIAN = "clinician", _("Clinician decision")
+        LOST = "lost", _("Lost before consent")
+        OTHER = "other", _("Other")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="screening_entries")
+    screened_on = models.DateField(_("date screened"))
+    age = models.PositiveSmallIntegerField(_("age (years)"), validators=[MaxValueValidator(110)])
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    eligible = models.BooleanField(_("eligible on screening"))
+    not_randomised_reason = models.CharField(
+        _("reason not taking part"), max_length=12, choices=NotRandomisedReason.choices, blank=True
+    )
+    reason_detail = models.CharField(_("details"), max_length=300, blank=True)
+    patient = models.OneToOneField(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="screening_entry"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True)
+
+    objects = ScreeningQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-screened_on", "-id"]
+        verbose_name_plural = "screening entries"
+
+    def __str__(self) -> str:
+        return f"Screening {self.site.code}-{self.pk} ({self.screened_on:%d %b %Y})"
+
+    def audit_site(self):
+        return self.site
+
+
+class ConsentDocument(TrialRecord):
+    """A version of the patient information sheet and consent form, as approved by the ethics committee."""
+
+    document_version = models.CharField(_("version"), max_length=20, unique=True)
+    document_date = models.DateField(_("document date"))
+    valid_from = models.DateField(_("valid from"))
+    valid_to = models.DateField(_("valid to"), null=True, blank=True, help_text=_("Empty while in use."))
+    ethics_approval_date = models.DateField(_("ethics approval date"))
+
+    class Meta:
+        ordering = ["-valid_from", "-id"]
+
+    def __str__(self) -> str:
+        return f"PIS/ICF v{self.document_version} ({self.document_date:%d %b %Y})"
+
+    def is_valid_on(self, day) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class Consent(TrialRecord):
+    """Written informed consent, with each optional consent recorded separately."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
+    document = models.ForeignKey(
+        ConsentDocument,
+        on_delete=models.PROTECT,
+        related_name="consents",
+        verbose_name=_("information sheet / consent form version"),
+    )
+    consented_at = models.DateTimeField(_("date and time of consent"))
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("consent taken by")
+    )
+    samples_biobank = models.BooleanField(_("NETest and biobank samples"), default=False)
+    tissue = models.BooleanField(_("use of stored tumour tissue"), default=False)
+    future_research = models.BooleanField(_("future research"), default=False)
+    gp_letter = models.BooleanField(_("letter to the GP"), default=False)
+
+    class Meta:
+        ordering = ["-consented_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Consent of {self.patient} on {self.document}"
+
+    def audit_site(self):
+        return self.patient.site
+
+
+class ReconsentTask(TrialRecord):
+    """A newer consent version was approved while the patient is on study: consent them again."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="reconsent_tasks")
+    document = models.ForeignKey(ConsentDocument, on_delete=models.PROTECT, related_name="+")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["patient", "document"], name="reconsent_once_per_version")]
+
+    def __str__(self) -> str:
+        return f"Re-consent {self.patient} on v{self.document.document_version}"
+
+    def audit_site(self):
+        return self.patient.site
+
+
+class Withdrawal(TrialRecord):
+    """Withdrawal from the trial, by the patient or the investigator, at one of three levels."""
+
+    class Level(models.TextChoices):
+        TREATMENT = "treatment", _("Treatment only: no more Lutathera; follow-up continues")
+        FOLLOW_UP = "follow_up", _("Follow-up: no more visits; data collected so far is kept and used")
+        DATA_USE = "data_use", _("Further use of data: no visits and no further use beyond what is already analysed")
+
+    class InitiatedBy(models.TextChoices):
+        PATIENT = "patient", _("Patient withdrew consent")
+        INVESTIGATOR = "investigator", _("Investigator decision")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="withdrawals")
+    withdrawn_on = models.DateField(_("date of withdrawal"))
+    level = models.CharField(_("level"), max_length=10, choices=Level.choices)
+    initiated_by = models.CharField(_("initiated by"), max_length=12, choices=InitiatedBy.choices)
+    reason = models.TextField(_("reason"))
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-withdrawn_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"Withdrawal of {self.patient} ({self.get_level_display()})"
+
+    def audit_site(self):
+        return self.patient.site
+
+    def stops(self) -> list[str]:
+        """What this withdrawal stops, in words shown to the nurse and on the patient page."""
+        if self.level == self.Level.TREATMENT:
+            return [str(_("Lutathera dosing"))]
+        stopped = [
+            str(_("Lutathera dosing")),
+            str(_("all further visits and forms")),
+            str(_("reminders and new data entry")),
+        ]
+        if self.level == self.Level.DATA_USE:
+            stopped.append(str(_("use of the patient's data in analyses not yet done")))
+        return stopped
+
+
+class PrimarySite(models.TextChoices):
+    STOMACH = "stomach", _("Stomach")
+    PANCREAS = "pancreas", _("Pancreas")
+    DUODENUM = "duodenum", _("Duodenum")
+    JEJUNUM_ILEUM = "jejunum_ileum", _("Jejunum / ileum")
+    APPENDIX = "appendix", _("Appendix")
+    COLON_RECTUM = "colon_rectum", _("Colon / rectum")
+    OTHER = "other", _("Other or unknown (not GEP)")
+
+
+class EligibilityAssessment(TrialRecord):
+    """Every inclusion and exclusion criterion as an explicit answer, with the evidence dates.
+
+    The date-window criteria are computed from the dates (patients.eligibility), not ticked; the PI
+    or a delegated investigator confirms the outcome with an electronic signature.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Awaiting confirmation")  # answers being entered or changed since confirmation
+        ELIGIBLE = "eligible", _("Eligible")  # confirmed, every criterion met
+        INELIGIBLE = "ineligible", _("Not eligible")  # confirmed, at least one criterion failed
+
+    class Grade(models.TextChoices):
+        G1 = "G1", _("G1 (Ki-67 < 3 %)")
+        G2 = "G2", _("G2 (Ki-67 3–20 %)")
+        G3 = "G3", _("G3 (Ki-67 > 20 %)")
+
+    class Margin(models.TextChoices):
+        R0 = "R0", _("R0")
+        R1 = "R1", _("R1")
+        R2 = "R2", _("R2 (debulking)")
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="eligibility")
+    assessed_on = models.DateField(_("date of assessment"))
+    # Inclusion
+    consent_before_procedures = models.BooleanField(
+        _("written consent before any study procedure"), null=True, blank=True
+    )
+    ecog = models.PositiveSmallIntegerField(
+        _("ECOG / WHO performance status"), null=True, blank=True, validators=[MaxValueValidator(4)]
+    )
+    histology_confirmed = models.BooleanField(
+        _("well-differentiated GEP-NET confirmed by histology"), null=True, blank=True
+    )
+    primary_site = models.CharField(_("primary tumour site"), max_length=14, choices=PrimarySite.choices, blank=True)
+    ki67_percent = models.DecimalField(
+        _("Ki-67 index (%)"),
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    who_grade = models.CharField(_("WHO grade"), max_length=2, choices=Grade.choices, blank=True)
+    nec = models.BooleanField(_("neuroendocrine carcinoma (NEC)"), null=True, blank=True)
+    resection_margin = models.CharField(_("liver resection margin"), max_length=2, choices=Margin.choices, blank=True)
+    liver_mets_histology_confirmed = models.BooleanField(
+        _("liver metastases confirmed by histology"), null=True, blank=True
+    )
+    primary_resected = models.BooleanField(
+        _("primary resected before or with the liver metastases"), null=True, blank=True
+    )
+    mri_date = models.DateField(_("date of pre-operative liver MRI"), null=True, blank=True)
+    mri_no_extrahepatic = models.BooleanField(
+        _("MRI: liver metastases, no extrahepatic disease"), null=True, blank=True
+    )
+    pet_date = models.DateField(_("date of 68Ga-DOTATATE PET/CT"), null=True, blank=True)
+    pet_no_extrahepatic = models.BooleanField(_("PET/CT: no extrahepatic disease"), null=True, blank=True)
+    # Exclusion
+    other_treatment_date = models.DateField(
+        _("date of last other anticancer treatment (if any)"), null=True, blank=True
+    )
+    unresectable_disease = models.BooleanField(
+        _("non-resectable liver metastases, primary or perihilar nodes"), null=True, blank=True
+    )
+    pregnant_or_breastfeeding = models.BooleanField(_("pregnant or breastfeeding"), null=True, blank=True)
+    unwilling_contraception = models.BooleanField(_("unwilling to use contraception"), null=True, blank=True)
+    prior_prrt = models.BooleanField(_("any prior PRRT"), null=True, blank=True)
+    liver_directed_therapy_date = models.DateField(
+        _("date of last liver-directed therapy (if any)"), null=True, blank=True
+    )
+    # Outcome, written at confirmation
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    failed_criteria = models.JSONField(_("failed criteria"), default=list, blank=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("confirmed by"),
+    )
+
+    class Meta:
+        ordering = ["patient"]
+
+    def __str__(self) -> str:
+        return f"Eligibility of {self.patient}"
+
+    def audit_site(self):
+        return self.patient.site

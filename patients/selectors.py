@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .models import Patient
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+
+from .models import Consent, Patient
 
 
 def patient_randomisation_blockers(patient: Patient) -> list[str]:
@@ -19,8 +21,46 @@ def patient_randomisation_blockers(patient: Patient) -> list[str]:
         reasons.append("Eligibility has not been confirmed by the PI or a delegate.")
     elif patient.status != Patient.Status.ELIGIBLE:
         reasons.append(f"A patient who is {patient.get_status_display().lower()} cannot be randomised.")
+    if not patient.consents.exists():
+        reasons.append("No consent is recorded.")
     labels = {"primary_site": "primary site", "who_grade": "WHO grade", "resection_margin": "resection margin"}
     missing = [labels[k] for k, v in patient.stratification_factors().items() if not v]
     if missing:
         reasons.append("Stratification factor(s) not recorded: " + ", ".join(missing) + ".")
     return reasons
+
+
+def patient_list(*, user, query: str = "", site_code: str = "", status: str = "") -> QuerySet[Patient]:
+    """The patients a user may see, searched and filtered, with what the list shows annotated.
+
+    A fixed number of queries whatever the number of patients (one for the page).
+    """
+    latest_consent = Consent.objects.filter(patient=OuterRef("pk")).order_by("-consented_at")
+    patients = (
+        Patient.objects.visible_to(user)
+        .select_related("site")
+        .annotate(
+            open_reconsent=Count("reconsent_tasks", filter=Q(reconsent_tasks__completed_at__isnull=True)),
+            last_consent_version=Subquery(latest_consent.values("document__document_version")[:1]),
+        )
+        .order_by("site__code", "site_sequence")
+    )
+    if query:
+        query = query.strip().upper()
+        patients = patients.filter(Q(trial_number__icontains=query) | Q(initials=query))
+    if site_code:
+        patients = patients.filter(site__code=site_code)
+    if status:
+        patients = patients.filter(status=status)
+    return patients
+
+
+def home_worklist(*, user, limit: int = 15) -> dict:
+    """For the site staff's home page: patients needing an action first, then the most recent."""
+    visible = patient_list(user=user)
+    return {
+        "awaiting_eligibility": visible.filter(status=Patient.Status.CONSENTED)[:limit],
+        "reconsent_due": visible.filter(open_reconsent__gt=0)[:limit],
+        "ready_to_randomise": visible.filter(status=Patient.Status.ELIGIBLE)[:limit],
+        "recent": visible.order_by("-created_at")[:limit],
+    }

@@ -40,7 +40,7 @@ def main() -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for width, height in sizes:
-            page = browser.new_page(viewport={"width": width, "height": height})
+            page = browser.new_page(viewport={"width": width, "height": height}, locale="en-GB")
             if args.user:
                 page.goto(f"{args.base}/accounts/login/")
                 page.fill("#id_username", args.user)

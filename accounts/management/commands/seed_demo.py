@@ -41,7 +41,7 @@ SITES = [
 ]
 
 # Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety).
-DEMO_MODULES: list[str] = []
+DEMO_MODULES: list[str] = ["patients.demo"]
 
 NURSE_DUTIES = [
     Duty.CONSENT,

@@ -1,0 +1,204 @@
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import ReasonFormMixin
+from accounts.validators import not_in_future
+from sites.forms import DateInput
+
+from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry, Withdrawal
+
+
+class YesNoSelect(forms.NullBooleanSelect):
+    """Yes / No / not answered yet, mapping True, False and None both ways."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", _("— not answered —")), ("true", _("Yes")), ("false", _("No"))]
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class ScreeningForm(forms.ModelForm):
+    class Meta:
+        model = ScreeningEntry
+        fields = ["screened_on", "age", "sex", "eligible", "not_randomised_reason", "reason_detail"]
+        widgets = {"screened_on": DateInput()}
+        help_texts = {"not_randomised_reason": _("Required when the patient will not take part.")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["screened_on"].validators.append(not_in_future)
+        self.fields["screened_on"].initial = timezone.localdate()
+
+
+class RegistrationForm(forms.Form):
+    """Registration and the initial consent, in one step (a patient is registered after consenting)."""
+
+    screening = forms.ModelChoiceField(
+        queryset=ScreeningEntry.objects.none(),
+        required=False,
+        label=_("Screening log entry"),
+        help_text=_("The entry for this patient."),
+    )
+    initials = forms.CharField(label=_("Initials"), max_length=3, help_text=_("Two or three letters. No names."))
+    year_of_birth = forms.IntegerField(label=_("Year of birth"), min_value=1900, max_value=2100)
+    sex = forms.ChoiceField(label=_("Sex"), choices=Patient._meta.get_field("sex").choices)
+    liver_resection_date = forms.DateField(
+        label=_("Date of liver resection"), widget=DateInput(), validators=[not_in_future]
+    )
+    primary_resection_date = forms.DateField(
+        label=_("Date of primary tumour resection"),
+        widget=DateInput(),
+        validators=[not_in_future],
+        help_text=_("The same date if the primary was resected with the liver metastases."),
+    )
+    document = forms.ModelChoiceField(
+        queryset=ConsentDocument.objects.all(), label=_("Information sheet / consent form version")
+    )
+    consented_at = forms.DateTimeField(label=_("Date and time of consent"), widget=DateTimeInput())
+    samples_biobank = forms.BooleanField(label=_("NETest and biobank samples"), required=False)
+    tissue = forms.BooleanField(label=_("Use of stored tumour tissue"), required=False)
+    future_research = forms.BooleanField(label=_("Future research"), required=False)
+    gp_letter = forms.BooleanField(label=_("Letter to the GP"), required=False)
+    not_a_duplicate = forms.BooleanField(
+        label=_("Not a duplicate: I have checked this is a different person"),
+        required=False,
+    )
+
+    def __init__(self, *args, site=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if site is not None:
+            self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site, patient__isnull=True)
+
+    def clean_initials(self):
+        initials = self.cleaned_data["initials"].strip().upper()
+        if not initials.isalpha() or not 2 <= len(initials) <= 3:
+            raise forms.ValidationError(_("Two or three letters, e.g. JS or JAS."))
+        return initials
+
+    def split(self) -> tuple[dict, dict]:
+        c = self.cleaned_data
+        patient = {
+            k: c[k] for k in ("initials", "year_of_birth", "sex", "liver_resection_date", "primary_resection_date")
+        }
+        consent = {
+            k: c[k] for k in ("document", "consented_at", "samples_biobank", "tissue", "future_research", "gp_letter")
+        }
+        return patient, consent
+
+
+class ConsentForm(forms.Form):
+    document = forms.ModelChoiceField(
+        queryset=ConsentDocument.objects.all(), label=_("Information sheet / consent form version")
+    )
+    consented_at = forms.DateTimeField(label=_("Date and time of consent"), widget=DateTimeInput())
+    samples_biobank = forms.BooleanField(label=_("NETest and biobank samples"), required=False)
+    tissue = forms.BooleanField(label=_("Use of stored tumour tissue"), required=False)
+    future_research = forms.BooleanField(label=_("Future research"), required=False)
+    gp_letter = forms.BooleanField(label=_("Letter to the GP"), required=False)
+
+
+class ConsentDocumentForm(forms.ModelForm):
+    class Meta:
+        model = ConsentDocument
+        fields = ["document_version", "document_date", "valid_from", "valid_to", "ethics_approval_date"]
+        widgets = {f: DateInput() for f in ("document_date", "valid_from", "valid_to", "ethics_approval_date")}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ethics_approval_date"].validators.append(not_in_future)
+
+
+class WithdrawalForm(forms.ModelForm):
+    class Meta:
+        model = Withdrawal
+        fields = ["withdrawn_on", "initiated_by", "level", "reason"]
+        widgets = {"withdrawn_on": DateInput(), "level": forms.RadioSelect, "reason": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["withdrawn_on"].validators.append(not_in_future)
+
+
+class EligibilityForm(ReasonFormMixin, forms.ModelForm):
+    SECTIONS = [
+        (_("Assessment"), ["assessed_on"]),
+        (
+            _("Inclusion criteria"),
+            [
+                "consent_before_procedures",
+                "ecog",
+                "histology_confirmed",
+                "primary_site",
+                "ki67_percent",
+                "who_grade",
+                "nec",
+                "resection_margin",
+                "liver_mets_histology_confirmed",
+                "primary_resected",
+            ],
+        ),
+        (_("Pre-operative imaging"), ["mri_date", "mri_no_extrahepatic", "pet_date", "pet_no_extrahepatic"]),
+        (
+            _("Exclusion criteria"),
+            [
+                "other_treatment_date",
+                "unresectable_disease",
+                "pregnant_or_breastfeeding",
+                "unwilling_contraception",
+                "prior_prrt",
+                "liver_directed_therapy_date",
+            ],
+        ),
+    ]
+
+    class Meta:
+        model = EligibilityAssessment
+        fields = [
+            "assessed_on",
+            "consent_before_procedures",
+            "ecog",
+            "histology_confirmed",
+            "primary_site",
+            "ki67_percent",
+            "who_grade",
+            "nec",
+            "resection_margin",
+            "liver_mets_histology_confirmed",
+            "primary_resected",
+            "mri_date",
+            "mri_no_extrahepatic",
+            "pet_date",
+            "pet_no_extrahepatic",
+            "other_treatment_date",
+            "unresectable_disease",
+            "pregnant_or_breastfeeding",
+            "unwilling_contraception",
+            "prior_prrt",
+            "liver_directed_therapy_date",
+        ]
+        widgets = {
+            f: DateInput()
+            for f in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date")
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.NullBooleanField):
+                field.widget = YesNoSelect()
+            if isinstance(field.widget, DateInput):
+                field.validators.append(not_in_future)
+        self.fields["ki67_percent"].help_text = _("%; must be below 20")
+        self.fields["ecog"].help_text = _("0–4; must be 0 or 1")
+        if not self.instance.pk:
+            del self.fields["reason"]
+
+    def sections(self):
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]

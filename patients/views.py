@@ -1,0 +1,292 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from accounts.errors import DomainError
+from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.permissions import client_ip, trial_role_required
+from accounts.roles import INVESTIGATOR_ROLES, TrialRole
+from accounts.signatures import signature_status
+from accounts.views import render_history
+from sites.access import access_site
+from sites.models import Site
+
+from . import services
+from .access import access_patient
+from .eligibility import evaluate
+from .forms import (
+    ConsentDocumentForm,
+    ConsentForm,
+    EligibilityForm,
+    RegistrationForm,
+    ScreeningForm,
+    WithdrawalForm,
+)
+from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry
+from .selectors import patient_list as select_patients
+from .selectors import patient_randomisation_blockers
+
+PAGE_SIZE = 100
+
+
+@login_required
+def patient_list(request):
+    query, site_code, status = request.GET.get("q", ""), request.GET.get("site", ""), request.GET.get("status", "")
+    patients = select_patients(user=request.user, query=query, site_code=site_code, status=status)
+    sites = Site.objects.visible_to(request.user)
+    return render(
+        request,
+        "patients/patient_list.html",
+        {
+            "patients": patients[:PAGE_SIZE],
+            "sites": sites,
+            "statuses": Patient.Status.choices,
+            "q": query,
+            "site_code": site_code,
+            "status": status,
+            "can_register": any(s.can_recruit() and request.user.has_site_role(s) for s in sites),
+        },
+    )
+
+
+@login_required
+def patient_register(request, code):
+    site = access_site(user=request.user, code=code)
+    if not request.user.has_site_role(site):
+        raise PermissionDenied
+    form = RegistrationForm(request.POST or None, site=site)
+    if request.method == "POST" and form.is_valid():
+        data, consent = form.split()
+        try:
+            patient = services.patient_register(
+                actor=request.user,
+                site=site,
+                data=data,
+                consent=consent,
+                screening=form.cleaned_data["screening"],
+                confirm_possible_duplicate=form.cleaned_data["not_a_duplicate"],
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Registered as %(n)s.") % {"n": patient.trial_number})
+            return redirect(patient)
+    return render(
+        request,
+        "patients/patient_form.html",
+        {"form": form, "site": site, "title": _("Register a patient at %(c)s") % {"c": site.code}},
+    )
+
+
+@login_required
+def patient_detail(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    assessment = EligibilityAssessment.objects.filter(patient=patient).select_related("confirmed_by").first()
+    evaluation = evaluate(assessment, patient) if assessment else None
+    return render(
+        request,
+        "patients/patient_detail.html",
+        {
+            "patient": patient,
+            "consents": patient.consents.select_related("document", "taken_by"),
+            "reconsent_tasks": patient.reconsent_tasks.filter(completed_at__isnull=True).select_related("document"),
+            "withdrawals": patient.withdrawals.all(),
+            "assessment": assessment,
+            "evaluation": evaluation,
+            "eligibility_signatures": signature_status(obj=assessment) if assessment else [],
+            "blockers": patient_randomisation_blockers(patient),
+            "is_site_staff": request.user.has_site_role(patient.site),
+            "is_investigator": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
+        },
+    )
+
+
+@login_required
+def patient_history(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    return render_history(
+        request,
+        patient,
+        title=_("History of %(n)s") % {"n": patient.trial_number},
+        timezone_name=patient.site.timezone,
+        back_url=patient.get_absolute_url(),
+    )
+
+
+@login_required
+def consent_add(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    if not request.user.has_site_role(patient.site):
+        raise PermissionDenied
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_record(actor=request.user, patient=patient, data=form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Consent recorded."))
+            return redirect(patient)
+    return render(
+        request, "patients/simple_form.html", {"form": form, "patient": patient, "title": _("Record consent")}
+    )
+
+
+@login_required
+def withdrawal_add(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    if not request.user.has_site_role(patient.site):
+        raise PermissionDenied
+    form = WithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_withdraw(actor=request.user, patient=patient, data=form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Withdrawal recorded. The data collected so far is kept."))
+            return redirect(patient)
+    return render(
+        request, "patients/simple_form.html", {"form": form, "patient": patient, "title": _("Withdraw from the trial")}
+    )
+
+
+@login_required
+def eligibility_edit(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    if not request.user.has_site_role(patient.site):
+        raise PermissionDenied
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first()
+    form = EligibilityForm(request.POST or None, instance=assessment)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "reason"}
+        try:
+            services.eligibility_save(
+                actor=request.user,
+                patient=patient,
+                data=data,
+                reason=form.cleaned_data.get("reason", ""),
+                expected_version=int(request.POST["version"]) if assessment else None,
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Eligibility answers saved."))
+            return redirect(patient)
+    evaluation = evaluate(assessment, patient) if assessment else None
+    return render(
+        request,
+        "patients/eligibility_form.html",
+        {"form": form, "patient": patient, "assessment": assessment, "evaluation": evaluation},
+    )
+
+
+@login_required
+def eligibility_confirm(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first()
+    if assessment is None:
+        return redirect("patients:eligibility_edit", trial_number=patient.trial_number)
+    form = SignatureForm(request.POST or None, meaning=services.ELIGIBILITY_MEANING, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.eligibility_confirm(
+                actor=request.user,
+                patient=patient,
+                password=form.cleaned_data["password"],
+                otp_token=form.cleaned_data.get("otp_token", ""),
+                ip_address=client_ip(request),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            patient.refresh_from_db()
+            messages.success(request, _("Eligibility confirmed: %(s)s.") % {"s": patient.get_status_display()})
+            return redirect(patient)
+    return render(
+        request,
+        "patients/eligibility_confirm.html",
+        {
+            "form": form,
+            "patient": patient,
+            "assessment": assessment,
+            "evaluation": evaluate(assessment, patient),
+            "signatures": signature_status(obj=assessment),
+        },
+    )
+
+
+@login_required
+def eligibility_history(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first()
+    if assessment is None:
+        return redirect(patient)
+    return render_history(
+        request,
+        assessment,
+        title=_("History of the eligibility of %(n)s") % {"n": patient.trial_number},
+        timezone_name=patient.site.timezone,
+        back_url=patient.get_absolute_url(),
+    )
+
+
+@login_required
+def screening_list(request):
+    entries = ScreeningEntry.objects.visible_to(request.user).select_related("site", "patient")
+    site_code = request.GET.get("site", "")
+    if site_code:
+        entries = entries.filter(site__code=site_code)
+    sites = Site.objects.visible_to(request.user)
+    return render(
+        request,
+        "patients/screening_list.html",
+        {
+            "entries": entries[:300],
+            "sites": sites,
+            "site_code": site_code,
+            "addable": [s for s in sites if request.user.has_site_role(s) and s.status != Site.Status.CLOSED],
+        },
+    )
+
+
+@login_required
+def screening_add(request, code):
+    site = access_site(user=request.user, code=code)
+    if not request.user.has_site_role(site):
+        raise PermissionDenied
+    form = ScreeningForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.screening_log_add(actor=request.user, site=site, data=form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Added to the screening log."))
+            return redirect("patients:screening_list")
+    return render(
+        request,
+        "patients/simple_form.html",
+        {"form": form, "site": site, "title": _("Screening log: %(c)s") % {"c": site.code}},
+    )
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+def consent_documents(request):
+    form = ConsentDocumentForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.consent_document_add(actor=request.user, data=form.cleaned_data)
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Version added; patients on study have a re-consent task."))
+                return redirect("patients:consent_documents")
+    return render(
+        request, "patients/consent_documents.html", {"documents": ConsentDocument.objects.all(), "form": form}
+    )
