@@ -1,0 +1,25 @@
+"""Demo randomisation: a permuted-block design with a generated list, and some patients randomised."""
+
+from accounts.models import User
+from patients.models import Patient
+
+from . import services
+from .models import Allocation
+
+DEMO_SEED = "6e656c6d61732d64656d6f2d6c6973742d736565642d32303236"  # recorded so the list can be verified
+
+
+def seed(*, stdout) -> None:
+    if services.active_config() is None:
+        stats = User.objects.get(username="stats")
+        services.config_save(actor=stats, data={"method": "blocks", "factors": list(services.DEFAULT_FACTORS),
+                                                "block_sizes": [2, 4], "target": 90})
+        services.list_generate(actor=stats, seed=DEMO_SEED)
+    if Allocation.objects.exists():
+        return
+    for trial_number in ("NEL-GB01-001", "NEL-GB01-002", "NEL-NL01-001"):
+        patient = Patient.objects.filter(trial_number=trial_number, status=Patient.Status.ELIGIBLE).first()
+        if patient is not None:
+            nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")
+            services.patient_randomise(patient=patient, actor=nurse)
+    stdout.write(f"  {Allocation.objects.count()} demo patients randomised")
