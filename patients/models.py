@@ -152,7 +152,7 @@ class ScreeningEntry(TrialRecord):
         verbose_name_plural = "screening entries"
 
     def __str__(self) -> str:
-        return f"Screening {self.site.code}-{self.pk} ({self.screened_on:%d %b %Y})"
+        return f"{self.screened_on:%d %b %Y} · {self.get_sex_display()}, {self.age} y (log #{self.pk})"
 
     def audit_site(self):
         return self.site
