@@ -1,5 +1,29 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "crf"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("schedule/", views.schedule_page, name="schedule"),
+    path("queries/", views.query_list, name="query_list"),
+    path("queries/<int:query_id>/", views.query_detail, name="query_detail"),
+    path("patients/<str:trial_number>/visits/unscheduled/", views.visit_unscheduled, name="visit_unscheduled"),
+    path("patients/<str:trial_number>/<str:code>/", views.visit_detail, name="visit"),
+    path("patients/<str:trial_number>/<str:code>/missed/", views.visit_missed, name="visit_missed"),
+    path("patients/<str:trial_number>/<str:code>/done/", views.visit_done, name="visit_done"),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/", views.crf_form, name="form"),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/<int:entry>/", views.crf_form, name="entry"),
+    path(
+        "patients/<str:trial_number>/<str:code>/<str:form_code>/<int:entry>/history/",
+        views.crf_history,
+        name="entry_history",
+    ),
+    path(
+        "patients/<str:trial_number>/<str:code>/<str:form_code>/<int:entry>/<str:action>/",
+        views.crf_action,
+        name="entry_action",
+    ),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/history/", views.crf_history, name="history"),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/<str:action>/", views.crf_action, name="action"),
+]

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.template import loader
 
 from accounts.roles import TrialRole
+from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
 from sites.models import Site
 
@@ -23,6 +24,9 @@ def home(request):
         "site_roles": user.site_roles,
         "worklist": home_worklist(user=user) if user.has_site_role() else None,
     }
+    if user.has_site_role():
+        context["visits"] = visits_due(user=user)
+        context["site_queries"] = site_query_summary(user=user)
     return render(request, "home.html", context)
 
 

@@ -12,8 +12,10 @@ DEMO_SEED = "6e656c6d61732d64656d6f2d6c6973742d736565642d32303236"  # recorded s
 def seed(*, stdout) -> None:
     if services.active_config() is None:
         stats = User.objects.get(username="stats")
-        services.config_save(actor=stats, data={"method": "blocks", "factors": list(services.DEFAULT_FACTORS),
-                                                "block_sizes": [2, 4], "target": 90})
+        services.config_save(
+            actor=stats,
+            data={"method": "blocks", "factors": list(services.DEFAULT_FACTORS), "block_sizes": [2, 4], "target": 90},
+        )
         services.list_generate(actor=stats, seed=DEMO_SEED)
     if Allocation.objects.exists():
         return

@@ -1,0 +1,94 @@
+from django import forms
+from django.db import models
+from django.forms import modelform_factory
+from django.utils.translation import gettext_lazy as _
+
+from patients.forms import DateTimeInput, YesNoSelect
+from sites.forms import DateInput
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", **kwargs)
+
+
+def _widget(field):
+    if isinstance(field, models.DateTimeField):
+        return DateTimeInput()
+    if isinstance(field, models.DateField):
+        return DateInput()
+    if isinstance(field, models.TimeField):
+        return TimeInput()
+    if isinstance(field, models.BooleanField):
+        return YesNoSelect()
+    if isinstance(field, models.TextField):
+        return forms.Textarea(attrs={"rows": 2})
+    return None
+
+
+def crf_form_class(model):
+    """A ModelForm for any CRF: every data field optional (partial saves), with suitable widgets."""
+    widgets = {}
+    for name in model.data_field_names():
+        widget = _widget(model._meta.get_field(name))
+        if widget is not None:
+            widgets[name] = widget
+    form_class = modelform_factory(model, fields=model.data_field_names(), widgets=widgets)
+
+    class CrfModelForm(form_class):
+        reason = forms.CharField(
+            label=_("Reason for change"),
+            required=False,
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text=_("Required when you change a form that was complete."),
+        )
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for name, field in self.fields.items():
+                field.required = False
+                unit = model._meta.get_field(name).help_text if name != "reason" else ""
+                if unit:
+                    field.widget.attrs.setdefault("aria-describedby", f"id_{name}_helptext")
+
+        def sections(self, queries_by_field=None):
+            queries_by_field = queries_by_field or {}
+            return [
+                (title, [(self[name], queries_by_field.get(name, [])) for name in names])
+                for title, names in model.SECTIONS
+            ]
+
+    return CrfModelForm
+
+
+class QueryForm(forms.Form):
+    field = forms.ChoiceField(label=_("Field"))
+    text = forms.CharField(label=_("Query"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, model, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["field"].choices = [
+            (n, str(model._meta.get_field(n).verbose_name).capitalize()) for n in model.data_field_names()
+        ]
+
+
+class MessageForm(forms.Form):
+    text = forms.CharField(label=_("Reply"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class VisitDateForm(forms.Form):
+    day = forms.DateField(label=_("Date of the visit"), widget=DateInput())
+
+    def clean_day(self):
+        import datetime as dt
+
+        day = self.cleaned_data["day"]
+        if day > dt.date.today():
+            raise forms.ValidationError(_("The date is in the future."))
+        return day

@@ -1,0 +1,43 @@
+from .base import CrfForm, FormStatus
+from .forms import (
+    BiomarkerSample,
+    ConcomitantMedication,
+    Demographics,
+    EndOfStudy,
+    FollowUp,
+    Histopathology,
+    Imaging,
+    Laboratory,
+    LiverResection,
+    LutatheraDosing,
+    MedicalHistory,
+    Pregnancy,
+    ProtocolDeviation,
+    QualityOfLife,
+    Recurrence,
+)
+from .queries import Query, QueryMessage
+from .visits import Visit
+
+__all__ = [
+    "BiomarkerSample",
+    "ConcomitantMedication",
+    "CrfForm",
+    "Demographics",
+    "EndOfStudy",
+    "FollowUp",
+    "FormStatus",
+    "Histopathology",
+    "Imaging",
+    "Laboratory",
+    "LiverResection",
+    "LutatheraDosing",
+    "MedicalHistory",
+    "Pregnancy",
+    "ProtocolDeviation",
+    "QualityOfLife",
+    "Query",
+    "QueryMessage",
+    "Recurrence",
+    "Visit",
+]

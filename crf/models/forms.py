@@ -1,0 +1,705 @@
+"""The CRFs. Every data field is nullable so a nurse can save a form partly; what a complete form
+needs is REQUIRED_FOR_COMPLETE, and the edit checks are in crf.validators. Units are in help_text."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient
+
+from ..registry import register
+from .base import CrfForm
+
+
+def rng(low, high):
+    return [
+        MinValueValidator(Decimal(str(low)) if isinstance(low, float) else low),
+        MaxValueValidator(Decimal(str(high)) if isinstance(high, float) else high),
+    ]
+
+
+def dec(label, low, high, unit, digits=6, places=1):
+    return models.DecimalField(
+        label,
+        max_digits=digits,
+        decimal_places=places,
+        null=True,
+        blank=True,
+        validators=rng(low, high),
+        help_text=unit,
+    )
+
+
+def one_per_visit(code: str):
+    return [models.UniqueConstraint(fields=["visit"], name=f"{code}_one_per_visit")]
+
+
+@register
+class Demographics(CrfForm):
+    FORM_CODE = "demographics"
+    FORM_TITLE = _("Demographics")
+
+    class Ethnicity(models.TextChoices):
+        WHITE = "white", _("White")
+        BLACK = "black", _("Black")
+        ASIAN = "asian", _("Asian")
+        MIXED = "mixed", _("Mixed")
+        OTHER = "other", _("Other")
+        NOT_STATED = "not_stated", _("Not stated")
+
+    ethnicity = models.CharField(_("ethnicity"), max_length=12, choices=Ethnicity.choices, blank=True)
+    height_cm = dec(_("height"), 100, 230, "cm", places=1)
+    weight_kg = dec(_("weight"), 25, 300, "kg", places=1)
+
+    SECTIONS = [(_("Demographics"), ["ethnicity", "height_cm", "weight_kg"])]
+    REQUIRED_FOR_COMPLETE = ["ethnicity", "height_cm", "weight_kg"]
+    VALIDATOR = "crf.validators.DemographicsValidator"
+
+    class Meta:
+        constraints = one_per_visit("demographics")
+
+
+@register
+class LiverResection(CrfForm):
+    FORM_CODE = "liver_resection"
+    FORM_TITLE = _("Liver resection")
+
+    class Procedure(models.TextChoices):
+        MAJOR = "major", _("Major hepatectomy (≥ 3 segments)")
+        MINOR = "minor", _("Minor hepatectomy")
+        SEGMENTECTOMY = "segmentectomy", _("Segmentectomy")
+        WEDGE = "wedge", _("Wedge resection(s)")
+        TWO_STAGE = "two_stage", _("Two-stage hepatectomy")
+        ABLATION = "ablation", _("Resection with ablation adjunct")
+
+    class Approach(models.TextChoices):
+        OPEN = "open", _("Open")
+        LAPAROSCOPIC = "laparoscopic", _("Laparoscopic")
+        ROBOTIC = "robotic", _("Robotic")
+
+    class ClavienDindo(models.TextChoices):
+        I = "I", "I"  # noqa: E741 - the Clavien-Dindo grade is called I
+        II = "II", "II"
+        IIIA = "IIIa", "IIIa"
+        IIIB = "IIIb", "IIIb"
+        IVA = "IVa", "IVa"
+        IVB = "IVb", "IVb"
+        V = "V", "V"
+
+    resection_date = models.DateField(_("date of liver resection"), null=True, blank=True)
+    procedure = models.CharField(_("procedure"), max_length=14, choices=Procedure.choices, blank=True)
+    approach = models.CharField(_("approach"), max_length=12, choices=Approach.choices, blank=True)
+    metastases_count = models.PositiveSmallIntegerField(
+        _("number of metastases"), null=True, blank=True, validators=rng(1, 100)
+    )
+    largest_mm = models.PositiveSmallIntegerField(
+        _("largest metastasis"), null=True, blank=True, validators=rng(1, 300), help_text="mm"
+    )
+    bilobar = models.BooleanField(_("bilobar disease"), null=True, blank=True)
+    perihilar_nodes = models.BooleanField(_("perihilar nodes involved"), null=True, blank=True)
+    margin = models.CharField(
+        _("resection margin"), max_length=2, blank=True, choices=[("R0", "R0"), ("R1", "R1"), ("R2", "R2")]
+    )
+    length_of_stay_days = models.PositiveSmallIntegerField(
+        _("length of stay"), null=True, blank=True, validators=rng(0, 365), help_text=_("days")
+    )
+    complications = models.BooleanField(_("post-operative complications"), null=True, blank=True)
+    clavien_dindo = models.CharField(
+        _("worst complication (Clavien-Dindo)"), max_length=4, blank=True, choices=ClavienDindo.choices
+    )
+
+    SECTIONS = [
+        (_("Operation"), ["resection_date", "procedure", "approach"]),
+        (_("Pathology"), ["metastases_count", "largest_mm", "bilobar", "perihilar_nodes", "margin"]),
+        (_("Recovery"), ["length_of_stay_days", "complications", "clavien_dindo"]),
+    ]
+    REQUIRED_FOR_COMPLETE = [
+        "resection_date",
+        "procedure",
+        "approach",
+        "metastases_count",
+        "largest_mm",
+        "margin",
+        "length_of_stay_days",
+        "complications",
+    ]
+    VALIDATOR = "crf.validators.LiverResectionValidator"
+
+    class Meta:
+        constraints = one_per_visit("liver_resection")
+
+
+@register
+class LutatheraDosing(CrfForm):
+    FORM_CODE = "lutathera_dosing"
+    FORM_TITLE = _("Lutathera dosing")
+
+    class DoseLevel(models.TextChoices):
+        FULL = "full", _("Full dose (7,400 MBq)")
+        REDUCED = "reduced", _("Reduced dose (3,700 MBq)")
+        NOT_GIVEN = "not_given", _("Not given")
+
+    dose_date = models.DateField(_("date of administration"), null=True, blank=True)
+    predose_bloods_date = models.DateField(_("date of pre-dose bloods"), null=True, blank=True)
+    last_long_acting_ssa_date = models.DateField(
+        _("last long-acting somatostatin analogue"),
+        null=True,
+        blank=True,
+        help_text=_("at least 4 weeks before the dose"),
+    )
+    last_short_acting_ssa_at = models.DateTimeField(
+        _("last short-acting somatostatin analogue"),
+        null=True,
+        blank=True,
+        help_text=_("at least 24 hours before the dose"),
+    )
+    antiemetic = models.BooleanField(_("antiemetic given"), null=True, blank=True)
+    amino_acid_product = models.CharField(_("amino-acid solution"), max_length=100, blank=True)
+    amino_acid_start = models.TimeField(_("amino-acid infusion start"), null=True, blank=True)
+    amino_acid_stop = models.TimeField(_("amino-acid infusion stop"), null=True, blank=True)
+    amino_acid_volume_ml = models.PositiveIntegerField(
+        _("amino-acid volume"), null=True, blank=True, validators=rng(0, 5000), help_text="mL"
+    )
+    batch_id = models.CharField(_("batch / vial id"), max_length=50, blank=True)
+    dose_level = models.CharField(_("dose"), max_length=10, choices=DoseLevel.choices, blank=True)
+    calibrated_activity_mbq = dec(_("calibrated activity"), 0, 9000, "MBq", digits=7)
+    administered_activity_mbq = dec(_("administered activity"), 0, 9000, "MBq", digits=7)
+    residual_activity_mbq = dec(_("residual activity"), 0, 9000, "MBq", digits=7)
+    infusion_start = models.TimeField(_("Lutathera infusion start"), null=True, blank=True)
+    infusion_stop = models.TimeField(_("Lutathera infusion stop"), null=True, blank=True)
+    delay_days = models.PositiveSmallIntegerField(
+        _("delay"), null=True, blank=True, validators=rng(0, 200), help_text=_("days")
+    )
+    delay_reason = models.CharField(_("reason for delay"), max_length=200, blank=True)
+    infusion_reaction = models.BooleanField(_("infusion reaction"), null=True, blank=True)
+    discharge_date = models.DateField(_("date of discharge"), null=True, blank=True)
+
+    SECTIONS = [
+        (
+            _("Before the dose"),
+            ["predose_bloods_date", "last_long_acting_ssa_date", "last_short_acting_ssa_at", "antiemetic"],
+        ),
+        (_("Amino acids"), ["amino_acid_product", "amino_acid_start", "amino_acid_stop", "amino_acid_volume_ml"]),
+        (
+            _("Lutathera"),
+            [
+                "dose_date",
+                "dose_level",
+                "batch_id",
+                "calibrated_activity_mbq",
+                "administered_activity_mbq",
+                "residual_activity_mbq",
+                "infusion_start",
+                "infusion_stop",
+            ],
+        ),
+        (_("Delay and after the dose"), ["delay_days", "delay_reason", "infusion_reaction", "discharge_date"]),
+    ]
+    REQUIRED_FOR_COMPLETE = [
+        "dose_level",
+        "dose_date",
+        "batch_id",
+        "administered_activity_mbq",
+        "infusion_start",
+        "infusion_stop",
+        "infusion_reaction",
+    ]
+    VALIDATOR = "crf.validators.LutatheraDosingValidator"
+
+    class Meta:
+        constraints = one_per_visit("lutathera_dosing")
+
+
+@register
+class Laboratory(CrfForm):
+    FORM_CODE = "laboratory"
+    FORM_TITLE = _("Laboratory")
+
+    sample_date = models.DateField(_("date of sample"), null=True, blank=True)
+    haemoglobin = dec(_("haemoglobin"), 20, 250, "g/L")
+    haemoglobin_lln = dec(_("haemoglobin lower limit"), 80, 160, "g/L")
+    wbc = dec(_("white cells"), 0, 200, "×10⁹/L", places=2)
+    anc = dec(_("neutrophils"), 0, 100, "×10⁹/L", places=2)
+    anc_lln = dec(_("neutrophils lower limit"), 0.5, 3, "×10⁹/L", places=2)
+    lymphocytes = dec(_("lymphocytes"), 0, 100, "×10⁹/L", places=2)
+    lymphocytes_lln = dec(_("lymphocytes lower limit"), 0.3, 2, "×10⁹/L", places=2)
+    platelets = dec(_("platelets"), 0, 2000, "×10⁹/L", places=0)
+    platelets_lln = dec(_("platelets lower limit"), 100, 200, "×10⁹/L", places=0)
+    creatinine = dec(_("creatinine"), 10, 2000, "µmol/L", places=0)
+    creatinine_clearance = dec(_("creatinine clearance"), 0, 250, "mL/min", places=0)
+    alt = dec(_("ALT"), 0, 5000, "U/L", places=0)
+    ast = dec(_("AST"), 0, 5000, "U/L", places=0)
+    alp = dec(_("ALP"), 0, 5000, "U/L", places=0)
+    bilirubin = dec(_("bilirubin"), 0, 1000, "µmol/L", places=0)
+    bilirubin_uln = dec(_("bilirubin upper limit"), 10, 40, "µmol/L", places=0)
+    albumin = dec(_("albumin"), 5, 70, "g/L", places=0)
+    inr = dec(_("INR"), 0.5, 10, "ratio", places=2)
+
+    SECTIONS = [
+        (_("Sample"), ["sample_date"]),
+        (
+            _("Haematology"),
+            [
+                "haemoglobin",
+                "haemoglobin_lln",
+                "wbc",
+                "anc",
+                "anc_lln",
+                "lymphocytes",
+                "lymphocytes_lln",
+                "platelets",
+                "platelets_lln",
+            ],
+        ),
+        (_("Renal"), ["creatinine", "creatinine_clearance"]),
+        (_("Liver"), ["alt", "ast", "alp", "bilirubin", "bilirubin_uln", "albumin", "inr"]),
+    ]
+    REQUIRED_FOR_COMPLETE = [
+        "sample_date",
+        "haemoglobin",
+        "anc",
+        "platelets",
+        "creatinine_clearance",
+        "bilirubin",
+        "albumin",
+    ]
+    VALIDATOR = "crf.validators.LaboratoryValidator"
+
+    class Meta:
+        constraints = one_per_visit("laboratory")
+
+
+@register
+class FollowUp(CrfForm):
+    FORM_CODE = "follow_up"
+    FORM_TITLE = _("Follow-up visit")
+
+    class Modality(models.TextChoices):
+        MRI = "mri", _("Liver MRI")
+        CT = "ct", _("CT")
+        PET = "pet", _("68Ga-DOTATATE PET/CT")
+
+    class ImagingResult(models.TextChoices):
+        NED = "ned", _("No evidence of disease")
+        INDETERMINATE = "indeterminate", _("Indeterminate")
+        RECURRENCE = "recurrence", _("Recurrence")
+
+    visit_date = models.DateField(_("date of visit"), null=True, blank=True)
+    ecog = models.PositiveSmallIntegerField(
+        _("ECOG performance status"), null=True, blank=True, validators=rng(0, 4), help_text="0–4"
+    )
+    symptoms = models.TextField(_("symptoms"), blank=True)
+    imaging_modality = models.CharField(_("imaging"), max_length=4, choices=Modality.choices, blank=True)
+    imaging_date = models.DateField(_("date of imaging"), null=True, blank=True)
+    imaging_result = models.CharField(_("imaging result"), max_length=14, choices=ImagingResult.choices, blank=True)
+    chromogranin_a = dec(_("chromogranin A"), 0, 100000, "µg/L", digits=8)
+    hiaa_5 = dec(_("urinary 5-HIAA"), 0, 10000, "µmol/24 h", digits=8)
+    netest_sample_taken = models.BooleanField(_("NETest sample taken"), null=True, blank=True)
+    qol_done = models.BooleanField(_("quality-of-life questionnaires done"), null=True, blank=True)
+
+    SECTIONS = [
+        (_("Clinical review"), ["visit_date", "ecog", "symptoms"]),
+        (_("Imaging"), ["imaging_modality", "imaging_date", "imaging_result"]),
+        (_("Biomarkers and questionnaires"), ["chromogranin_a", "hiaa_5", "netest_sample_taken", "qol_done"]),
+    ]
+    REQUIRED_FOR_COMPLETE = [
+        "visit_date",
+        "ecog",
+        "imaging_modality",
+        "imaging_date",
+        "imaging_result",
+        "netest_sample_taken",
+        "qol_done",
+    ]
+    VALIDATOR = "crf.validators.FollowUpValidator"
+
+    class Meta:
+        constraints = one_per_visit("follow_up")
+
+
+@register
+class EndOfStudy(CrfForm):
+    FORM_CODE = "end_of_study"
+    FORM_TITLE = _("End of study")
+
+    class Reason(models.TextChoices):
+        COMPLETED = "completed", _("Completed 36 months")
+        WITHDRAWAL = "withdrawal", _("Withdrawal")
+        LOST = "lost", _("Lost to follow-up")
+        DEATH = "death", _("Death")
+        SPONSOR = "sponsor", _("Sponsor decision")
+
+    class Relation(models.TextChoices):
+        NONE = "none", _("Not related")
+        NET = "net", _("Neuroendocrine tumour")
+        LUTATHERA = "lutathera", _("Lutathera")
+        SURGERY = "surgery", _("Surgery")
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="end_of_study")
+    end_date = models.DateField(_("date of end of study"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=12, choices=Reason.choices, blank=True)
+    recurrence_free = models.BooleanField(_("recurrence-free at end of study"), null=True, blank=True)
+    death_date = models.DateField(_("date of death"), null=True, blank=True)
+    death_cause = models.CharField(_("cause of death"), max_length=200, blank=True)
+    death_relation = models.CharField(_("death related to"), max_length=10, choices=Relation.choices, blank=True)
+
+    SECTIONS = [
+        (_("End of study"), ["end_date", "reason", "recurrence_free"]),
+        (_("Death"), ["death_date", "death_cause", "death_relation"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["end_date", "reason", "recurrence_free"]
+    VALIDATOR = "crf.validators.EndOfStudyValidator"
+
+    class Meta:
+        constraints = one_per_visit("end_of_study")
+
+
+@register
+class MedicalHistory(CrfForm):
+    FORM_CODE = "medical_history"
+    FORM_TITLE = _("Medical and NET history")
+
+    class Syndrome(models.TextChoices):
+        NONE = "none", _("None")
+        CARCINOID = "carcinoid", _("Carcinoid syndrome")
+        INSULINOMA = "insulinoma", _("Insulinoma")
+        GASTRINOMA = "gastrinoma", _("Gastrinoma")
+        OTHER = "other", _("Other")
+
+    diagnosis_date = models.DateField(_("date of NET diagnosis"), null=True, blank=True)
+    functional_syndrome = models.CharField(
+        _("functional syndrome"), max_length=12, choices=Syndrome.choices, blank=True
+    )
+    functional_syndrome_other = models.CharField(_("other syndrome, specify"), max_length=100, blank=True)
+    men1 = models.BooleanField(_("MEN1"), null=True, blank=True)
+    carcinoid_heart_disease = models.BooleanField(_("carcinoid heart disease"), null=True, blank=True)
+    prior_ssa = models.BooleanField(_("prior somatostatin analogue"), null=True, blank=True)
+    prior_therapies = models.TextField(_("prior therapies"), blank=True, help_text=_("other than surgery"))
+    comorbidities = models.TextField(_("relevant comorbidities"), blank=True)
+
+    SECTIONS = [
+        (_("Diagnosis"), ["diagnosis_date", "functional_syndrome", "functional_syndrome_other", "men1"]),
+        (_("History"), ["carcinoid_heart_disease", "prior_ssa", "prior_therapies", "comorbidities"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["diagnosis_date", "functional_syndrome", "men1", "carcinoid_heart_disease", "prior_ssa"]
+    VALIDATOR = "crf.validators.MedicalHistoryValidator"
+
+    class Meta:
+        constraints = one_per_visit("medical_history")
+
+
+@register
+class Histopathology(CrfForm):
+    FORM_CODE = "histopathology"
+    FORM_TITLE = _("Primary tumour histopathology")
+
+    class PrimarySite(models.TextChoices):
+        STOMACH = "stomach", _("Stomach")
+        PANCREAS = "pancreas", _("Pancreas")
+        DUODENUM = "duodenum", _("Duodenum")
+        JEJUNUM_ILEUM = "jejunum_ileum", _("Jejunum / ileum")
+        APPENDIX = "appendix", _("Appendix")
+        COLORECTUM = "colorectum", _("Colon / rectum")
+
+    class Timing(models.TextChoices):
+        SYNCHRONOUS = "synchronous", _("Synchronous")
+        METACHRONOUS = "metachronous", _("Metachronous")
+
+    class Grade(models.TextChoices):
+        G1 = "G1", "G1"
+        G2 = "G2", "G2"
+        G3 = "G3", "G3"
+
+    primary_site = models.CharField(_("primary site"), max_length=14, choices=PrimarySite.choices, blank=True)
+    primary_resection_date = models.DateField(_("date of primary resection"), null=True, blank=True)
+    timing = models.CharField(_("liver metastases"), max_length=12, choices=Timing.choices, blank=True)
+    pt = models.CharField("pT", max_length=3, blank=True, choices=[(c, c) for c in ("T1", "T2", "T3", "T4", "TX")])
+    pn = models.CharField("pN", max_length=3, blank=True, choices=[(c, c) for c in ("N0", "N1", "N2", "NX")])
+    nodes_positive = models.PositiveSmallIntegerField(
+        _("nodes positive"), null=True, blank=True, validators=rng(0, 100)
+    )
+    nodes_examined = models.PositiveSmallIntegerField(
+        _("nodes examined"), null=True, blank=True, validators=rng(0, 150)
+    )
+    ki67_percent = dec(_("Ki-67"), 0, 100, "%", digits=4, places=1)
+    mitoses_per_2mm2 = dec(_("mitoses"), 0, 200, _("per 2 mm²"), digits=4, places=1)
+    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=Grade.choices, blank=True)
+
+    SECTIONS = [
+        (_("Primary tumour"), ["primary_site", "primary_resection_date", "timing", "pt", "pn"]),
+        (_("Nodes"), ["nodes_positive", "nodes_examined"]),
+        (_("Grade"), ["ki67_percent", "mitoses_per_2mm2", "who_grade"]),
+    ]
+    REQUIRED_FOR_COMPLETE = [
+        "primary_site",
+        "primary_resection_date",
+        "timing",
+        "pt",
+        "pn",
+        "ki67_percent",
+        "who_grade",
+    ]
+    VALIDATOR = "crf.validators.HistopathologyValidator"
+
+    class Meta:
+        constraints = one_per_visit("histopathology")
+
+    def derived(self) -> list[tuple[str, str]]:
+        from ..scoring import who_grade
+
+        grade = who_grade(self.ki67_percent, self.mitoses_per_2mm2)
+        return [(_("WHO grade derived from Ki-67 and mitoses"), grade or "—")]
+
+
+QLQ_ITEMS = range(1, 31)
+
+
+def _qlq_field(item: int):
+    high = 7 if item >= 29 else 4
+    return models.PositiveSmallIntegerField(
+        _("item %(n)s") % {"n": item}, null=True, blank=True, validators=rng(1, high), help_text=f"1–{high}"
+    )
+
+
+@register
+class QualityOfLife(CrfForm):
+    """EORTC QLQ-C30 v3.0 responses by item number (the item texts are copyrighted; see the paper form)."""
+
+    FORM_CODE = "quality_of_life"
+    FORM_TITLE = _("Quality of life (EORTC QLQ-C30)")
+
+    completed_on = models.DateField(_("date completed"), null=True, blank=True)
+    q1 = _qlq_field(1)
+    q2 = _qlq_field(2)
+    q3 = _qlq_field(3)
+    q4 = _qlq_field(4)
+    q5 = _qlq_field(5)
+    q6 = _qlq_field(6)
+    q7 = _qlq_field(7)
+    q8 = _qlq_field(8)
+    q9 = _qlq_field(9)
+    q10 = _qlq_field(10)
+    q11 = _qlq_field(11)
+    q12 = _qlq_field(12)
+    q13 = _qlq_field(13)
+    q14 = _qlq_field(14)
+    q15 = _qlq_field(15)
+    q16 = _qlq_field(16)
+    q17 = _qlq_field(17)
+    q18 = _qlq_field(18)
+    q19 = _qlq_field(19)
+    q20 = _qlq_field(20)
+    q21 = _qlq_field(21)
+    q22 = _qlq_field(22)
+    q23 = _qlq_field(23)
+    q24 = _qlq_field(24)
+    q25 = _qlq_field(25)
+    q26 = _qlq_field(26)
+    q27 = _qlq_field(27)
+    q28 = _qlq_field(28)
+    q29 = _qlq_field(29)
+    q30 = _qlq_field(30)
+
+    SECTIONS = [
+        (_("Questionnaire"), ["completed_on"]),
+        (_("Items 1–7 (1 = not at all … 4 = very much)"), [f"q{n}" for n in range(1, 8)]),
+        (_("Items 8–28, during the past week"), [f"q{n}" for n in range(8, 29)]),
+        (_("Items 29–30 (1 = very poor … 7 = excellent)"), ["q29", "q30"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["completed_on"]
+    VALIDATOR = "crf.validators.QualityOfLifeValidator"
+
+    class Meta:
+        constraints = one_per_visit("quality_of_life")
+
+    def responses(self) -> dict[int, int | None]:
+        return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
+
+    def derived(self) -> list[tuple[str, str]]:
+        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores
+
+        scores = qlq_c30_scores(self.responses())
+        return [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
+
+
+@register
+class BiomarkerSample(CrfForm):
+    FORM_CODE = "biomarker_sample"
+    FORM_TITLE = _("Biomarker samples")
+
+    blood_collected_at = models.DateTimeField(_("NETest whole blood collected"), null=True, blank=True)
+    blood_tube_id = models.CharField(_("blood kit / tube id"), max_length=40, blank=True)
+    urine_collected_at = models.DateTimeField(_("urine collected"), null=True, blank=True)
+    urine_tube_id = models.CharField(_("urine kit / tube id"), max_length=40, blank=True)
+    shipped_on = models.DateField(_("shipped"), null=True, blank=True)
+    received_on = models.DateField(_("received by the laboratory"), null=True, blank=True)
+    netest_score = models.PositiveSmallIntegerField(
+        _("NETest score"), null=True, blank=True, validators=rng(0, 100), help_text="0–100"
+    )
+
+    SECTIONS = [
+        (_("Collection"), ["blood_collected_at", "blood_tube_id", "urine_collected_at", "urine_tube_id"]),
+        (_("Shipping and result"), ["shipped_on", "received_on", "netest_score"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["blood_collected_at", "blood_tube_id", "shipped_on"]
+    VALIDATOR = "crf.validators.BiomarkerSampleValidator"
+
+    class Meta:
+        constraints = one_per_visit("biomarker_sample")
+
+
+# Patient-level logs and events: recorded on the patient's "LOG" visit, several entries allowed
+# where REPEATING is set.
+
+
+@register
+class Imaging(CrfForm):
+    FORM_CODE = "imaging"
+    FORM_TITLE = _("Imaging")
+    REPEATING = True
+
+    class Reason(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled follow-up")
+        PET_PROTOCOL = "pet_protocol", _("Protocol PET (month 12 / 36)")
+        SUSPECTED = "suspected", _("Suspected recurrence")
+
+    imaging_date = models.DateField(_("date of imaging"), null=True, blank=True)
+    modality = models.CharField(_("modality"), max_length=4, choices=FollowUp.Modality.choices, blank=True)
+    reason = models.CharField(_("reason"), max_length=14, choices=Reason.choices, blank=True)
+    result = models.CharField(_("result"), max_length=14, choices=FollowUp.ImagingResult.choices, blank=True)
+    new_lesions = models.PositiveSmallIntegerField(_("new lesions"), null=True, blank=True, validators=rng(0, 100))
+    report = models.TextField(_("report summary"), blank=True)
+
+    SECTIONS = [(_("Imaging"), ["imaging_date", "modality", "reason", "result", "new_lesions", "report"])]
+    REQUIRED_FOR_COMPLETE = ["imaging_date", "modality", "reason", "result"]
+    VALIDATOR = "crf.validators.ImagingValidator"
+
+
+@register
+class Recurrence(CrfForm):
+    FORM_CODE = "recurrence"
+    FORM_TITLE = _("Recurrence")
+
+    class Confirmation(models.TextChoices):
+        IMAGING = "imaging", _("Imaging")
+        BIOPSY = "biopsy", _("Biopsy")
+        BIOMARKER = "biomarker", _("Biomarker rise only")
+
+    recurrence_date = models.DateField(
+        _("date of recurrence"), null=True, blank=True, help_text=_("first imaging with unequivocal new disease")
+    )
+    site_liver = models.BooleanField(_("liver"), null=True, blank=True)
+    site_nodes = models.BooleanField(_("lymph nodes"), null=True, blank=True)
+    site_peritoneum = models.BooleanField(_("peritoneum"), null=True, blank=True)
+    site_bone = models.BooleanField(_("bone"), null=True, blank=True)
+    site_lung = models.BooleanField(_("lung"), null=True, blank=True)
+    site_other = models.CharField(_("other site"), max_length=100, blank=True)
+    confirmation = models.CharField(_("confirmed by"), max_length=10, choices=Confirmation.choices, blank=True)
+    next_treatment = models.CharField(_("next anticancer treatment"), max_length=200, blank=True)
+    next_treatment_start = models.DateField(_("start of next treatment"), null=True, blank=True)
+
+    SECTIONS = [
+        (_("Recurrence"), ["recurrence_date", "confirmation"]),
+        (_("Sites"), ["site_liver", "site_nodes", "site_peritoneum", "site_bone", "site_lung", "site_other"]),
+        (_("Next treatment"), ["next_treatment", "next_treatment_start"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["recurrence_date", "confirmation", "site_liver", "site_nodes"]
+    VALIDATOR = "crf.validators.RecurrenceValidator"
+
+    class Meta:
+        constraints = one_per_visit("recurrence")
+
+    def liver_only(self) -> bool | None:
+        others = [self.site_nodes, self.site_peritoneum, self.site_bone, self.site_lung]
+        if self.site_liver is None:
+            return None
+        return bool(self.site_liver) and not any(others) and not self.site_other
+
+    def derived(self) -> list[tuple[str, str]]:
+        value = self.liver_only()
+        return [(_("Liver-only recurrence"), "—" if value is None else (_("Yes") if value else _("No")))]
+
+
+@register
+class ConcomitantMedication(CrfForm):
+    FORM_CODE = "con_med"
+    FORM_TITLE = _("Concomitant medication")
+    REPEATING = True
+
+    drug = models.CharField(_("medication"), max_length=120, blank=True)
+    indication = models.CharField(_("indication"), max_length=120, blank=True)
+    dose = models.CharField(_("dose and unit"), max_length=60, blank=True)
+    route = models.CharField(
+        _("route"),
+        max_length=12,
+        blank=True,
+        choices=[(c, c.capitalize()) for c in ("oral", "iv", "sc", "im", "topical", "inhaled", "other")],
+    )
+    start_date = models.DateField(_("start"), null=True, blank=True)
+    stop_date = models.DateField(_("stop"), null=True, blank=True)
+    ongoing = models.BooleanField(_("ongoing"), null=True, blank=True)
+
+    SECTIONS = [(_("Medication"), ["drug", "indication", "dose", "route", "start_date", "stop_date", "ongoing"])]
+    REQUIRED_FOR_COMPLETE = ["drug", "indication", "start_date", "ongoing"]
+    VALIDATOR = "crf.validators.ConcomitantMedicationValidator"
+
+
+@register
+class ProtocolDeviation(CrfForm):
+    FORM_CODE = "deviation"
+    FORM_TITLE = _("Protocol deviation")
+    REPEATING = True
+
+    class Category(models.TextChoices):
+        ELIGIBILITY = "eligibility", _("Eligibility")
+        CONSENT = "consent", _("Consent")
+        DOSING = "dosing", _("Dosing")
+        VISIT = "visit", _("Visit out of window / missed")
+        PROCEDURE = "procedure", _("Procedure not done")
+        OTHER = "other", _("Other")
+
+    deviation_date = models.DateField(_("date of deviation"), null=True, blank=True)
+    category = models.CharField(_("category"), max_length=12, choices=Category.choices, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    serious_breach = models.BooleanField(_("possible serious breach"), null=True, blank=True)
+    corrective_action = models.TextField(_("corrective and preventive action"), blank=True)
+
+    SECTIONS = [(_("Deviation"), ["deviation_date", "category", "description", "serious_breach", "corrective_action"])]
+    REQUIRED_FOR_COMPLETE = ["deviation_date", "category", "description", "serious_breach"]
+    VALIDATOR = "crf.validators.ProtocolDeviationValidator"
+
+
+@register
+class Pregnancy(CrfForm):
+    FORM_CODE = "pregnancy"
+    FORM_TITLE = _("Pregnancy report")
+    REPEATING = True
+
+    class Subject(models.TextChoices):
+        PATIENT = "patient", _("Patient")
+        PARTNER = "partner", _("Partner of a male patient")
+
+    class Outcome(models.TextChoices):
+        ONGOING = "ongoing", _("Ongoing")
+        LIVE_BIRTH = "live_birth", _("Live birth")
+        MISCARRIAGE = "miscarriage", _("Miscarriage")
+        TERMINATION = "termination", _("Termination")
+        ANOMALY = "anomaly", _("Congenital anomaly")
+
+    aware_date = models.DateField(_("date site became aware"), null=True, blank=True)
+    subject = models.CharField(_("who is pregnant"), max_length=8, choices=Subject.choices, blank=True)
+    last_menstrual_period = models.DateField(_("last menstrual period"), null=True, blank=True)
+    expected_delivery = models.DateField(_("expected delivery"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices, blank=True)
+    outcome_date = models.DateField(_("date of outcome"), null=True, blank=True)
+
+    SECTIONS = [
+        (_("Report"), ["aware_date", "subject", "last_menstrual_period", "expected_delivery"]),
+        (_("Outcome"), ["outcome", "outcome_date"]),
+    ]
+    REQUIRED_FOR_COMPLETE = ["aware_date", "subject", "outcome"]
+    VALIDATOR = "crf.validators.PregnancyValidator"

@@ -1,0 +1,90 @@
+"""Visits: the patient's schedule with target dates and windows; states derive from dates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import NoDeleteQuerySet, TrialRecord
+from patients.models import Patient
+from sites.models import Site
+
+
+class VisitQuerySet(NoDeleteQuerySet):
+    def visible_to(self, user) -> VisitQuerySet:
+        return self.filter(patient__site__in=Site.objects.visible_to(user))
+
+    def open_on(self, day: dt.date) -> VisitQuerySet:
+        """Visits still expected (not done, missed or not applicable)."""
+        return self.filter(
+            done_on__isnull=True, missed_reason="", not_applicable_reason="", retired_at__isnull=True
+        ).exclude(code=Visit.LOG_CODE)
+
+
+class Visit(TrialRecord):
+    class State(models.TextChoices):
+        UPCOMING = "upcoming", _("Upcoming")  # window not open yet
+        DUE = "due", _("Due")  # window open, not done
+        OVERDUE = "overdue", _("Overdue")  # window closed, not done
+        DONE = "done", _("Done")
+        MISSED = "missed", _("Missed")  # recorded as missed, with the reason
+        NOT_APPLICABLE = "not_applicable", _("Not applicable")  # e.g. after withdrawal
+        ONGOING = "ongoing", _("Ongoing")  # the patient's logs and events, open for the whole study
+
+    LOG_CODE = "LOG"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits")
+    code = models.CharField(_("visit"), max_length=10)
+    label = models.CharField(_("label"), max_length=100)
+    sequence = models.PositiveSmallIntegerField()
+    target_date = models.DateField(_("target date"))
+    window_start = models.DateField(_("window opens"))
+    window_end = models.DateField(_("window closes"))
+    done_on = models.DateField(_("date done"), null=True, blank=True)
+    missed_reason = models.CharField(_("reason missed"), max_length=300, blank=True)
+    not_applicable_reason = models.CharField(_("why not applicable"), max_length=300, blank=True)
+    unscheduled_reason = models.CharField(_("reason for unscheduled visit"), max_length=300, blank=True)
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["patient", "target_date", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["patient", "code"], name="visit_unique_code_per_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.patient.trial_number} {self.code}"
+
+    def audit_site(self):
+        return self.patient.site
+
+    @property
+    def is_log(self) -> bool:
+        return self.code == self.LOG_CODE
+
+    @property
+    def unscheduled(self) -> bool:
+        return bool(self.unscheduled_reason)
+
+    def state(self, today: dt.date | None = None) -> str:
+        today = today or timezone.localdate()
+        if self.code == self.LOG_CODE:
+            return self.State.ONGOING
+        if self.not_applicable_reason:
+            return self.State.NOT_APPLICABLE
+        if not self.done_on and not self.patient.is_on_study():
+            return self.State.NOT_APPLICABLE  # withdrawn, completed or died: later visits are not expected
+        if self.done_on:
+            return self.State.DONE
+        if self.missed_reason:
+            return self.State.MISSED
+        if today < self.window_start:
+            return self.State.UPCOMING
+        if today <= self.window_end:
+            return self.State.DUE
+        return self.State.OVERDUE
+
+    def get_state_display(self) -> str:
+        return str(self.State(self.state()).label)

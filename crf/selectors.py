@@ -1,0 +1,118 @@
+"""Reads for the CRF pages, each a fixed number of queries whatever the number of visits and forms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from patients.models import Patient
+
+from .access import expected_forms
+from .models import FormStatus, Query, Visit
+from .registry import FORMS
+
+
+def patient_forms(patient: Patient) -> dict[int, dict[str, list]]:
+    """{visit id: {form code: [saved forms]}} for every CRF of the patient: one query per CRF model."""
+    by_visit: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for code, model in FORMS.items():
+        for form in model.objects.filter(patient=patient).only("pk", "visit_id", "status", "version"):
+            by_visit[form.visit_id][code].append(form)
+    return by_visit
+
+
+def open_query_counts(patient: Patient) -> dict[tuple[str, int], int]:
+    rows = Query.objects.open().filter(patient=patient).values("form_code", "form_id").annotate(n=Count("id"))
+    return {(r["form_code"], r["form_id"]): r["n"] for r in rows}
+
+
+def _form_rows(visit: Visit, saved: dict[str, list], queries: dict) -> list[dict]:
+    rows = []
+    for code in expected_forms(visit):
+        model = FORMS[code]
+        forms = saved.get(code, [])
+        if model.REPEATING:
+            rows.append(
+                {
+                    "code": code,
+                    "title": model.FORM_TITLE,
+                    "repeating": True,
+                    "entries": [
+                        {"form": f, "status": f.status, "queries": queries.get((code, f.pk), 0)} for f in forms
+                    ],
+                    "status": None,
+                    "queries": sum(queries.get((code, f.pk), 0) for f in forms),
+                }
+            )
+        else:
+            form = forms[0] if forms else None
+            rows.append(
+                {
+                    "code": code,
+                    "title": model.FORM_TITLE,
+                    "repeating": False,
+                    "form": form,
+                    "status": form.status if form else FormStatus.NOT_STARTED,
+                    "queries": queries.get((code, form.pk), 0) if form else 0,
+                }
+            )
+    return rows
+
+
+def patient_timeline(patient: Patient, today: dt.date | None = None) -> list[dict]:
+    """The patient's visits in order, each with its state and forms (status, open queries)."""
+    today = today or timezone.localdate()
+    visits = list(Visit.objects.filter(patient=patient, retired_at__isnull=True).order_by("target_date", "sequence"))
+    for visit in visits:
+        visit.patient = patient  # state() reads the patient: no query per visit
+    saved, queries = patient_forms(patient), open_query_counts(patient)
+    rows = []
+    for visit in visits:
+        forms = _form_rows(visit, saved.get(visit.pk, {}), queries)
+        done = sum(1 for f in forms if f["status"] in (FormStatus.COMPLETE, FormStatus.VERIFIED, FormStatus.LOCKED))
+        rows.append(
+            {
+                "visit": visit,
+                "state": visit.state(today),
+                "forms": forms,
+                "forms_done": done,
+                "forms_expected": sum(1 for f in forms if not f["repeating"]),
+                "queries": sum(f["queries"] for f in forms),
+            }
+        )
+    rows.sort(key=lambda r: (r["visit"].is_log, r["visit"].target_date, r["visit"].sequence))
+    return rows
+
+
+def visit_forms(visit: Visit) -> list[dict]:
+    saved: dict[str, list] = defaultdict(list)
+    for code, model in FORMS.items():
+        if code in expected_forms(visit):
+            saved[code] = list(model.objects.filter(visit=visit).only("pk", "visit_id", "status", "version"))
+    return _form_rows(visit, saved, open_query_counts(visit.patient))
+
+
+def visits_due(*, user, today: dt.date | None = None, days: int = 7) -> dict[str, list[Visit]]:
+    """For the nurse's home: visits whose window is open this week, and overdue ones (on-study patients)."""
+    today = today or timezone.localdate()
+    visible = (
+        Visit.objects.visible_to(user)
+        .open_on(today)
+        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .select_related("patient__site")
+        .order_by("window_end", "patient__trial_number")
+    )
+    return {
+        "due": list(visible.filter(window_start__lte=today + dt.timedelta(days=days), window_end__gte=today)[:50]),
+        "overdue": list(visible.filter(window_end__lt=today)[:50]),
+    }
+
+
+def site_query_summary(*, user) -> dict:
+    """Open queries needing the site (oldest first), for the site's to-do list."""
+    rows = Query.objects.visible_to(user).filter(status=Query.Status.OPEN).select_related("patient")
+    summary = rows.aggregate(n=Count("id"), oldest=Min("created_at"), automatic=Count("id", filter=Q(automatic=True)))
+    return {"queries": list(rows.order_by("created_at")[:10]), **summary}

@@ -1,0 +1,422 @@
+"""CRF writes: the visit schedule, the form lifecycle, SDV, locks and queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.audit import audit_event_record, record_create, record_update
+from accounts.errors import DomainError, EditConflict, NotPermitted
+from accounts.models import AuditEvent, User
+from accounts.roles import TrialRole
+from patients.models import Patient
+
+from . import schedule
+from .models import CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
+from .validators import CheckResult
+
+
+class CheckFailed(DomainError):
+    """Hard edit checks failed; ``errors`` holds (field, message) for each."""
+
+    code = "hard_check"
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(message for _f, message in errors))
+        self.errors = errors
+
+
+@transaction.atomic
+def visits_schedule_create(*, patient: Patient, arm: str, randomised_on: dt.date, actor: User | None) -> list[Visit]:
+    """Create the patient's visits for their arm (idempotent)."""
+    if patient.visits.exists():
+        return list(patient.visits.all())
+    visits = []
+    for index, (definition, target, start, end) in enumerate(
+        schedule.planned_visits(arm=arm, liver_resection=patient.liver_resection_date, randomised_on=randomised_on)
+    ):
+        visits.append(
+            record_create(
+                obj=Visit(
+                    patient=patient,
+                    code=definition.code,
+                    label=definition.label,
+                    sequence=index,
+                    target_date=target,
+                    window_start=start,
+                    window_end=end,
+                ),
+                actor=actor,
+                reason=f"Scheduled at randomisation (arm {arm})",
+            )
+        )
+    last_window = max(v.window_end for v in visits)
+    visits.append(
+        record_create(
+            obj=Visit(
+                patient=patient,
+                code=schedule.LOG.code,
+                label=schedule.LOG.label,
+                sequence=999,
+                target_date=randomised_on,
+                window_start=randomised_on,
+                window_end=last_window,
+            ),
+            actor=actor,
+            reason="Patient logs opened at randomisation",
+        )
+    )
+    return visits
+
+
+def _on_randomised(sender, allocation, actor, **kwargs):
+    visits_schedule_create(
+        patient=allocation.patient,
+        arm=allocation.arm,
+        randomised_on=timezone.localtime(allocation.randomised_at).date(),
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def visits_reschedule_after_dose(*, patient: Patient, actor: User | None) -> list[Visit]:
+    """Move the later dosing and safety visits after the actual dose dates; never the follow-up grid."""
+    doses = {
+        d.visit.code: d.dose_date
+        for d in LutatheraDosing.objects.filter(patient=patient).select_related("visit")
+        if d.dose_date
+    }
+    allocation_arm = getattr(getattr(patient, "allocation", None), "arm", "B")
+    randomised = patient.visits.filter(code="RAND").first()
+    planned = schedule.planned_visits(
+        arm=allocation_arm,
+        liver_resection=patient.liver_resection_date,
+        randomised_on=randomised.target_date if randomised else timezone.localdate(),
+        cycle_1_dose=doses.get("C1"),
+        cycle_2_dose=doses.get("C2"),
+    )
+    moved = []
+    by_code = {v.code: v for v in patient.visits.all()}
+    for definition, target, start, end in planned:
+        visit = by_code.get(definition.code)
+        if visit is None or visit.done_on or definition.anchor not in (schedule.CYCLE_1, schedule.CYCLE_2):
+            continue
+        if visit.target_date != target:
+            reason = f"Rescheduled after the actual {schedule.ANCHOR_LABELS[definition.anchor]}"
+            moved.append(
+                record_update(
+                    obj=visit,
+                    data={"target_date": target, "window_start": start, "window_end": end},
+                    actor=actor,
+                    reason=reason,
+                )
+            )
+    return moved
+
+
+@transaction.atomic
+def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor: User) -> Visit:
+    if not reason.strip():
+        raise DomainError("Give the reason for the unscheduled visit.", field="reason")
+    number = patient.visits.filter(code__startswith="U").count() + 1
+    return record_create(
+        obj=Visit(
+            patient=patient,
+            code=f"U{number}",
+            label=f"Unscheduled visit {number}",
+            sequence=900 + number,
+            target_date=day,
+            window_start=day,
+            window_end=day,
+            unscheduled_reason=reason,
+        ),
+        actor=actor,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def visit_mark_missed(*, visit: Visit, reason: str, actor: User) -> Visit:
+    if visit.is_log or visit.done_on:
+        raise DomainError("Only a visit not done can be recorded as missed.")
+    if not reason.strip():
+        raise DomainError("Give the reason the visit was missed.", field="reason")
+    return record_update(obj=visit, data={"missed_reason": reason}, actor=actor, reason=f"Missed: {reason}")
+
+
+@transaction.atomic
+def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
+    if visit.is_log:
+        raise DomainError("The logs are not a visit.")
+    if day > timezone.localdate():
+        raise DomainError("The date is in the future.", field="day")
+    if day < visit.patient.liver_resection_date:
+        raise DomainError("The visit cannot be before the liver resection.", field="day")
+    data = {"done_on": day, "missed_reason": ""}
+    reason = "Visit done" if not visit.done_on else f"Visit date corrected from {visit.done_on:%d %b %Y}"
+    return record_update(obj=visit, data=data, actor=actor, reason=reason)
+
+
+def _validator(model):
+    return import_string(model.VALIDATOR)() if model.VALIDATOR else None
+
+
+def _require_site_staff(actor: User, patient: Patient) -> None:
+    if not actor.has_site_role(patient.site):
+        raise NotPermitted("Only the site's delegated staff enter data.")
+
+
+def crf_check(model, data: dict, *, patient: Patient, visit: Visit) -> CheckResult:
+    validator = _validator(model)
+    return validator.check(data, patient=patient, visit=visit) if validator else CheckResult()
+
+
+@transaction.atomic
+def crf_save(
+    *,
+    model,
+    visit: Visit,
+    data: dict,
+    actor: User,
+    reason: str = "",
+    expected_version: int | None = None,
+    instance: CrfForm | None = None,
+) -> CrfForm:
+    """Save a form, partly filled or not. Hard checks refuse; soft checks save and raise queries.
+
+    Once a form was complete, a change needs a reason; a change to a verified form clears the
+    verification and re-opens it (visibly, and in the audit trail). Locked forms cannot change.
+    ``expected_version`` is the version the user opened (0 for a new form): a save over someone
+    else's newer save is refused with an EditConflict. Repeating forms (logs) pass the ``instance``
+    being edited, or none to add an entry.
+    """
+    patient = visit.patient
+    _require_site_staff(actor, patient)
+    if model.REPEATING:
+        existing = instance
+    else:
+        # Lock the visit row so two first saves of the same form are serialised.
+        Visit.objects.select_for_update().filter(pk=visit.pk).first()
+        existing = model.objects.filter(visit=visit).first()
+    if existing is not None and expected_version == 0:
+        raise EditConflict(
+            f"{existing.history.first().history_user or 'Another user'} started this form after you opened it. "
+            "Your entries were not saved; review the current values below and enter your changes again.",
+            changes=[],
+        )
+    if existing is not None and not existing.can_edit():
+        raise DomainError("This form is locked. The data manager can unlock it with a reason.", code="locked")
+    merged = {name: getattr(existing, name) for name in model.data_field_names()} if existing else {}
+    merged.update(data)
+    result = crf_check(model, merged, patient=patient, visit=visit)
+    if result.hard:
+        raise CheckFailed(result.hard)
+    if existing is None:
+        form = record_create(
+            obj=model(patient=patient, visit=visit, status=FormStatus.IN_PROGRESS, **data),
+            actor=actor,
+            reason="First entry",
+        )
+    else:
+        was = existing.status
+        version_before = existing.version
+        # A saved value changes only with a reason (who/when/old/new are audited anyway). Filling a
+        # field left empty on an earlier partial save is first entry, not a change of data.
+        overwrites = [
+            n for n, v in data.items() if getattr(existing, n) not in (None, "") and getattr(existing, n) != v
+        ]
+        if not overwrites and existing.status == FormStatus.IN_PROGRESS and not reason.strip():
+            reason = "First entry of fields left empty on an earlier save"
+        form = record_update(obj=existing, data=data, actor=actor, reason=reason, expected_version=expected_version)
+        if form.version != version_before and was in (FormStatus.COMPLETE, FormStatus.VERIFIED):
+            reopen = {"status": FormStatus.IN_PROGRESS}
+            if was == FormStatus.VERIFIED:
+                reopen |= {"verified_at": None, "verified_by": None}
+                audit_event_record(
+                    kind=AuditEvent.Kind.RECORD_CHANGED,
+                    actor=actor,
+                    target=form,
+                    reason=reason,
+                    summary=f"{model.FORM_TITLE} of {patient.trial_number} {visit.code} changed after "
+                    "source data verification: verification cleared",
+                )
+            form = record_update(obj=form, data=reopen, actor=actor, reason=f"Re-opened by a change: {reason}")
+    _raise_soft_queries(form, result)
+    _visit_done_from_form(form, actor)
+    if model is LutatheraDosing and "dose_date" in data:
+        visits_reschedule_after_dose(patient=patient, actor=actor)
+    return form
+
+
+# The date on a form that tells when its visit took place.
+VISIT_DATE_FIELDS = ("visit_date", "dose_date", "sample_date")
+
+
+def _visit_done_from_form(form: CrfForm, actor: User) -> None:
+    visit = form.visit
+    if visit.done_on or visit.is_log or visit.missed_reason:
+        return
+    day = next((getattr(form, n) for n in VISIT_DATE_FIELDS if getattr(form, n, None)), None)
+    if day:
+        record_update(obj=visit, data={"done_on": day}, actor=actor, reason=f"Visit date from {form.FORM_TITLE}")
+
+
+def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
+    open_texts = set(
+        Query.objects.open().filter(form_code=form.FORM_CODE, form_id=form.pk).values_list("field", "text")
+    )
+    for field, message in result.soft:
+        if (field, message) not in open_texts:
+            query = record_create(
+                obj=Query(
+                    patient=form.patient,
+                    form_code=form.FORM_CODE,
+                    form_id=form.pk,
+                    visit_code=form.visit.code,
+                    field=field,
+                    text=message,
+                    automatic=True,
+                ),
+                actor=None,
+                reason="Raised by an edit check",
+            )
+            audit_event_record(kind=AuditEvent.Kind.QUERY_RAISED, actor=None, target=query, summary=message)
+
+
+@transaction.atomic
+def crf_mark_complete(*, form: CrfForm, actor: User) -> CrfForm:
+    _require_site_staff(actor, form.patient)
+    if form.status not in (FormStatus.IN_PROGRESS,):
+        raise DomainError(f"The form is {form.get_status_display().lower()}.")
+    missing = form.missing_fields()
+    if missing:
+        labels = [str(form._meta.get_field(n).verbose_name) for n in missing]
+        raise DomainError("Still missing: " + ", ".join(labels) + ".", code="incomplete")
+    result = crf_check(
+        type(form), {n: getattr(form, n) for n in form.data_field_names()}, patient=form.patient, visit=form.visit
+    )
+    if result.hard:
+        raise CheckFailed(result.hard)
+    return record_update(
+        obj=form,
+        data={"status": FormStatus.COMPLETE, "completed_at": timezone.now(), "completed_by": actor},
+        actor=actor,
+        reason="Marked complete",
+    )
+
+
+@transaction.atomic
+def crf_verify(*, form: CrfForm, actor: User) -> CrfForm:
+    """Source data verification by a monitor."""
+    if not actor.has_trial_role(TrialRole.MONITOR):
+        raise NotPermitted("Source data verification is done by a monitor.")
+    if not form.can_verify():
+        raise DomainError("Only a complete form can be verified.")
+    return record_update(
+        obj=form,
+        data={"status": FormStatus.VERIFIED, "verified_at": timezone.now(), "verified_by": actor},
+        actor=actor,
+        reason="Source data verified",
+    )
+
+
+@transaction.atomic
+def crf_lock(*, form: CrfForm, actor: User) -> CrfForm:
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("Only the data manager locks forms.")
+    if not form.can_lock():
+        raise DomainError("Only a complete or verified form can be locked.")
+    form = record_update(
+        obj=form,
+        data={"status": FormStatus.LOCKED, "locked_at": timezone.now(), "locked_by": actor},
+        actor=actor,
+        reason="Locked",
+    )
+    audit_event_record(kind=AuditEvent.Kind.LOCKED, actor=actor, target=form, summary=f"{form} locked")
+    return form
+
+
+@transaction.atomic
+def crf_unlock(*, form: CrfForm, actor: User, reason: str) -> CrfForm:
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("Only the data manager unlocks forms.")
+    if form.status != FormStatus.LOCKED:
+        raise DomainError("The form is not locked.")
+    if not reason.strip():
+        raise DomainError("Give the reason for unlocking.", field="reason")
+    back = FormStatus.VERIFIED if form.verified_at else FormStatus.COMPLETE
+    form = record_update(
+        obj=form, data={"status": back, "locked_at": None, "locked_by": None}, actor=actor, reason=f"Unlocked: {reason}"
+    )
+    audit_event_record(
+        kind=AuditEvent.Kind.UNLOCKED, actor=actor, target=form, reason=reason, summary=f"{form} unlocked"
+    )
+    return form
+
+
+@transaction.atomic
+def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER, TrialRole.MONITOR):
+        raise NotPermitted("Queries are raised by the data manager or a monitor.")
+    if field not in form.data_field_names():
+        raise DomainError("Choose a field of this form.", field="field")
+    if not text.strip():
+        raise DomainError("Write the query.", field="text")
+    query = record_create(
+        obj=Query(
+            patient=form.patient,
+            form_code=form.FORM_CODE,
+            form_id=form.pk,
+            visit_code=form.visit.code,
+            field=field,
+            text=text,
+            raised_by=actor,
+        ),
+        actor=actor,
+        reason="Query raised",
+    )
+    audit_event_record(kind=AuditEvent.Kind.QUERY_RAISED, actor=actor, target=query, summary=text[:200])
+    return query
+
+
+@transaction.atomic
+def query_answer(*, query: Query, text: str, actor: User) -> Query:
+    _require_site_staff(actor, query.patient)
+    if query.status == Query.Status.CLOSED:
+        raise DomainError("This query is closed.")
+    if not text.strip():
+        raise DomainError("Write the answer.", field="text")
+    QueryMessage.objects.create(query=query, author=actor, text=text)
+    return record_update(obj=query, data={"status": Query.Status.ANSWERED}, actor=actor, reason=f"Answered: {text}")
+
+
+@transaction.atomic
+def query_close(*, query: Query, actor: User, text: str = "") -> Query:
+    raiser_ok = query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)
+    if not raiser_ok:
+        raise NotPermitted("The person who raised the query, or the data manager, closes it.")
+    if text:
+        QueryMessage.objects.create(query=query, author=actor, text=text)
+    query = record_update(
+        obj=query,
+        data={"status": Query.Status.CLOSED, "closed_at": timezone.now()},
+        actor=actor,
+        reason=text or "Closed",
+    )
+    audit_event_record(kind=AuditEvent.Kind.QUERY_CLOSED, actor=actor, target=query, summary=text[:200])
+    return query
+
+
+@transaction.atomic
+def query_reopen(*, query: Query, actor: User, text: str) -> Query:
+    if not (query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)):
+        raise NotPermitted("The person who raised the query, or the data manager, re-opens it.")
+    if not text.strip():
+        raise DomainError("Say why the query is re-opened.", field="text")
+    QueryMessage.objects.create(query=query, author=actor, text=text)
+    return record_update(
+        obj=query, data={"status": Query.Status.OPEN, "closed_at": None}, actor=actor, reason=f"Re-opened: {text}"
+    )

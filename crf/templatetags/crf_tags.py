@@ -1,0 +1,22 @@
+from collections import Counter
+
+from django import template
+
+from crf.forms import VisitDateForm
+from crf.selectors import patient_timeline
+
+register = template.Library()
+
+
+@register.inclusion_tag("crf/patient_panel.html", takes_context=True)
+def visits_panel(context, patient):
+    """The patient's visit timeline with form statuses and open queries (fixed number of queries)."""
+    timeline = patient_timeline(patient)
+    counts = Counter(row["state"] for row in timeline if not row["visit"].is_log)
+    return {
+        "patient": patient,
+        "timeline": timeline,
+        "counts": sorted(counts.items()),
+        "can_add": bool(timeline) and context["request"].user.has_site_role(patient.site) and patient.is_on_study(),
+        "date_form": VisitDateForm(),
+    }
