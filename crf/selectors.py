@@ -91,7 +91,7 @@ def visit_forms(visit: Visit) -> list[dict]:
     saved: dict[str, list] = defaultdict(list)
     for code, model in FORMS.items():
         if code in expected_forms(visit):
-            saved[code] = list(model.objects.filter(visit=visit).only("pk", "visit_id", "status", "version"))
+            saved[code] = list(model.objects.filter(visit=visit))
     return _form_rows(visit, saved, open_query_counts(visit.patient))
 
 

@@ -196,7 +196,7 @@ def crf_save(
     patient = visit.patient
     _require_site_staff(actor, patient)
     if model.REPEATING:
-        existing = instance
+        existing = model.objects.select_for_update().get(pk=instance.pk) if instance else None
     else:
         # Lock the visit row so two first saves of the same form are serialised.
         Visit.objects.select_for_update().filter(pk=visit.pk).first()

@@ -58,11 +58,13 @@ def crf_form(request, trial_number, code, form_code, entry=None):
     if request.method == "POST":
         if readonly:
             raise PermissionDenied
-        form = form_class(request.POST, instance=instance)
+        # Binding a ModelForm writes the submitted values onto its instance: compare with a copy.
+        saved_values = {n: getattr(instance, n) for n in model.data_field_names()} if instance else {}
+        form = form_class(request.POST, instance=model.objects.get(pk=instance.pk) if instance else None)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in model.data_field_names()}
             if instance is not None:
-                data = {n: v for n, v in data.items() if getattr(instance, n) != v}
+                data = {n: v for n, v in data.items() if saved_values[n] != v}
             try:
                 opened_at = int(request.POST.get("version") or 0)
             except ValueError:

@@ -76,6 +76,18 @@ class CrfForm(TrialRecord):
     def data_field_names(cls) -> list[str]:
         return [name for _title, names in cls.SECTIONS for name in names]
 
+    def summary(self) -> str:
+        """A short label for an entry of a repeating form: its first two values given."""
+        values = []
+        for name in self.data_field_names():
+            value = getattr(self, name)
+            if value not in (None, ""):
+                display = getattr(self, f"get_{name}_display", None)
+                values.append(str(display() if display else value))
+            if len(values) == 2:
+                break
+        return " · ".join(values) or "—"
+
     def derived(self) -> list[tuple[str, str]]:
         """Values the system derives from the entries, shown read-only on the form (label, value)."""
         return []
