@@ -15,7 +15,7 @@ from accounts.roles import TrialRole
 from patients.models import Patient
 
 from . import schedule
-from .models import CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
+from .models import Casebook, CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
 from .validators import CheckResult
 
 
@@ -246,6 +246,7 @@ def crf_save(
             form = record_update(obj=form, data=reopen, actor=actor, reason=f"Re-opened by a change: {reason}")
     _raise_soft_queries(form, result)
     _visit_done_from_form(form, actor)
+    casebook_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code}) changed: {reason}")
     if model is LutatheraDosing and "dose_date" in data:
         visits_reschedule_after_dose(patient=patient, actor=actor)
     return form
@@ -420,3 +421,90 @@ def query_reopen(*, query: Query, actor: User, text: str) -> Query:
     return record_update(
         obj=query, data={"status": Query.Status.OPEN, "closed_at": None}, actor=actor, reason=f"Re-opened: {text}"
     )
+
+
+# Casebook sign-off at end of study.
+
+CASEBOOK_MEANING = "I approve the data in this casebook"
+
+
+def casebook_digest(patient: Patient) -> tuple[str, int]:
+    """SHA-256 over the content digests of every CRF of the patient (data fields, not bookkeeping)."""
+    import hashlib
+
+    from accounts.signatures import content_digest
+
+    from .registry import FORMS
+
+    parts = []
+    for code in sorted(FORMS):
+        for form in FORMS[code].objects.filter(patient=patient).order_by("pk"):
+            parts.append(f"{code}:{form.pk}:{content_digest(form)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest(), len(parts)
+
+
+def casebook_refresh(*, patient: Patient, actor: User | None, reason: str) -> None:
+    """After a form changed: bring the casebook's digest up to date, invalidating a stale signature."""
+    casebook = Casebook.objects.filter(patient=patient).first()
+    if casebook is None:
+        return
+    digest, count = casebook_digest(patient)
+    if digest != casebook.forms_digest:
+        record_update(obj=casebook, data={"forms_digest": digest, "forms_count": count}, actor=actor, reason=reason)
+
+
+def casebook_blockers(patient: Patient) -> list[str]:
+    """What stands in the way of the PI's sign-off."""
+    from .registry import FORMS
+
+    blockers = []
+    end = FORMS["end_of_study"].objects.filter(patient=patient).first()
+    if end is None or end.status == FormStatus.IN_PROGRESS:
+        blockers.append("The end of study form is not complete.")
+    open_forms = sum(
+        model.objects.filter(patient=patient, status=FormStatus.IN_PROGRESS).count() for model in FORMS.values()
+    )
+    if open_forms:
+        blockers.append(f"{open_forms} form(s) still in progress.")
+    queries = Query.objects.open().filter(patient=patient).count()
+    if queries:
+        blockers.append(f"{queries} query(ies) still open.")
+    return blockers
+
+
+def casebook_sign(
+    *, patient: Patient, actor: User, password: str, otp_token: str = "", ip_address: str | None = None
+) -> Casebook:
+    """The PI (or a delegated investigator) signs the patient's casebook with an e-signature."""
+    from accounts.roles import INVESTIGATOR_ROLES
+    from accounts.signatures import signature_apply, signature_verify
+
+    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES):
+        raise NotPermitted("The casebook is signed by the PI or a delegated investigator of the site.")
+    blockers = casebook_blockers(patient)
+    if blockers:
+        raise DomainError("Not ready to sign: " + " ".join(blockers))
+    with transaction.atomic():
+        digest, count = casebook_digest(patient)
+        casebook = Casebook.objects.filter(patient=patient).first()
+        if casebook is None:
+            casebook = record_create(
+                obj=Casebook(patient=patient, forms_digest=digest, forms_count=count),
+                actor=actor,
+                reason="Casebook opened for sign-off",
+            )
+        elif casebook.forms_digest != digest:
+            casebook = record_update(
+                obj=casebook, data={"forms_digest": digest, "forms_count": count}, actor=actor, reason="Sign-off"
+            )
+    # Outside the transaction: a refused signature must leave its audit record behind.
+    signature_verify(
+        user=actor,
+        password=password,
+        meaning=CASEBOOK_MEANING,
+        obj=casebook,
+        ip_address=ip_address,
+        otp_token=otp_token,
+    )
+    signature_apply(user=actor, meaning=CASEBOOK_MEANING, obj=casebook, ip_address=ip_address)
+    return casebook

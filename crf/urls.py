@@ -8,6 +8,7 @@ urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
     path("queries/", views.query_list, name="query_list"),
     path("queries/<int:query_id>/", views.query_detail, name="query_detail"),
+    path("patients/<str:trial_number>/casebook/", views.casebook, name="casebook"),
     path("patients/<str:trial_number>/visits/unscheduled/", views.visit_unscheduled, name="visit_unscheduled"),
     path("patients/<str:trial_number>/<str:code>/", views.visit_detail, name="visit"),
     path("patients/<str:trial_number>/<str:code>/missed/", views.visit_missed, name="visit_missed"),

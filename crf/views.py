@@ -17,7 +17,7 @@ from patients.access import access_patient
 from . import schedule, selectors, services
 from .access import access_form, access_query, access_visit
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .models import FormStatus, Query
+from .models import Casebook, FormStatus, Query
 
 
 def form_url(visit, form_code, entry=None):
@@ -337,5 +337,49 @@ def schedule_page(request):
             "visits": schedule.schedule(),
             "log": schedule.LOG,
             "overrides": schedule.overrides(),
+        },
+    )
+
+
+@login_required
+def casebook(request, trial_number):
+    """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
+    from accounts.forms import SignatureForm
+    from accounts.permissions import client_ip
+    from accounts.roles import INVESTIGATOR_ROLES
+    from accounts.signatures import signature_status
+
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    form = SignatureForm(request.POST or None, meaning=services.CASEBOOK_MEANING, user=request.user)
+    can_sign = request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES)
+    if request.method == "POST":
+        if not can_sign:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.casebook_sign(
+                    patient=patient,
+                    actor=request.user,
+                    password=form.cleaned_data["password"],
+                    otp_token=form.cleaned_data.get("otp_token", ""),
+                    ip_address=client_ip(request),
+                )
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Casebook signed."))
+                return redirect("crf:casebook", trial_number=trial_number)
+    book = Casebook.objects.filter(patient=patient).first()
+    return render(
+        request,
+        "crf/casebook.html",
+        {
+            "patient": patient,
+            "timeline": selectors.patient_timeline(patient),
+            "blockers": services.casebook_blockers(patient),
+            "casebook": book,
+            "signatures": signature_status(obj=book) if book else [],
+            "form": form,
+            "can_sign": can_sign,
         },
     )

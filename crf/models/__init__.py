@@ -1,4 +1,5 @@
 from .base import CrfForm, FormStatus
+from .casebook import Casebook
 from .forms import (
     BiomarkerSample,
     ConcomitantMedication,
@@ -21,6 +22,7 @@ from .visits import Visit
 
 __all__ = [
     "BiomarkerSample",
+    "Casebook",
     "ConcomitantMedication",
     "CrfForm",
     "Demographics",

@@ -32,6 +32,7 @@ class CrfForm(TrialRecord):
     SECTIONS: list[tuple[str, list[str]]] = []
     REQUIRED_FOR_COMPLETE: list[str] = []
     VALIDATOR = None
+    COMPACT = False  # many short fields: laid out four to a row
     REPEATING = False  # several entries per visit (logs: con meds, deviations, imaging, pregnancy)
     # Lifecycle bookkeeping is not part of the form's content (nor of what a signature covers).
     BOOKKEEPING_FIELDS = TrialRecord.BOOKKEEPING_FIELDS | {

@@ -417,8 +417,12 @@ class Histopathology(CrfForm):
     primary_site = models.CharField(_("primary site"), max_length=14, choices=PrimarySite.choices, blank=True)
     primary_resection_date = models.DateField(_("date of primary resection"), null=True, blank=True)
     timing = models.CharField(_("liver metastases"), max_length=12, choices=Timing.choices, blank=True)
-    pt = models.CharField("pT", max_length=3, blank=True, choices=[(c, c) for c in ("T1", "T2", "T3", "T4", "TX")])
-    pn = models.CharField("pN", max_length=3, blank=True, choices=[(c, c) for c in ("N0", "N1", "N2", "NX")])
+    pt = models.CharField(
+        _("primary tumour (pT)"), max_length=3, blank=True, choices=[(c, c) for c in ("T1", "T2", "T3", "T4", "TX")]
+    )
+    pn = models.CharField(
+        _("regional nodes (pN)"), max_length=3, blank=True, choices=[(c, c) for c in ("N0", "N1", "N2", "NX")]
+    )
     nodes_positive = models.PositiveSmallIntegerField(
         _("nodes positive"), null=True, blank=True, validators=rng(0, 100)
     )
@@ -471,6 +475,7 @@ class QualityOfLife(CrfForm):
 
     FORM_CODE = "quality_of_life"
     FORM_TITLE = _("Quality of life (EORTC QLQ-C30)")
+    COMPACT = True  # 30 short answers: four to a row
 
     completed_on = models.DateField(_("date completed"), null=True, blank=True)
     q1 = _qlq_field(1)

@@ -48,4 +48,5 @@ URLS = {
     "crf:entry_history": ("get", _entry),
     "crf:entry_action": ("post", lambda site: _entry(site) | {"action": "lock"}),
     "crf:query_detail": ("get", _query),
+    "crf:casebook": ("get", lambda site: {"trial_number": scheduled_patient(site).trial_number}),
 }
