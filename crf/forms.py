@@ -1,6 +1,9 @@
+import datetime as dt
+
 from django import forms
 from django.db import models
 from django.forms import modelform_factory
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from patients.forms import DateTimeInput, YesNoSelect
@@ -56,9 +59,30 @@ def crf_form_class(model):
         def sections(self, queries_by_field=None):
             queries_by_field = queries_by_field or {}
             return [
-                (title, [(self[name], queries_by_field.get(name, [])) for name in names])
+                (title, [(self[name], queries_by_field.get(name, []), self.display(name)) for name in names])
                 for title, names in model.SECTIONS
             ]
+
+        def display(self, name) -> str:
+            """The saved value as a reader sees it (read-only view): labels, Yes/No, dates, units."""
+            value = getattr(self.instance, name, None) if self.instance and self.instance.pk else None
+            if value is None or value == "":
+                return ""
+            field = model._meta.get_field(name)
+            if isinstance(value, bool):
+                text = str(_("Yes") if value else _("No"))
+            elif field.choices:
+                text = str(dict(field.flatchoices).get(value, value))
+            elif isinstance(value, dt.datetime):
+                text = f"{value:%d %b %Y %H:%M} UTC"
+            elif isinstance(value, dt.date):
+                text = f"{value:%d %b %Y}"
+            elif isinstance(value, dt.time):
+                text = f"{value:%H:%M}"
+            else:
+                text = str(value)
+            numeric = isinstance(field, models.DecimalField | models.IntegerField)
+            return f"{text} {field.help_text}".strip() if numeric else text
 
     return CrfModelForm
 
@@ -70,7 +94,7 @@ class QueryForm(forms.Form):
     def __init__(self, *args, model, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["field"].choices = [
-            (n, str(model._meta.get_field(n).verbose_name).capitalize()) for n in model.data_field_names()
+            (n, capfirst(model._meta.get_field(n).verbose_name)) for n in model.data_field_names()
         ]
 
 
