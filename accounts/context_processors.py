@@ -16,7 +16,7 @@ _ITEMS = [
         lambda u: u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR),
     ),
     (_("Queries"), "crf:query_list", lambda u: u.sees_all_sites or u.has_site_role()),
-    (_("Safety"), "safety:ae_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (_("Safety"), "safety:sae_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (
         _("Randomisation"),
         "randomisation:overview",

@@ -1,0 +1,66 @@
+"""Regulatory clocks. Pure functions over aware datetimes, tested across timezones and DST.
+
+- The site's initial SAE report is due SAE_INITIAL_HOURS (24) elapsed hours after the site became
+  aware: elapsed time, so a DST change in between does not move it.
+- A SUSAR is due N calendar days after the sponsor became aware, counted on the sponsor's calendar:
+  the same wall-clock time N days later in SPONSOR_TIMEZONE (so across a DST change the elapsed
+  time is N days ± 1 hour, which is what "day 7" means to the people counting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+
+def timelines() -> dict[str, int]:
+    return settings.SAFETY_TIMELINES
+
+
+def local_to_utc(naive: dt.datetime, tz_name: str) -> dt.datetime:
+    """A wall-clock time at a site (as a nurse types it) to an aware UTC datetime."""
+    return naive.replace(tzinfo=ZoneInfo(tz_name)).astimezone(dt.UTC)
+
+
+def sae_initial_due(aware_at: dt.datetime) -> dt.datetime:
+    if aware_at.tzinfo is None:
+        raise ValueError("aware_at must be timezone-aware")
+    return aware_at + dt.timedelta(hours=timelines()["SAE_INITIAL_HOURS"])
+
+
+def _add_calendar_days(moment: dt.datetime, days: int, tz_name: str) -> dt.datetime:
+    local = moment.astimezone(ZoneInfo(tz_name))
+    wall = local.replace(tzinfo=None) + dt.timedelta(days=days)
+    return wall.replace(tzinfo=ZoneInfo(tz_name)).astimezone(dt.UTC)
+
+
+def susar_due(
+    sponsor_aware_at: dt.datetime, *, fatal_or_life_threatening: bool, tz_name: str | None = None
+) -> tuple[dt.datetime, dt.datetime | None]:
+    """(report due, follow-up due or None) for a SUSAR."""
+    if sponsor_aware_at.tzinfo is None:
+        raise ValueError("sponsor_aware_at must be timezone-aware")
+    tz_name = tz_name or settings.SPONSOR_TIMEZONE
+    t = timelines()
+    if fatal_or_life_threatening:
+        due = _add_calendar_days(sponsor_aware_at, t["SUSAR_FATAL_DAYS"], tz_name)
+        return due, _add_calendar_days(due, t["SUSAR_FATAL_FOLLOWUP_DAYS"], tz_name)
+    return _add_calendar_days(sponsor_aware_at, t["SUSAR_OTHER_DAYS"], tz_name), None
+
+
+def time_left(due: dt.datetime | None, now: dt.datetime) -> dt.timedelta | None:
+    return None if due is None else due - now
+
+
+def describe_left(delta: dt.timedelta | None) -> str:
+    if delta is None:
+        return ""
+    seconds = int(delta.total_seconds())
+    overdue = seconds < 0
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
+    return f"overdue by {text}" if overdue else f"{text} left"

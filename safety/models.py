@@ -1,0 +1,226 @@
+"""Adverse events, SAE reports with the PI's signed assessment, sponsor review and SUSAR clocks."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import NoDeleteQuerySet, TrialRecord
+from patients.models import Patient
+from sites.models import Site
+
+
+class Causality(models.TextChoices):
+    UNRELATED = "unrelated", _("Unrelated")
+    UNLIKELY = "unlikely", _("Unlikely")
+    POSSIBLE = "possible", _("Possible")
+    PROBABLE = "probable", _("Probable")
+    DEFINITE = "definite", _("Definite")
+
+
+RELATED = {Causality.POSSIBLE, Causality.PROBABLE, Causality.DEFINITE}
+
+
+class Expectedness(models.TextChoices):
+    EXPECTED = "expected", _("Expected (listed in the RSI)")
+    UNEXPECTED = "unexpected", _("Unexpected")
+
+
+class Outcome(models.TextChoices):
+    RECOVERED = "recovered", _("Recovered")
+    RECOVERING = "recovering", _("Recovering")
+    NOT_RECOVERED = "not_recovered", _("Not recovered")
+    SEQUELAE = "sequelae", _("Recovered with sequelae")
+    FATAL = "fatal", _("Fatal")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class ReferenceSafetyInformation(TrialRecord):
+    """A version of the RSI (Lutathera SmPC section 4.8) against which expectedness is assessed."""
+
+    version = models.CharField(_("version"), max_length=30, unique=True)
+    document = models.CharField(_("document"), max_length=200, default="Lutathera SmPC section 4.8")
+    effective_date = models.DateField(_("in force from"))
+    expected_terms = models.TextField(_("expected reactions"), help_text=_("one term per line"), blank=True)
+
+    class Meta:
+        ordering = ["-effective_date"]
+        verbose_name = _("reference safety information")
+
+    def __str__(self) -> str:
+        return f"{self.document}, version {self.version} ({self.effective_date:%d %b %Y})"
+
+    @classmethod
+    def in_force(cls, day=None):
+        day = day or timezone.localdate()
+        return cls.objects.filter(effective_date__lte=day, retired_at__isnull=True).order_by("-effective_date").first()
+
+    def lists(self, term: str) -> bool:
+        terms = {t.strip().lower() for t in self.expected_terms.splitlines() if t.strip()}
+        return term.strip().lower() in terms
+
+
+class AdverseEventQuerySet(NoDeleteQuerySet):
+    def visible_to(self, user):
+        return self.filter(patient__site__in=Site.objects.visible_to(user))
+
+
+SERIOUSNESS = [
+    ("death", _("Results in death")),
+    ("life_threatening", _("Life-threatening")),
+    ("hospitalisation", _("Hospitalisation or prolongation of hospitalisation")),
+    ("disability", _("Persistent or significant disability")),
+    ("congenital_anomaly", _("Congenital anomaly / birth defect")),
+    ("important_medical_event", _("Other important medical event")),
+]
+
+
+class AdverseEvent(TrialRecord):
+    class Action(models.TextChoices):
+        NONE = "none", _("None")
+        DELAYED = "delayed", _("Dose delayed")
+        REDUCED = "reduced", _("Dose reduced")
+        DISCONTINUED = "discontinued", _("Lutathera discontinued")
+        NOT_APPLICABLE = "not_applicable", _("Not applicable (arm A or after dosing)")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="adverse_events")
+    term = models.CharField(_("event term"), max_length=200, help_text=_("CTCAE v5 term"))
+    grade = models.PositiveSmallIntegerField(
+        _("CTCAE v5 grade"), choices=[(g, str(g)) for g in range(1, 6)], help_text="1–5"
+    )
+    onset_date = models.DateField(_("onset"))
+    stop_date = models.DateField(_("stop"), null=True, blank=True)
+    ongoing = models.BooleanField(_("ongoing"), default=False)
+    serious = models.BooleanField(_("serious"), default=False)
+    criterion_death = models.BooleanField(_("results in death"), default=False)
+    criterion_life_threatening = models.BooleanField(_("life-threatening"), default=False)
+    criterion_hospitalisation = models.BooleanField(_("hospitalisation or its prolongation"), default=False)
+    criterion_disability = models.BooleanField(_("persistent or significant disability"), default=False)
+    criterion_congenital_anomaly = models.BooleanField(_("congenital anomaly"), default=False)
+    criterion_important_medical_event = models.BooleanField(_("other important medical event"), default=False)
+    planned_radiation_admission = models.BooleanField(
+        _("admission planned for radiation protection only"),
+        default=False,
+        help_text=_("A planned admission for radiation protection after Lutathera is not an SAE."),
+    )
+    aware_at = models.DateTimeField(
+        _("site became aware"), null=True, blank=True, help_text=_("local time at the site; starts the 24-hour clock")
+    )
+    causality_lutathera = models.CharField(_("related to Lutathera"), max_length=10, choices=Causality.choices)
+    causality_amino_acids = models.CharField(_("related to amino acids"), max_length=10, choices=Causality.choices)
+    causality_procedures = models.CharField(_("related to trial procedures"), max_length=10, choices=Causality.choices)
+    action_taken = models.CharField(_("action with Lutathera"), max_length=14, choices=Action.choices)
+    outcome = models.CharField(_("outcome"), max_length=14, choices=Outcome.choices)
+    dosing_cycle = models.PositiveSmallIntegerField(
+        _("after Lutathera cycle"), null=True, blank=True, choices=[(1, "1"), (2, "2")]
+    )
+
+    objects = AdverseEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["patient", "onset_date", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.patient.trial_number} AE {self.pk}: {self.term} (grade {self.grade})"
+
+    def audit_site(self):
+        return self.patient.site
+
+    def criteria(self) -> list[str]:
+        return [str(label) for key, label in SERIOUSNESS if getattr(self, f"criterion_{key}")]
+
+
+class SaeReportQuerySet(NoDeleteQuerySet):
+    def visible_to(self, user):
+        return self.filter(adverse_event__patient__site__in=Site.objects.visible_to(user))
+
+
+class SaeReport(TrialRecord):
+    """The SAE report (initial: number 0, then numbered follow-ups) with its clocks."""
+
+    # The PI's signature covers the site's report and assessment; the sponsor's review and the
+    # submission stamp come after it and do not invalidate it.
+    UNSIGNED_FIELDS = frozenset(
+        {
+            "sponsor_causality",
+            "sponsor_expectedness",
+            "sponsor_comment",
+            "sponsor_aware_at",
+            "susar",
+            "susar_due_at",
+            "susar_followup_due_at",
+            "reported_regulator_on",
+            "reported_ethics_on",
+            "reviewed_by",
+            "reviewed_at",
+            "submitted_at",
+        }
+    )
+
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="sae_reports")
+    number = models.PositiveSmallIntegerField(_("report number"), help_text=_("0 = initial, then follow-ups"))
+    aware_at = models.DateTimeField(_("site became aware"))
+    due_at = models.DateTimeField(_("report to the sponsor by"))
+    submitted_at = models.DateTimeField(_("reported to the sponsor"), null=True, blank=True)
+    # The site's report (protocol SAE form)
+    admission_date = models.DateField(_("admission"), null=True, blank=True)
+    discharge_date = models.DateField(_("discharge"), null=True, blank=True)
+    last_dose_cycle = models.PositiveSmallIntegerField(_("last dose: cycle"), null=True, blank=True)
+    last_dose_date = models.DateField(_("last dose: date"), null=True, blank=True)
+    last_dose_activity_mbq = models.DecimalField(
+        _("last dose: activity"), max_digits=7, decimal_places=1, null=True, blank=True, help_text="MBq"
+    )
+    narrative = models.TextField(_("narrative"), blank=True)
+    treatment = models.TextField(_("treatment given"), blank=True)
+    outcome = models.CharField(_("outcome"), max_length=14, choices=Outcome.choices, blank=True)
+    # The PI's assessment (signed)
+    pi_causality_lutathera = models.CharField(
+        _("causality: Lutathera"), max_length=10, choices=Causality.choices, blank=True
+    )
+    pi_causality_amino_acids = models.CharField(
+        _("causality: amino acids"), max_length=10, choices=Causality.choices, blank=True
+    )
+    pi_causality_procedures = models.CharField(
+        _("causality: trial procedures"), max_length=10, choices=Causality.choices, blank=True
+    )
+    pi_expectedness = models.CharField(_("expectedness"), max_length=10, choices=Expectedness.choices, blank=True)
+    rsi = models.ForeignKey(
+        ReferenceSafetyInformation, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("RSI version")
+    )
+    # Sponsor review (both opinions are kept)
+    sponsor_causality = models.CharField(
+        _("sponsor causality (Lutathera)"), max_length=10, choices=Causality.choices, blank=True
+    )
+    sponsor_expectedness = models.CharField(
+        _("sponsor expectedness"), max_length=10, choices=Expectedness.choices, blank=True
+    )
+    sponsor_comment = models.TextField(_("sponsor comment"), blank=True)
+    sponsor_aware_at = models.DateTimeField(_("sponsor became aware"), null=True, blank=True)
+    susar = models.BooleanField(_("SUSAR"), null=True, blank=True)
+    susar_due_at = models.DateTimeField(_("report to regulator and ethics by"), null=True, blank=True)
+    susar_followup_due_at = models.DateTimeField(_("follow-up report by"), null=True, blank=True)
+    reported_regulator_on = models.DateField(_("reported to the regulator"), null=True, blank=True)
+    reported_ethics_on = models.DateField(_("reported to the ethics committee"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SaeReportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-aware_at", "number"]
+        constraints = [models.UniqueConstraint(fields=["adverse_event", "number"], name="sae_report_number_unique")]
+
+    def __str__(self) -> str:
+        kind = "initial" if self.number == 0 else f"follow-up {self.number}"
+        return f"SAE {self.adverse_event.patient.trial_number}-{self.adverse_event_id} ({kind})"
+
+    def audit_site(self):
+        return self.adverse_event.patient.site
+
+    @property
+    def patient(self) -> Patient:
+        return self.adverse_event.patient

@@ -1,0 +1,118 @@
+"""Safety reads: SAE clocks for the dashboard and the AE/SAE line listing."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from . import clocks
+from .models import AdverseEvent, SaeReport
+
+
+def sae_clocks(report: SaeReport, now=None) -> list[dict]:
+    """Each deadline of the report with its state: met, open (time left) or overdue."""
+    now = now or timezone.now()
+    rows = [
+        (
+            "Initial report to the sponsor" if report.number == 0 else f"Follow-up {report.number} to the sponsor",
+            report.due_at,
+            report.submitted_at,
+        )
+    ]
+    if report.susar:
+        reported = report.reported_regulator_on and report.reported_ethics_on
+        rows.append(("SUSAR to regulator and ethics committee", report.susar_due_at, reported))
+        if report.susar_followup_due_at:
+            rows.append(("SUSAR follow-up report", report.susar_followup_due_at, None))
+    result = []
+    for label, due, met in rows:
+        state = "met" if met else ("overdue" if due and due < now else "open")
+        result.append(
+            {
+                "label": label,
+                "due": due,
+                "met": met,
+                "state": state,
+                "left": "" if met else clocks.describe_left(clocks.time_left(due, now)),
+            }
+        )
+    return result
+
+
+def sae_list(*, user) -> QuerySet[SaeReport]:
+    return SaeReport.objects.visible_to(user).select_related("adverse_event__patient__site", "reviewed_by")
+
+
+def overdue_saes(*, user, now=None) -> list[SaeReport]:
+    now = now or timezone.now()
+    reports = sae_list(user=user)
+    late = []
+    for report in reports.filter(retired_at__isnull=True):
+        if any(c["state"] == "overdue" for c in sae_clocks(report, now)):
+            late.append(report)
+    return late
+
+
+def ae_listing(*, user, site: str = "", arm: str = "", grade: str = "", causality: str = "") -> QuerySet[AdverseEvent]:
+    rows = (
+        AdverseEvent.objects.visible_to(user)
+        .filter(retired_at__isnull=True)
+        .select_related("patient__site", "patient__allocation")
+        .order_by("patient__site__code", "patient__trial_number", "onset_date", "pk")
+    )
+    if site:
+        rows = rows.filter(patient__site__code=site)
+    if arm:
+        rows = rows.filter(patient__allocation__arm=arm)
+    if grade:
+        rows = rows.filter(grade=grade)
+    if causality:
+        rows = rows.filter(causality_lutathera=causality)
+    return rows
+
+
+LISTING_COLUMNS = [
+    ("site", "Site"),
+    ("trial_number", "Patient"),
+    ("arm", "Arm"),
+    ("ae_id", "AE"),
+    ("term", "Term"),
+    ("grade", "Grade"),
+    ("onset_date", "Onset"),
+    ("stop_date", "Stop"),
+    ("serious", "Serious"),
+    ("criteria", "Seriousness criteria"),
+    ("causality_lutathera", "Causality Lutathera"),
+    ("causality_amino_acids", "Causality amino acids"),
+    ("causality_procedures", "Causality procedures"),
+    ("action_taken", "Action with Lutathera"),
+    ("outcome", "Outcome"),
+    ("dosing_cycle", "After cycle"),
+]
+
+
+def listing_rows(events) -> list[dict]:
+    out = []
+    for ae in events:
+        allocation = getattr(ae.patient, "allocation", None)
+        out.append(
+            {
+                "site": ae.patient.site.code,
+                "trial_number": ae.patient.trial_number,
+                "arm": allocation.arm if allocation else "",
+                "ae_id": ae.pk,
+                "term": ae.term,
+                "grade": ae.grade,
+                "onset_date": ae.onset_date.isoformat(),
+                "stop_date": ae.stop_date.isoformat() if ae.stop_date else ("ongoing" if ae.ongoing else ""),
+                "serious": "yes" if ae.serious else "no",
+                "criteria": "; ".join(ae.criteria()),
+                "causality_lutathera": ae.get_causality_lutathera_display(),
+                "causality_amino_acids": ae.get_causality_amino_acids_display(),
+                "causality_procedures": ae.get_causality_procedures_display(),
+                "action_taken": ae.get_action_taken_display(),
+                "outcome": ae.get_outcome_display(),
+                "dosing_cycle": ae.dosing_cycle or "",
+            }
+        )
+    return out
