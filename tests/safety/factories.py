@@ -39,5 +39,6 @@ NOW = object()
 def serious_ae(site, nurse, *, aware_at=NOW, **changes):
     patient = scheduled_patient(site)
     patient.consents.update(consented_at=timezone.now() - dt.timedelta(days=60))
-    data = AE | {"onset_date": timezone.localdate() - dt.timedelta(days=2), "aware_at": timezone.now() if aware_at is NOW else aware_at}
+    aware_at = timezone.now() if aware_at is NOW else aware_at
+    data = AE | {"onset_date": timezone.localdate() - dt.timedelta(days=2), "aware_at": aware_at}
     return services.ae_save(patient=patient, data=data | changes, actor=nurse)
