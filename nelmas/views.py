@@ -8,6 +8,7 @@ from django.template import loader
 from accounts.roles import TrialRole
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
+from safety.selectors import overdue_saes
 from sites.models import Site
 
 from .health import health_report
@@ -24,6 +25,8 @@ def home(request):
         "site_roles": user.site_roles,
         "worklist": home_worklist(user=user) if user.has_site_role() else None,
     }
+    if user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER) or user.has_site_role():
+        context["overdue_saes"] = overdue_saes(user=user)
     if user.has_site_role():
         context["visits"] = visits_due(user=user)
         context["site_queries"] = site_query_summary(user=user)

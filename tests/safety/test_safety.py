@@ -355,3 +355,12 @@ def test_sae_list_highlights_overdue_reports(client, world):
     assert "overdue by 6 h" in page and "table-danger" in page
     first_row = page.split("<tbody>")[1].split("</tr>")[0]
     assert late.patient.trial_number in first_row
+
+
+def test_overdue_sae_on_the_trial_managers_home_and_the_sites_only(client, world):
+    late = serious_ae(world.site_b, world.nurse_b, aware_at=timezone.now() - dt.timedelta(hours=25))
+    client.force_login(world.trial_manager)
+    page = client.get(reverse("home")).content.decode()
+    assert "1 SAE deadline overdue" in page and late.patient.trial_number in page
+    client.force_login(world.nurse_a)
+    assert late.patient.trial_number not in client.get(reverse("home")).content.decode()

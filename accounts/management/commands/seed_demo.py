@@ -41,7 +41,7 @@ SITES = [
 ]
 
 # Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety).
-DEMO_MODULES: list[str] = ["patients.demo", "randomisation.demo", "crf.demo"]
+DEMO_MODULES: list[str] = ["patients.demo", "randomisation.demo", "crf.demo", "safety.demo"]
 
 NURSE_DUTIES = [
     Duty.CONSENT,

@@ -1,0 +1,84 @@
+"""Demo safety data: the RSI in force, AEs, an SAE awaiting the PI and one overdue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from accounts.models import User
+from patients.models import Patient
+
+from . import services
+from .models import AdverseEvent, ReferenceSafetyInformation
+
+
+def seed(*, stdout) -> None:
+    if AdverseEvent.objects.exists():
+        return
+    tm = User.objects.get(username="tm")
+    today = timezone.localdate()
+    if not ReferenceSafetyInformation.objects.exists():
+        services.rsi_add(
+            actor=tm,
+            data={
+                "version": "2024-06",
+                "document": "Lutathera SmPC section 4.8",
+                "effective_date": today - dt.timedelta(days=500),
+                "expected_terms": "Nausea\nVomiting\nFatigue\nThrombocytopenia\nLymphopenia\nAnaemia\n"
+                "Neutropenia\nAbdominal pain\nAlopecia\nRenal impairment",
+            },
+        )
+    base = {
+        "stop_date": None,
+        "ongoing": True,
+        "causality_amino_acids": "unrelated",
+        "causality_procedures": "unrelated",
+        "outcome": "recovering",
+    }
+    for patient in Patient.objects.filter(allocation__isnull=False).order_by("trial_number"):
+        nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")
+        arm = patient.allocation.arm
+        services.ae_save(
+            patient=patient,
+            actor=nurse,
+            data=base
+            | {
+                "term": "Nausea",
+                "grade": 1,
+                "onset_date": today - dt.timedelta(days=1),
+                "causality_lutathera": "probable" if arm == "B" else "unrelated",
+                "action_taken": "none" if arm == "B" else "not_applicable",
+            },
+        )
+    first = Patient.objects.filter(allocation__isnull=False).order_by("trial_number").first()
+    if first is not None:
+        nurse = User.objects.get(username=f"nurse.{first.site.code.lower()}")
+        ae = services.ae_save(
+            patient=first,
+            actor=nurse,
+            data=base
+            | {
+                "term": "Small bowel obstruction",
+                "grade": 3,
+                "onset_date": today - dt.timedelta(days=2),
+                "serious": True,
+                "criterion_hospitalisation": True,
+                "aware_at": timezone.now() - dt.timedelta(hours=30),
+                "causality_lutathera": "unlikely",
+                "action_taken": "not_applicable" if first.allocation.arm == "A" else "delayed",
+            },
+        )
+        report = ae.sae_reports.get()
+        services.sae_update(
+            report=report,
+            actor=nurse,
+            data={
+                "admission_date": today - dt.timedelta(days=2),
+                "narrative": "Admitted with colicky abdominal pain and vomiting; CT showed adhesional "
+                "small bowel obstruction. Managed conservatively with a nasogastric tube.",
+                "treatment": "IV fluids, nasogastric decompression",
+                "outcome": "recovering",
+            },
+        )
+    stdout.write(f"  {AdverseEvent.objects.count()} adverse events, RSI {ReferenceSafetyInformation.in_force()}")
