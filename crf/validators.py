@@ -23,6 +23,10 @@ class CheckResult:
 
 
 class CrfValidator:
+    CHECKS = [
+        "Hard: no date may be in the future (except the expected delivery date).",
+    ]
+
     FUTURE_ALLOWED: tuple[str, ...] = ("expected_delivery",)
 
     def check(self, data: dict, *, patient, visit) -> CheckResult:
@@ -42,6 +46,10 @@ class CrfValidator:
 
 
 class DemographicsValidator(CrfValidator):
+    CHECKS = [
+        "Soft: BMI outside 15–45 kg/m² raises a query on weight.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         value = derivations.bmi(data.get("height_cm"), data.get("weight_kg"))
         if value is not None and not (15 <= value <= 45):
@@ -49,6 +57,12 @@ class DemographicsValidator(CrfValidator):
 
 
 class LiverResectionValidator(CrfValidator):
+    CHECKS = [
+        "Soft: resection date differs from the date given at registration.",
+        "Hard: complications recorded without a Clavien-Dindo grade, or a grade without complications.",
+        "Soft: margin differs from the margin recorded at eligibility.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         day = data.get("resection_date")
         if day and day != patient.liver_resection_date:
@@ -70,6 +84,15 @@ FULL_DOSE, REDUCED_DOSE = Decimal(7400), Decimal(3700)
 
 
 class LutatheraDosingValidator(CrfValidator):
+    CHECKS = [
+        "Hard: administered activity outside 7,400 MBq ± 10 % (full) or 3,700 MBq ± 10 % (reduced).",
+        "Soft: dose date outside the visit window.",
+        "Soft: last long-acting somatostatin analogue less than 28 days before the dose; short-acting less than 24 hours.",  # noqa: E501 - check text reads as one line
+        "Soft: cycle 2 more than 16 weeks after cycle 1 (discontinuation).",
+        "Hard: infusion stops before it starts; a delay without its reason.",
+        "Soft: a dose-hold laboratory rule met at the visit's laboratory panel.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         level, activity = data.get("dose_level"), data.get("administered_activity_mbq")
         if activity is not None and level in ("full", "reduced"):
@@ -136,6 +159,11 @@ def _dose_hold_flags(patient, visit) -> list[str]:
 
 
 class LaboratoryValidator(CrfValidator):
+    CHECKS = [
+        "Soft: creatinine clearance without creatinine.",
+        "Soft: dose-hold rules — platelets grade 2–4, anaemia or neutropenia grade 3–4, creatinine clearance < 40 mL/min, bilirubin > 3 × ULN, albumin < 30 g/L with INR > 1.5 (CTCAE v5 grades derived).",  # noqa: E501 - check text reads as one line
+    ]
+
     def rules(self, data, *, patient, visit, result):
         crcl, creat = data.get("creatinine_clearance"), data.get("creatinine")
         if crcl is not None and creat is None:
@@ -160,6 +188,11 @@ class LaboratoryValidator(CrfValidator):
 
 
 class FollowUpValidator(CrfValidator):
+    CHECKS = [
+        "Hard: imaging before the liver resection.",
+        "Soft: recurrence reported (complete the recurrence form); visit date outside the window.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         imaging = data.get("imaging_date")
         if imaging and imaging < patient.liver_resection_date:
@@ -174,6 +207,11 @@ class FollowUpValidator(CrfValidator):
 
 
 class EndOfStudyValidator(CrfValidator):
+    CHECKS = [
+        "Hard: reason death without date, cause and relation; death details with another reason.",
+        "Hard: date of death after the end of study or before the liver resection.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         if data.get("reason") == "death":
             for name, label in (
@@ -193,6 +231,11 @@ class EndOfStudyValidator(CrfValidator):
 
 
 class MedicalHistoryValidator(CrfValidator):
+    CHECKS = [
+        "Hard: diagnosis after the liver resection; 'other' syndrome not named, or named without 'other'.",
+        "Soft: carcinoid heart disease without carcinoid syndrome.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         diagnosis = data.get("diagnosis_date")
         if diagnosis and diagnosis > patient.liver_resection_date:
@@ -210,6 +253,12 @@ class MedicalHistoryValidator(CrfValidator):
 
 
 class HistopathologyValidator(CrfValidator):
+    CHECKS = [
+        "Hard: more nodes positive than examined; pN0 with positive nodes.",
+        "Soft: primary resected after the liver with 'synchronous'; primary resection date differs from registration.",
+        "Soft: WHO grade entered differs from the grade derived from Ki-67 and mitoses (G1 < 3 % and < 2; G2 3–20 % or 2–20; G3 above; the higher index sets the grade).",  # noqa: E501 - check text reads as one line
+    ]
+
     def rules(self, data, *, patient, visit, result):
         from .scoring import grade_disagreement
 
@@ -234,6 +283,11 @@ class HistopathologyValidator(CrfValidator):
 
 
 class QualityOfLifeValidator(CrfValidator):
+    CHECKS = [
+        "Hard: a completion date with no item answered.",
+        "Soft: fewer than 15 of 30 items answered.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         answered = [n for n in range(1, 31) if data.get(f"q{n}") is not None]
         if data.get("completed_on") and not answered:
@@ -245,6 +299,11 @@ class QualityOfLifeValidator(CrfValidator):
 
 
 class BiomarkerSampleValidator(CrfValidator):
+    CHECKS = [
+        "Hard: a sample without its tube id; shipped before collection; received before shipping; a NETest score without a blood sample.",  # noqa: E501 - check text reads as one line
+        "Soft: more than 7 days in transit.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         blood, urine = data.get("blood_collected_at"), data.get("urine_collected_at")
         if blood and not data.get("blood_tube_id"):
@@ -264,6 +323,11 @@ class BiomarkerSampleValidator(CrfValidator):
 
 
 class ImagingValidator(CrfValidator):
+    CHECKS = [
+        "Hard: imaging before the liver resection; new lesions with 'no evidence of disease'.",
+        "Soft: recurrence reported (complete the recurrence form).",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         day = data.get("imaging_date")
         if day and day < patient.liver_resection_date:
@@ -275,6 +339,11 @@ class ImagingValidator(CrfValidator):
 
 
 class RecurrenceValidator(CrfValidator):
+    CHECKS = [
+        "Hard: recurrence before the liver resection; biomarker rise alone; next treatment start without the treatment; no site ticked.",  # noqa: E501 - check text reads as one line
+        "Soft: next treatment started before the recurrence.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         day = data.get("recurrence_date")
         if day and day < patient.liver_resection_date:
@@ -294,6 +363,11 @@ class RecurrenceValidator(CrfValidator):
 
 
 class ConcomitantMedicationValidator(CrfValidator):
+    CHECKS = [
+        "Hard: stop before start; an ongoing medication with a stop date; neither stop date nor ongoing.",
+        "Soft: a somatostatin analogue (check timing against Lutathera).",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         start, stop = data.get("start_date"), data.get("stop_date")
         if start and stop and stop < start:
@@ -308,12 +382,20 @@ class ConcomitantMedicationValidator(CrfValidator):
 
 
 class ProtocolDeviationValidator(CrfValidator):
+    CHECKS = [
+        "Hard: a possible serious breach without the corrective action.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         if data.get("serious_breach") and not data.get("corrective_action"):
             result.hard.append(("corrective_action", "A possible serious breach needs the action taken."))
 
 
 class PregnancyValidator(CrfValidator):
+    CHECKS = [
+        "Hard: subject does not match the patient's sex; an outcome without its date; outcome before the LMP.",
+    ]
+
     def rules(self, data, *, patient, visit, result):
         if data.get("subject") == "patient" and patient.sex == "M":
             result.hard.append(("subject", "The patient is male: report the partner's pregnancy."))

@@ -8,6 +8,8 @@ urlpatterns = [
     path("files/<int:file_id>/", views.generated_file_detail, name="generated_file"),
     path("files/<int:file_id>/download/", views.generated_file_download, name="generated_file_download"),
     path("blank-crf-book/", views.blank_crf_book_request, name="blank_crf_book"),
+    path("casebook/<str:trial_number>/", views.casebook_pdf_request, name="casebook_pdf"),
+    path("sae/<int:report_id>/", views.sae_pdf_request, name="sae_pdf"),
     path("access-review/", views.access_review, name="access_review"),
     path("access-review/<str:username>/deactivate/", views.account_deactivate, name="account_deactivate"),
 ]

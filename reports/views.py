@@ -115,3 +115,39 @@ def account_deactivate(request, username):
                 % {"u": user.full_name},
             )
     return redirect("reports:access_review")
+
+
+@require_POST
+@login_required
+def casebook_pdf_request(request, trial_number):
+    """The patient's casebook PDF: the latest one if the data have not changed since, else a new one."""
+    from crf.services import casebook_digest
+    from patients.access import access_patient
+
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    digest, _count = casebook_digest(patient)
+    current = (
+        GeneratedFile.objects.filter(
+            kind=GeneratedFile.Kind.CASEBOOK, subject=patient.trial_number, source_digest=digest
+        )
+        .exclude(status=GeneratedFile.Status.FAILED)
+        .order_by("-pk")
+        .first()
+    )
+    if current is None:
+        current = generated_file_request(
+            kind=GeneratedFile.Kind.CASEBOOK, actor=request.user, subject=patient.trial_number, site=patient.site
+        )
+    return redirect("reports:generated_file", file_id=current.pk)
+
+
+@require_POST
+@login_required
+def sae_pdf_request(request, report_id):
+    from safety.access import access_sae
+
+    report = access_sae(user=request.user, report_id=report_id)
+    generated = generated_file_request(
+        kind=GeneratedFile.Kind.SAE_REPORT, actor=request.user, subject=str(report.pk), site=report.patient.site
+    )
+    return redirect("reports:generated_file", file_id=generated.pk)

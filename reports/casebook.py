@@ -1,0 +1,68 @@
+"""The patient casebook PDF: every form with its data, query history, signatures with their
+manifestation and an audit-trail appendix. Trial numbers only, never the patient's name."""
+
+from __future__ import annotations
+
+from accounts.history import record_history
+from accounts.signatures import signature_status
+from crf.forms import crf_form_class
+from crf.models import Casebook, Query
+from crf.registry import FORMS
+from crf.selectors import patient_timeline
+from crf.services import casebook_digest
+from patients.models import EligibilityAssessment, Patient
+
+from .documents import render_pdf
+from .services import BuiltDocument
+
+
+def casebook_context(patient: Patient, progress=lambda p: None) -> dict:
+    timeline = patient_timeline(patient)
+    forms_by_id = {}
+    for model in FORMS.values():
+        for form in model.objects.filter(patient=patient).select_related("visit", "completed_by", "verified_by"):
+            forms_by_id[(model.FORM_CODE, form.pk)] = form
+    queries = {}
+    for query in Query.objects.filter(patient=patient).prefetch_related("messages__author").select_related("raised_by"):
+        queries.setdefault((query.form_code, query.form_id), []).append(query)
+    visits = []
+    for index, row in enumerate(timeline):
+        entries = []
+        for f in row["forms"]:
+            saved = [e["form"] for e in f["entries"]] if f["repeating"] else ([f["form"]] if f["form"] else [])
+            for stub in saved:
+                form = forms_by_id[(f["code"], stub.pk)]
+                bound = crf_form_class(type(form))(instance=form)
+                entries.append(
+                    {
+                        "title": f["title"],
+                        "form": form,
+                        "sections": [
+                            (title, [(field.label, shown) for field, _q, shown in fields])
+                            for title, fields in bound.sections()
+                        ],
+                        "derived": form.derived(),
+                        "queries": queries.get((f["code"], form.pk), []),
+                        "history": record_history(form, timezone_name=patient.site.timezone),
+                    }
+                )
+        visits.append({"row": row, "entries": entries})
+        progress(10 + int(70 * (index + 1) / max(len(timeline), 1)))
+    casebook = Casebook.objects.filter(patient=patient).first()
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first()
+    return {
+        "patient": patient,
+        "visits": visits,
+        "casebook_signatures": signature_status(obj=casebook) if casebook else [],
+        "eligibility_signatures": signature_status(obj=assessment) if assessment else [],
+        "allocation": getattr(patient, "allocation", None),
+    }
+
+
+def build_casebook(subject: str, progress) -> BuiltDocument:
+    patient = Patient.objects.select_related("site").get(trial_number=subject)
+    progress(5)
+    context = casebook_context(patient, progress)
+    pdf = render_pdf("pdf/casebook.html", context)
+    digest, _count = casebook_digest(patient)
+    return BuiltDocument(filename=f"casebook-{patient.trial_number}.pdf", pdf=pdf, source_digest=digest)
