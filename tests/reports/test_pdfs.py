@@ -83,7 +83,9 @@ def test_casebook_has_the_trial_number_on_every_page_every_form_and_the_signatur
     assert "ZQ" not in text  # trial numbers only: no initials or names of the patient
 
 
-def test_casebook_pdf_request_reuses_an_up_to_date_file_and_regenerates_after_a_change(client, world, signed_patient):
+def test_casebook_pdf_request_reuses_an_up_to_date_file_and_regenerates_after_a_change(
+    client, world, signed_patient, django_capture_on_commit_callbacks
+):
     client.force_login(world.monitor)
     url = reverse("reports:casebook_pdf", args=[signed_patient.trial_number])
     with django_capture_on_commit_callbacks(execute=True):
