@@ -7,6 +7,7 @@ app_name = "crf"
 urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
     path("queries/", views.query_list, name="query_list"),
+    path("reminders/", views.my_reminders, name="reminders"),
     path("queries/<int:query_id>/", views.query_detail, name="query_detail"),
     path("patients/<str:trial_number>/casebook/", views.casebook, name="casebook"),
     path("patients/<str:trial_number>/visits/unscheduled/", views.visit_unscheduled, name="visit_unscheduled"),

@@ -383,3 +383,22 @@ def casebook(request, trial_number):
             "can_sign": can_sign,
         },
     )
+
+
+@login_required
+def my_reminders(request):
+    """The visit reminders sent to this user (the same as the e-mails), newest first."""
+    from .models import VisitReminder
+
+    reminders = (
+        VisitReminder.objects.filter(recipient=request.user, visit__patient__site__in=_visible_sites(request.user))
+        .select_related("visit__patient", "notification")
+        .order_by("-created_at", "visit__window_end")[:200]
+    )
+    return render(request, "crf/reminders.html", {"reminders": reminders})
+
+
+def _visible_sites(user):
+    from sites.models import Site
+
+    return Site.objects.visible_to(user)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -209,7 +210,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {"task": "accounts.tasks.send_due_notifications", "schedule": 300.0},
     "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    "visit-reminders": {"task": "crf.tasks.send_visit_reminders", "schedule": crontab(hour=6, minute=0)},
+    "sae-escalations": {"task": "safety.tasks.send_sae_escalations", "schedule": 900.0},
 }
+# A reminder goes out when a visit window opens within this many days, when it is open, and when
+# it has closed without the visit done.
+VISIT_REMINDER_DAYS = env.int("VISIT_REMINDER_DAYS", default=7)
 
 # --- Security (hardening switches on outside the local mode, from the environment) ---------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -267,3 +273,5 @@ SAFETY_TIMELINES = {
     "SUSAR_OTHER_DAYS": env.int("SUSAR_OTHER_DAYS", default=15),
 }
 SPONSOR_TIMEZONE = env.str("SPONSOR_TIMEZONE", default="Europe/London")
+# SAE deadlines escalate by e-mail this many hours before they fall due, and again when passed.
+SAE_ESCALATE_HOURS = env.int("SAE_ESCALATE_HOURS", default=4)

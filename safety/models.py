@@ -224,3 +224,29 @@ class SaeReport(TrialRecord):
     @property
     def patient(self) -> Patient:
         return self.adverse_event.patient
+
+
+class SaeEscalation(models.Model):
+    """One escalation e-mail per (report, stage, recipient): sent once, recorded before it is queued."""
+
+    class Stage(models.TextChoices):
+        INITIAL_NEAR = "initial_near", _("Initial report due soon")
+        INITIAL_OVERDUE = "initial_overdue", _("Initial report overdue")
+        SIGNATURE_NEAR = "signature_near", _("PI signature due soon")
+        SIGNATURE_OVERDUE = "signature_overdue", _("PI signature overdue")
+        SUSAR_NEAR = "susar_near", _("SUSAR report due soon")
+        SUSAR_OVERDUE = "susar_overdue", _("SUSAR report overdue")
+
+    report = models.ForeignKey(SaeReport, on_delete=models.PROTECT, related_name="escalations")
+    stage = models.CharField(max_length=20, choices=Stage.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    notification = models.ForeignKey("accounts.Notification", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["report", "stage", "recipient"], name="sae_escalation_once_per_stage")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report} {self.stage} → {self.recipient}"

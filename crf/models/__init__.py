@@ -18,6 +18,7 @@ from .forms import (
     Recurrence,
 )
 from .queries import Query, QueryMessage
+from .reminders import VisitReminder
 from .visits import Visit
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "QueryMessage",
     "Recurrence",
     "Visit",
+    "VisitReminder",
 ]

@@ -1,8 +1,8 @@
 """Run every periodic job of the beat schedule once, in-process (local mode, cron, or by hand)."""
 
-from celery import current_app
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         for name, entry in schedule.items():
             if only and name not in only:
                 continue
-            task = current_app.tasks[entry["task"]]
+            task = import_string(entry["task"])  # imports the task's module (registers it) if needed
             result = task.apply(args=entry.get("args", ()), kwargs=entry.get("kwargs", {}))
             if result.failed():
                 raise CommandError(f"{name} failed: {result.result!r}")
