@@ -55,6 +55,34 @@ def test_demo_migrates_seeds_idempotently_and_serves_the_login_page(tmp_path):
     users, sites, delegations = map(int, counts.stdout.split())
     assert (users, sites) == (10, 3) and delegations == 5  # unchanged by the second run
 
+    # The demo shows CRFs in every lifecycle state, queries and an SAE.
+    states = _manage(
+        env,
+        "shell",
+        "--no-imports",
+        "-c",
+        "from crf.registry import FORMS; from crf.models import Query; from safety.models import SaeReport; "
+        "s = set(); [s.update(m.objects.values_list('status', flat=True)) for m in FORMS.values()]; "
+        "print(' '.join(sorted(s)), Query.objects.count(), SaeReport.objects.count())",
+    )
+    *form_states, queries, saes = states.stdout.split()
+    assert set(form_states) == {"in_progress", "complete", "verified", "locked"}, states.stderr
+    assert int(queries) >= 3 and int(saes) >= 1
+
+    # The casebook PDF of a demo patient: the trial number on every page, every completed form.
+    pdf_path = tmp_path / "casebook.pdf"
+    rendered = _manage(env, "render_pdf", "casebook", "--patient", "NEL-GB01-001", "--out", str(pdf_path))
+    assert rendered.returncode == 0, rendered.stderr
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() for page in PdfReader(pdf_path).pages]
+    assert len(pages) > 3 and all("NEL-GB01-001" in text for text in pages)
+    text = " ".join(" ".join(pages).split())
+    for title in ("Demographics", "Medical and NET history", "Liver resection", "Primary tumour histopathology"):
+        assert title in text
+    assert "Appendix: audit trail" in text
+    assert "Dr Priya Iyer — “I confirm this patient's eligibility assessment”" in text  # signature manifestation
+
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
