@@ -88,11 +88,17 @@ def patient_timeline(patient: Patient, today: dt.date | None = None) -> list[dic
 
 
 def visit_forms(visit: Visit) -> list[dict]:
+    from .models import FormNotDone
+
     saved: dict[str, list] = defaultdict(list)
     for code, model in FORMS.items():
         if code in expected_forms(visit):
             saved[code] = list(model.objects.filter(visit=visit))
-    return _form_rows(visit, saved, open_query_counts(visit.patient))
+    rows = _form_rows(visit, saved, open_query_counts(visit.patient))
+    not_done = {n.form_code: n for n in FormNotDone.objects.filter(visit=visit)}
+    for row in rows:
+        row["not_done"] = not_done.get(row["code"])
+    return rows
 
 
 def visits_due(*, user, today: dt.date | None = None, days: int = 7) -> dict[str, list[Visit]]:

@@ -15,6 +15,7 @@ from accounts.roles import TrialRole
 from patients.models import Patient
 
 from . import schedule
+from .locking import entry_guard, query_guard
 from .models import Casebook, CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
 from .validators import CheckResult
 
@@ -119,6 +120,7 @@ def visits_reschedule_after_dose(*, patient: Patient, actor: User | None) -> lis
 
 @transaction.atomic
 def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor: User) -> Visit:
+    entry_guard()
     if not reason.strip():
         raise DomainError("Give the reason for the unscheduled visit.", field="reason")
     number = patient.visits.filter(code__startswith="U").count() + 1
@@ -140,6 +142,7 @@ def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor:
 
 @transaction.atomic
 def visit_mark_missed(*, visit: Visit, reason: str, actor: User) -> Visit:
+    entry_guard()
     if visit.is_log or visit.done_on:
         raise DomainError("Only a visit not done can be recorded as missed.")
     if not reason.strip():
@@ -149,6 +152,7 @@ def visit_mark_missed(*, visit: Visit, reason: str, actor: User) -> Visit:
 
 @transaction.atomic
 def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
+    entry_guard()
     if visit.is_log:
         raise DomainError("The logs are not a visit.")
     if day > timezone.localdate():
@@ -158,6 +162,26 @@ def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
     data = {"done_on": day, "missed_reason": ""}
     reason = "Visit done" if not visit.done_on else f"Visit date corrected from {visit.done_on:%d %b %Y}"
     return record_update(obj=visit, data=data, actor=actor, reason=reason)
+
+
+@transaction.atomic
+def crf_mark_not_done(*, visit: Visit, form_code: str, reason: str, actor: User):
+    """Record that an expected form will not be done at this visit (it then counts as accounted for)."""
+    from .access import expected_forms
+    from .models import FormNotDone
+    from .registry import FORMS
+
+    _require_site_staff(actor, visit.patient)
+    entry_guard()
+    if form_code not in expected_forms(visit) or FORMS[form_code].REPEATING:
+        raise DomainError("This form is not expected at this visit.")
+    if FORMS[form_code].objects.filter(visit=visit).exists():
+        raise DomainError("This form has data: it cannot be marked not done.")
+    if not reason.strip():
+        raise DomainError("Give the reason the form was not done.", field="reason")
+    return record_create(
+        obj=FormNotDone(visit=visit, form_code=form_code, reason=reason), actor=actor, reason=f"Not done: {reason}"
+    )
 
 
 def _validator(model):
@@ -195,6 +219,7 @@ def crf_save(
     """
     patient = visit.patient
     _require_site_staff(actor, patient)
+    entry_guard()
     if model.REPEATING:
         existing = model.objects.select_for_update().get(pk=instance.pk) if instance else None
     else:
@@ -290,6 +315,7 @@ def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
 @transaction.atomic
 def crf_mark_complete(*, form: CrfForm, actor: User) -> CrfForm:
     _require_site_staff(actor, form.patient)
+    entry_guard()
     if form.status not in (FormStatus.IN_PROGRESS,):
         raise DomainError(f"The form is {form.get_status_display().lower()}.")
     missing = form.missing_fields()
@@ -386,6 +412,7 @@ def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
 @transaction.atomic
 def query_answer(*, query: Query, text: str, actor: User) -> Query:
     _require_site_staff(actor, query.patient)
+    query_guard()
     if query.status == Query.Status.CLOSED:
         raise DomainError("This query is closed.")
     if not text.strip():

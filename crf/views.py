@@ -250,6 +250,22 @@ def visit_done(request, trial_number, code):
 
 @require_POST
 @login_required
+def form_not_done(request, trial_number, code, form_code):
+    visit = access_visit(user=request.user, trial_number=trial_number, code=code)
+    if not request.user.has_site_role(visit.patient.site):
+        raise PermissionDenied
+    try:
+        services.crf_mark_not_done(
+            visit=visit, form_code=form_code, reason=request.POST.get("reason", ""), actor=request.user
+        )
+        messages.success(request, _("Recorded as not done."))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("crf:visit", trial_number=trial_number, code=code)
+
+
+@require_POST
+@login_required
 def visit_unscheduled(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
     if not request.user.has_site_role(patient.site):

@@ -10,6 +10,7 @@ from accounts.errors import DomainError, NotPermitted
 from accounts.models import User
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_apply, signature_status, signature_verify
+from crf.locking import entry_guard
 from patients.models import Patient
 from sites.models import Duty
 from sites.selectors import user_has_duty
@@ -95,6 +96,7 @@ def ae_save(
     """Record or change an AE. Marking it serious opens exactly one initial SAE report, due
     SAE_INITIAL_HOURS after the site became aware."""
     _require_ae_staff(actor, patient)
+    entry_guard()
     merged = {f.name: getattr(instance, f.name) for f in AdverseEvent._meta.concrete_fields} if instance else {}
     merged |= data
     errors = ae_check(merged, patient=patient)
@@ -129,6 +131,7 @@ def sae_update(
 ) -> SaeReport:
     """The site's report fields. A change after the PI signed invalidates the signature (audited)."""
     _require_ae_staff(actor, report.patient)
+    entry_guard()
     merged = {**{n: getattr(report, n) for n in ("admission_date", "discharge_date")}, **data}
     if merged["admission_date"] and merged["discharge_date"] and merged["discharge_date"] < merged["admission_date"]:
         raise DomainError("The discharge is before the admission.", field="discharge_date")

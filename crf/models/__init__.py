@@ -1,5 +1,6 @@
 from .base import CrfForm, FormStatus
 from .casebook import Casebook
+from .dataset_lock import DatasetLock
 from .forms import (
     BiomarkerSample,
     ConcomitantMedication,
@@ -19,16 +20,18 @@ from .forms import (
 )
 from .queries import Query, QueryMessage
 from .reminders import VisitReminder
-from .visits import Visit
+from .visits import FormNotDone, Visit
 
 __all__ = [
     "BiomarkerSample",
     "Casebook",
     "ConcomitantMedication",
     "CrfForm",
+    "DatasetLock",
     "Demographics",
     "EndOfStudy",
     "FollowUp",
+    "FormNotDone",
     "FormStatus",
     "Histopathology",
     "Imaging",

@@ -88,3 +88,22 @@ class Visit(TrialRecord):
 
     def get_state_display(self) -> str:
         return str(self.State(self.state()).label)
+
+
+class FormNotDone(TrialRecord):
+    """An expected form recorded as not done at a visit, with the reason (e.g. questionnaire refused)."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="forms_not_done")
+    form_code = models.CharField(max_length=30)
+    reason = models.CharField(_("reason not done"), max_length=300)
+
+    objects = NoDeleteQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["visit", "form_code"], name="form_not_done_once")]
+
+    def __str__(self) -> str:
+        return f"{self.visit} {self.form_code} not done"
+
+    def audit_site(self):
+        return self.visit.patient.site

@@ -40,6 +40,7 @@ URLS = {
     "crf:visit": ("get", _visit),
     "crf:visit_missed": ("post", _visit),
     "crf:visit_done": ("post", _visit),
+    "crf:form_not_done": ("post", lambda site: _visit(site) | {"form_code": "quality_of_life"}),
     "crf:visit_unscheduled": ("post", lambda site: {"trial_number": scheduled_patient(site).trial_number}),
     "crf:form": ("get", _form),
     "crf:history": ("get", _saved_form),

@@ -57,7 +57,14 @@ class Command(BaseCommand):
     help = "Load demo accounts and sites (idempotent) and print the demo logins."
 
     @transaction.atomic
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--base-only",
+            action="store_true",
+            help="accounts, sites and the randomisation list only (simulate_trial builds the rest)",
+        )
+
+    def handle(self, *args, base_only=False, **options):
         users = {}
         for username, full_name, role in ACCOUNTS:
             user = User.objects.filter(username=username).first()
@@ -116,7 +123,7 @@ class Command(BaseCommand):
 
         # Each domain adds its demo records after the sites exist, in dependency order. A domain's
         # ``demo.seed(stdout=...)`` must be idempotent like this command.
-        for module_name in DEMO_MODULES:
+        for module_name in ["randomisation.demo"] if base_only else DEMO_MODULES:
             import_module(module_name).seed(stdout=self.stdout)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000 with:"))

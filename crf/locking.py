@@ -1,0 +1,147 @@
+"""Dataset lock: the pre-lock checklist, locking, unlocking, and the guards every write calls."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.audit import audit_event_record, record_create, record_update
+from accounts.errors import DomainError, NotPermitted
+from accounts.models import AuditEvent, User
+from accounts.roles import TrialRole
+
+from .models import DatasetLock, FormStatus, Query, Visit
+from .registry import FORMS
+
+
+def entry_guard() -> None:
+    """Called by every data-entry service: no entry while the dataset is locked."""
+    lock = DatasetLock.current()
+    if lock is not None:
+        raise DomainError(
+            f"The database is locked for the {lock.get_kind_display().lower()} ({lock.level} lock): "
+            "no data entry until the data manager unlocks it.",
+            code="dataset_locked",
+        )
+
+
+def query_guard() -> None:
+    """Queries stay answerable under a soft lock, not under a hard one."""
+    lock = DatasetLock.current()
+    if lock is not None and lock.level == DatasetLock.Level.HARD:
+        raise DomainError("The database is hard-locked: queries can no longer be answered.", code="dataset_locked")
+
+
+def prelock_checklist(*, today=None) -> list[dict]:
+    """Each check with its blockers (named), in a fixed number of queries."""
+    from safety.models import SaeReport
+    from safety.services import pi_signed
+
+    today = today or timezone.localdate()
+    open_queries = [
+        f"Query {q.pk} on {q.patient.trial_number} {q.visit_code} {q.form_code}.{q.field}: {q.text[:60]}"
+        for q in Query.objects.open().select_related("patient").order_by("patient__trial_number", "pk")
+    ]
+    saved = {}
+    for code, model in FORMS.items():
+        for form in model.objects.only("pk", "visit_id", "status"):
+            saved.setdefault((form.visit_id, code), []).append(form.status)
+    from .access import expected_forms
+    from .models import FormNotDone
+
+    not_done = set(FormNotDone.objects.values_list("visit_id", "form_code"))
+    incomplete = []
+    for visit in (
+        Visit.objects.select_related("patient")
+        .filter(retired_at__isnull=True)
+        .order_by("patient__trial_number", "sequence")
+    ):
+        if visit.is_log or visit.missed_reason or visit.not_applicable_reason:
+            continue
+        if not (visit.done_on or visit.window_end < today):
+            continue
+        for code in expected_forms(visit):
+            if FORMS[code].REPEATING or (visit.pk, code) in not_done:
+                continue
+            statuses = saved.get((visit.pk, code), [])
+            if not statuses:
+                incomplete.append(f"{visit.patient.trial_number} {visit.code} {code}: not started")
+            elif FormStatus.IN_PROGRESS in statuses:
+                incomplete.append(f"{visit.patient.trial_number} {visit.code} {code}: in progress")
+    unverified = []
+    for code, model in FORMS.items():
+        for form in model.objects.filter(status=FormStatus.COMPLETE).select_related("patient", "visit"):
+            unverified.append(f"{form.patient.trial_number} {form.visit.code} {code}")
+    unsigned = [
+        str(r)
+        for r in SaeReport.objects.filter(retired_at__isnull=True).select_related("adverse_event__patient")
+        if not pi_signed(r)
+    ]
+    return [
+        {"label": "No open queries", "blockers": open_queries},
+        {"label": "Every expected form complete, or its visit marked missed", "blockers": incomplete},
+        {"label": "Source data verification complete", "blockers": unverified},
+        {"label": "Every SAE report signed by the investigator", "blockers": unsigned},
+    ]
+
+
+def _require_dm(actor: User) -> None:
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("Only the data manager locks and unlocks the dataset.")
+
+
+@transaction.atomic
+def dataset_lock(*, actor: User, reason: str, kind: str = DatasetLock.Kind.INTERIM, hard: bool = False) -> DatasetLock:
+    """Soft-lock after the checklist passes; ``hard`` makes it (or the current soft lock) read-only."""
+    _require_dm(actor)
+    if not reason.strip():
+        raise DomainError("Give the reason for the lock.", field="reason")
+    current = DatasetLock.current()
+    if current is not None:
+        if not hard or current.level == DatasetLock.Level.HARD:
+            raise DomainError(f"{current} is already in force.")
+        lock = record_update(
+            obj=current,
+            data={"level": DatasetLock.Level.HARD, "hard_locked_at": timezone.now()},
+            actor=actor,
+            reason=reason,
+        )
+        audit_event_record(kind=AuditEvent.Kind.LOCKED, actor=actor, target=lock, reason=reason, summary="Hard lock")
+        return lock
+    blockers = [f"{c['label']}: {b}" for c in prelock_checklist() for b in c["blockers"]]
+    if blockers:
+        shown = "; ".join(blockers[:10]) + (f"; and {len(blockers) - 10} more" if len(blockers) > 10 else "")
+        raise DomainError(f"The pre-lock checklist is not met: {shown}.", code="checklist")
+    now = timezone.now()
+    lock = record_create(
+        obj=DatasetLock(
+            kind=kind,
+            level=DatasetLock.Level.HARD if hard else DatasetLock.Level.SOFT,
+            reason=reason,
+            locked_by=actor,
+            locked_at=now,
+            hard_locked_at=now if hard else None,
+        ),
+        actor=actor,
+        reason=reason,
+    )
+    audit_event_record(kind=AuditEvent.Kind.LOCKED, actor=actor, target=lock, reason=reason, summary=str(lock))
+    return lock
+
+
+@transaction.atomic
+def dataset_unlock(*, actor: User, reason: str) -> DatasetLock:
+    _require_dm(actor)
+    if not reason.strip():
+        raise DomainError("Give the reason for unlocking.", field="reason")
+    current = DatasetLock.current()
+    if current is None:
+        raise DomainError("The dataset is not locked.")
+    lock = record_update(
+        obj=current,
+        data={"unlocked_at": timezone.now(), "unlocked_by": actor, "unlock_reason": reason},
+        actor=actor,
+        reason=reason,
+    )
+    audit_event_record(kind=AuditEvent.Kind.UNLOCKED, actor=actor, target=lock, reason=reason, summary=str(lock))
+    return lock

@@ -1,0 +1,25 @@
+"""Build a synthetic trial through the services: python manage.py simulate_trial --patients N --seed S."""
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from patients.models import Patient
+
+
+class Command(BaseCommand):
+    help = "Create a realistic synthetic trial (sites, staff, screening, consent, eligibility, randomisation, CRFs, AEs, SAEs, queries) through the services."  # noqa: E501
+
+    def add_arguments(self, parser):
+        parser.add_argument("--patients", type=int, default=90)
+        parser.add_argument("--seed", type=int, default=1)
+
+    def handle(self, *args, patients, seed, **options):
+        from reports.simulation import simulate_trial
+
+        if patients < 1:
+            raise CommandError("--patients must be at least 1.")
+        if Patient.objects.exists():
+            raise CommandError("The database already holds patients: simulate into an empty trial.")
+        call_command("seed_demo", "--base-only", stdout=self.stdout)
+        counts = simulate_trial(patients_n=patients, seed=seed, stdout=self.stdout)
+        self.stdout.write(self.style.SUCCESS("Simulated: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
