@@ -3,7 +3,7 @@
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
 
-from .roles import TrialRole
+from .roles import INVESTIGATOR_ROLES, TrialRole
 
 # (label, url name, predicate on the user). Later apps add their entries here.
 _ITEMS = [
@@ -23,6 +23,20 @@ _ITEMS = [
         lambda u: u.has_trial_role(TrialRole.STATISTICIAN, TrialRole.TRIAL_MANAGER),
     ),
     (_("Sites"), "sites:site_list", lambda u: u.sees_all_sites or u.has_site_role()),
+    (
+        _("Recruitment"),
+        "reports:recruitment",
+        lambda u: (
+            u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
+            or u.has_site_role(None, *INVESTIGATOR_ROLES)
+        ),
+    ),
+    (
+        _("Data quality"),
+        "reports:data_quality",
+        lambda u: u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR),
+    ),
+    (_("Lock & export"), "reports:dataset", lambda u: u.has_trial_role(TrialRole.DATA_MANAGER)),
     (_("Accounts"), "accounts:user_list", lambda u: u.has_trial_role(TrialRole.SYSADMIN)),
     (
         _("Access review"),

@@ -288,6 +288,8 @@ def visit_unscheduled(request, trial_number):
 def query_list(request):
     status = request.GET.get("status", "open")
     queries = Query.objects.visible_to(request.user).select_related("patient__site", "raised_by")
+    if request.GET.get("site"):
+        queries = queries.filter(patient__site__code=request.GET["site"])
     if status == "open":
         queries = queries.open()
     elif status in Query.Status.values:

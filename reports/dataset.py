@@ -340,3 +340,25 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
         detail={"files": len(files), "lock": lock.pk if lock else None},
     )
     return manifest
+
+
+def build_export_zip(subject: str, progress):
+    """Every format of the current export in one zip, rendered in the background."""
+    import tempfile
+    import zipfile
+
+    from .documents import RenderedPdf
+    from .services import BuiltDocument
+
+    progress(5)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        manifest = export_dataset(formats=list(FORMATS), out=out, allow_unlocked=True)
+        progress(80)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.iterdir()):
+                info = zipfile.ZipInfo(path.name, date_time=(2026, 1, 1, 0, 0, 0))
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    label = f"lock-{manifest['lock']['id']}" if isinstance(manifest["lock"], dict) else "NOT-LOCKED"
+    return BuiltDocument(filename=f"nelmas-dataset-{label}.zip", pdf=RenderedPdf(content=buffer.getvalue(), pages=0))

@@ -24,6 +24,7 @@ class GeneratedFile(models.Model):
     class Kind(models.TextChoices):
         BLANK_CRF_BOOK = "blank_crf_book", _("Blank CRF book")
         CASEBOOK = "casebook", _("Patient casebook")
+        DATASET_EXPORT = "dataset_export", _("Dataset export (zip)")
         SAE_REPORT = "sae_report", _("SAE report form")
         EXPORT = "export", _("Dataset export")
 

@@ -31,6 +31,7 @@ BUILDERS = {
     GeneratedFile.Kind.BLANK_CRF_BOOK: "crf.documents.build_blank_crf_book",
     GeneratedFile.Kind.CASEBOOK: "reports.casebook.build_casebook",
     GeneratedFile.Kind.SAE_REPORT: "safety.documents.build_sae_report",
+    GeneratedFile.Kind.DATASET_EXPORT: "reports.dataset.build_export_zip",
 }
 
 

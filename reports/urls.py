@@ -11,5 +11,8 @@ urlpatterns = [
     path("casebook/<str:trial_number>/", views.casebook_pdf_request, name="casebook_pdf"),
     path("sae/<int:report_id>/", views.sae_pdf_request, name="sae_pdf"),
     path("access-review/", views.access_review, name="access_review"),
+    path("recruitment/", views.recruitment_dashboard, name="recruitment"),
+    path("data-quality/", views.data_quality_dashboard, name="data_quality"),
+    path("dataset/", views.dataset_page, name="dataset"),
     path("access-review/<str:username>/deactivate/", views.account_deactivate, name="account_deactivate"),
 ]

@@ -151,3 +151,74 @@ def sae_pdf_request(request, report_id):
         kind=GeneratedFile.Kind.SAE_REPORT, actor=request.user, subject=str(report.pk), site=report.patient.site
     )
     return redirect("reports:generated_file", file_id=generated.pk)
+
+
+def _can_see_recruitment(user) -> bool:
+    from accounts.roles import INVESTIGATOR_ROLES
+
+    return user.has_trial_role(
+        TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN
+    ) or user.has_site_role(None, *INVESTIGATOR_ROLES)
+
+
+@login_required
+def recruitment_dashboard(request):
+    from django.core.exceptions import PermissionDenied
+
+    from .dashboards import recruitment
+
+    if not _can_see_recruitment(request.user):
+        raise PermissionDenied
+    return render(request, "reports/recruitment.html", {"d": recruitment(user=request.user)})
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+def data_quality_dashboard(request):
+    from .dashboards import data_quality
+
+    return render(request, "reports/data_quality.html", {"d": data_quality(user=request.user)})
+
+
+@trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)
+def dataset_page(request):
+    """The pre-lock checklist, the lock and unlock, and exports (data manager)."""
+    from crf import locking
+    from crf.models import DatasetLock
+
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "lock":
+                locking.dataset_lock(
+                    actor=request.user,
+                    reason=request.POST.get("reason", ""),
+                    kind=request.POST.get("kind", DatasetLock.Kind.INTERIM),
+                    hard=request.POST.get("hard") == "on",
+                )
+                messages.success(request, _("Dataset locked."))
+            elif action == "unlock":
+                locking.dataset_unlock(actor=request.user, reason=request.POST.get("reason", ""))
+                messages.success(request, _("Dataset unlocked."))
+            elif action == "export":
+                if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
+                    raise DomainError(_("Exports are made by the data manager."))
+                generated = generated_file_request(
+                    kind=GeneratedFile.Kind.DATASET_EXPORT,
+                    actor=request.user,
+                    subject="locked" if DatasetLock.current() else "unlocked",
+                )
+                return redirect("reports:generated_file", file_id=generated.pk)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("reports:dataset")
+    return render(
+        request,
+        "reports/dataset.html",
+        {
+            "checklist": locking.prelock_checklist(),
+            "current": DatasetLock.current(),
+            "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by")[:20],
+            "kinds": DatasetLock.Kind.choices,
+            "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
+        },
+    )

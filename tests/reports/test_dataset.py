@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.errors import DomainError, NotPermitted
@@ -182,3 +183,34 @@ def test_commands_refuse_clearly(tmp_path, world):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["lock"].startswith("NOT LOCKED")
     assert dt.datetime.fromisoformat(manifest["exported_at"].replace("Z", "+00:00"))
+
+
+@pytest.mark.django_db
+def test_lock_and_background_export_from_the_page(client, world, django_capture_on_commit_callbacks):
+    import zipfile
+
+    from reports.models import GeneratedFile
+
+    client.force_login(world.data_manager)
+    url = reverse("reports:dataset")
+    assert "Pre-lock checklist" in client.get(url).content.decode()
+    client.post(url, {"action": "lock", "kind": "interim", "reason": "Interim analysis 1"})
+    lock = DatasetLock.current()
+    assert lock is not None and lock.level == "soft" and lock.locked_by == world.data_manager
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"action": "export"})
+    generated = GeneratedFile.objects.get(kind=GeneratedFile.Kind.DATASET_EXPORT)
+    assert response["Location"] == reverse("reports:generated_file", args=[generated.pk])
+    assert generated.status == GeneratedFile.Status.DONE
+    with zipfile.ZipFile(generated.file.open("rb")) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+    assert "nelmas-odm.xml" in names and "data_dictionary.csv" in names and "demograp.xpt" in names
+    assert manifest["lock"]["id"] == lock.pk
+    client.force_login(world.monitor)
+    assert client.get(url).status_code == 403
+    client.force_login(world.data_manager)
+    client.post(url, {"action": "unlock", "reason": ""})
+    assert DatasetLock.current() is not None  # a reason is required
+    client.post(url, {"action": "unlock", "reason": "Data correction"})
+    assert DatasetLock.current() is None

@@ -1,0 +1,235 @@
+"""Dashboard figures, each in a fixed number of queries whatever the size of the trial."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from crf.access import expected_forms
+from crf.models import FormNotDone, FormStatus, Query, Visit
+from crf.registry import FORMS
+from patients.models import EligibilityAssessment, Patient, ScreeningEntry
+from randomisation.models import Allocation
+from safety.models import SaeReport
+from safety.selectors import sae_clocks
+from sites.models import Site
+
+from .forecast import forecast
+
+
+def trial_target() -> int:
+    from randomisation.services import active_config
+
+    config = active_config()
+    return getattr(config, "target", None) or getattr(settings, "TRIAL_TARGET", 90)
+
+
+def recruitment(*, user, today: dt.date | None = None) -> dict:
+    today = today or timezone.localdate()
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    site_ids = [s.pk for s in sites]
+    screened = dict(ScreeningEntry.objects.filter(site_id__in=site_ids).values_list("site").annotate(n=Count("id")))
+    consented = dict(Patient.objects.filter(site_id__in=site_ids).values_list("site").annotate(n=Count("id")))
+    eligible = dict(
+        EligibilityAssessment.objects.filter(patient__site_id__in=site_ids, outcome="eligible")
+        .values_list("patient__site")
+        .annotate(n=Count("id"))
+    )
+    allocations = list(
+        Allocation.objects.filter(patient__site_id__in=site_ids).select_related("patient").order_by("randomised_at")
+    )
+    randomised = Counter(a.patient.site_id for a in allocations)
+    rows = [
+        {
+            "site": s,
+            "screened": screened.get(s.pk, 0),
+            "consented": consented.get(s.pk, 0),
+            "eligible": eligible.get(s.pk, 0),
+            "randomised": randomised.get(s.pk, 0),
+            "target": s.recruitment_target,
+        }
+        for s in sites
+    ]
+    totals = {k: sum(r[k] for r in rows) for k in ("screened", "consented", "eligible", "randomised", "target")}
+    failures = Counter(
+        ScreeningEntry.objects.filter(site_id__in=site_ids, patient__isnull=True)
+        .exclude(not_randomised_reason="")
+        .values_list("not_randomised_reason", flat=True)
+    )
+    reason_labels = dict(ScreeningEntry.NotRandomisedReason.choices)
+    by_arm = Counter(a.arm for a in allocations)
+    by_stratum = defaultdict(Counter)
+    for a in allocations:
+        by_stratum[a.stratum][a.arm] += 1
+    delays = sorted(
+        (timezone.localtime(a.randomised_at).date() - a.patient.liver_resection_date).days for a in allocations
+    )
+    median_delay = delays[len(delays) // 2] if delays else None
+    target = trial_target() if user.sees_all_sites else totals["target"]
+    active = [
+        (randomised.get(s.pk, 0), max((today - timezone.localtime(s.activated_at).date()).days, 1))
+        for s in sites
+        if s.activated_at
+    ]
+    prediction = forecast(active, remaining=max(target - len(allocations), 0), today=today, seed=42)
+    return {
+        "rows": rows,
+        "totals": totals,
+        "target": target,
+        "failures": [(reason_labels.get(k, k), n) for k, n in failures.most_common()],
+        "by_arm": sorted(by_arm.items()),
+        "by_stratum": sorted((s, c.get("A", 0), c.get("B", 0)) for s, c in by_stratum.items()),
+        "median_delay": median_delay,
+        "forecast": prediction,
+        "chart": recruitment_chart(allocations, sites, target, prediction, today),
+        "sites": sites,
+    }
+
+
+def recruitment_chart(allocations, sites, target, prediction, today) -> dict:
+    """Cumulative randomisations against the planned line and the forecast, as SVG geometry."""
+    starts = [timezone.localtime(s.activated_at).date() for s in sites if s.activated_at]
+    start = min(starts + [timezone.localtime(a.randomised_at).date() for a in allocations], default=today)
+    months = getattr(settings, "RECRUITMENT_PLAN_MONTHS", 24)
+    planned_end = start + dt.timedelta(days=round(months * 30.44))
+    end = max(planned_end, prediction.high or today, today)
+    width, height, left, bottom = 640, 260, 48, 28
+    span = max((end - start).days, 1)
+
+    def x(day: dt.date) -> float:
+        return round(left + (width - left - 10) * (day - start).days / span, 1)
+
+    def y(n: float) -> float:
+        return round(height - bottom - (height - bottom - 10) * n / max(target, 1), 1)
+
+    points = [(x(start), y(0))]
+    for index, a in enumerate(allocations, start=1):
+        day = timezone.localtime(a.randomised_at).date()
+        points.append((x(day), y(index - 1)))
+        points.append((x(day), y(index)))
+    points.append((x(today), y(len(allocations))))
+    forecast_band = None
+    if prediction.low and prediction.high and prediction.remaining:
+        forecast_band = {
+            "x1": x(prediction.low),
+            "x2": x(prediction.high),
+            "w": max(round(x(prediction.high) - x(prediction.low), 1), 2),
+            "median": x(prediction.median),
+            "y": y(target),
+            "from": (x(today), y(len(allocations))),
+        }
+    ticks = []
+    day = dt.date(start.year, start.month, 1)
+    while day <= end:
+        if day >= start and (day.month - 1) % 3 == 0:
+            ticks.append((x(day), day.strftime("%b %y")))
+        day = dt.date(day.year + (day.month // 12), day.month % 12 + 1, 1)
+    return {
+        "width": width,
+        "height": height,
+        "actual": " ".join(f"{px},{py}" for px, py in points),
+        "planned": f"{x(start)},{y(0)} {x(planned_end)},{y(target)}",
+        "target_y": y(target),
+        "zero_y": y(0),
+        "left": left,
+        "right": width - 10,
+        "forecast": forecast_band,
+        "ticks": ticks,
+        "y_ticks": [(y(v), v) for v in range(0, target + 1, max(target // 3, 1))],
+        "today_x": x(today),
+    }
+
+
+def data_quality(*, user, today: dt.date | None = None) -> dict:
+    today = today or timezone.localdate()
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    site_ids = [s.pk for s in sites]
+    per_site = {s.pk: defaultdict(int) for s in sites}
+    # Expected forms at visits done or past their window, not started and not recorded as not done.
+    saved = set()
+    statuses = Counter()
+    for code, model in FORMS.items():
+        for visit_id, status, site_id in model.objects.filter(patient__site_id__in=site_ids).values_list(
+            "visit_id", "status", "patient__site_id"
+        ):
+            saved.add((visit_id, code))
+            statuses[(site_id, status)] += 1
+    not_done = set(
+        FormNotDone.objects.filter(visit__patient__site_id__in=site_ids).values_list("visit_id", "form_code")
+    )
+    visits = Visit.objects.filter(patient__site_id__in=site_ids, retired_at__isnull=True).exclude(
+        patient__status__in=(Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED)
+    )
+    for visit_id, code, done_on, window_end, missed, na, site_id in visits.values_list(
+        "pk", "code", "done_on", "window_end", "missed_reason", "not_applicable_reason", "patient__site_id"
+    ):
+        if code == Visit.LOG_CODE or missed or na:
+            continue
+        if not done_on and window_end < today:
+            per_site[site_id]["overdue_visits"] += 1
+        if done_on or window_end < today:
+            stub = Visit(code=code)
+            for form_code in expected_forms(stub):
+                if FORMS[form_code].REPEATING:
+                    continue
+                if (visit_id, form_code) not in saved and (visit_id, form_code) not in not_done:
+                    per_site[site_id]["missing_forms"] += 1
+    now = timezone.now()
+    for site_id, bucket in (
+        Query.objects.open()
+        .filter(patient__site_id__in=site_ids)
+        .values_list("patient__site_id", "created_at")
+        .iterator()
+    ):
+        age = (now - bucket).days
+        key = "queries_new" if age < 7 else "queries_month" if age <= 30 else "queries_old"
+        per_site[site_id][key] += 1
+    for report in SaeReport.objects.filter(adverse_event__patient__site_id__in=site_ids).select_related(
+        "adverse_event__patient"
+    ):
+        states = {c["state"] for c in sae_clocks(report, now)}
+        key = "sae_overdue" if "overdue" in states else "sae_open" if "open" in states else "sae_met"
+        per_site[report.adverse_event.patient.site_id][key] += 1
+    rows = []
+    for site in sites:
+        figures = per_site[site.pk]
+        complete = statuses[(site.pk, FormStatus.COMPLETE)]
+        verified = statuses[(site.pk, FormStatus.VERIFIED)] + statuses[(site.pk, FormStatus.LOCKED)]
+        rows.append(
+            {
+                "site": site,
+                "in_progress": statuses[(site.pk, FormStatus.IN_PROGRESS)],
+                "missing_forms": figures["missing_forms"],
+                "overdue_visits": figures["overdue_visits"],
+                "queries_new": figures["queries_new"],
+                "queries_month": figures["queries_month"],
+                "queries_old": figures["queries_old"],
+                "sdv_done": verified,
+                "sdv_total": complete + verified,
+                "sdv_percent": round(100 * verified / (complete + verified)) if complete + verified else None,
+                "sae_overdue": figures["sae_overdue"],
+                "sae_open": figures["sae_open"],
+                "sae_met": figures["sae_met"],
+            }
+        )
+    totals = {
+        k: sum(r[k] for r in rows)
+        for k in (
+            "in_progress",
+            "missing_forms",
+            "overdue_visits",
+            "queries_new",
+            "queries_month",
+            "queries_old",
+            "sdv_done",
+            "sdv_total",
+            "sae_overdue",
+            "sae_open",
+            "sae_met",
+        )
+    }
+    return {"rows": rows, "totals": totals}

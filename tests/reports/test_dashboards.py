@@ -1,0 +1,83 @@
+"""Dashboards: figures per site, scoping, and a fixed number of SQL queries whatever the trial size."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from crf import services as crf
+from crf.models import Demographics, Query
+from reports.dashboards import data_quality, recruitment
+from sites.models import Site
+from tests.crf.factories import scheduled_patient
+from tests.safety.factories import serious_ae
+
+pytestmark = pytest.mark.django_db
+
+
+def _count(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def _grow(world, n):
+    for i in range(n):
+        site = world.site_a if i % 2 else world.site_b
+        nurse = world.nurse_a if i % 2 else world.nurse_b
+        patient = scheduled_patient(site, resection_days_ago=100, randomised_days_ago=60)
+        form = crf.crf_save(
+            model=Demographics, visit=patient.visits.get(code="RAND"), data={"height_cm": Decimal(170)}, actor=nurse
+        )
+        crf.query_raise(form=form, field="height_cm", text="?", actor=world.data_manager)
+        serious_ae(site, nurse, aware_at=timezone.now() - dt.timedelta(hours=30))
+
+
+@pytest.mark.parametrize("url_name", ["reports:recruitment", "reports:data_quality"])
+def test_dashboards_have_a_fixed_number_of_queries(client, world, url_name):
+    Site.objects.filter(pk__in=[world.site_a.pk, world.site_b.pk]).update(
+        activated_at=timezone.now() - dt.timedelta(days=90)
+    )
+    client.force_login(world.trial_manager)
+    _grow(world, 2)
+    few = _count(client, reverse(url_name))
+    _grow(world, 8)
+    many = _count(client, reverse(url_name))
+    assert few == many, f"{few} queries with a small trial, {many} with a larger one"
+
+
+def test_data_quality_figures(world):
+    patient = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+    rand = patient.visits.get(code="RAND")
+    crf.visit_mark_done(visit=rand, day=rand.target_date, actor=world.nurse_a)
+    form = crf.crf_save(model=Demographics, visit=rand, data={"height_cm": Decimal(170)}, actor=world.nurse_a)
+    query = crf.query_raise(form=form, field="height_cm", text="?", actor=world.data_manager)
+    Query.objects.filter(pk=query.pk).update(created_at=timezone.now() - dt.timedelta(days=40))
+    serious_ae(world.site_b, world.nurse_b, aware_at=timezone.now() - dt.timedelta(hours=30))
+    rows = {r["site"].code: r for r in data_quality(user=world.data_manager)["rows"]}
+    gb, nl = rows["GB01"], rows["NL01"]
+    # RAND (done) expects 7 forms: demographics is in progress, 6 are missing; C1's window closed
+    # 30 days ago with its 2 forms missing.
+    assert gb["missing_forms"] == 6 + 2 and gb["in_progress"] == 1
+    assert gb["overdue_visits"] == 1 and gb["queries_old"] == 1 and gb["sae_overdue"] == 0
+    # The SAE patient at NL01 was randomised 30 days ago: RAND's window has passed with 7 forms.
+    assert nl["missing_forms"] == 7 and nl["sae_overdue"] == 1
+
+
+def test_recruitment_figures_and_scope(client, world):
+    scheduled_patient(world.site_a)
+    scheduled_patient(world.site_b)
+    figures = recruitment(user=world.trial_manager)
+    assert figures["totals"]["consented"] == 2 and figures["target"] == 90
+    client.force_login(world.pi_a)
+    page = client.get(reverse("reports:recruitment")).content.decode()
+    assert "GB01" in page and "NL01" not in page
+    assert "<svg" in page and "Solid line: actual" in page
+    client.force_login(world.nurse_a)
+    assert client.get(reverse("reports:recruitment")).status_code == 403
+    assert client.get(reverse("reports:data_quality")).status_code == 403
