@@ -79,7 +79,10 @@ def prelock_checklist(*, today=None) -> list[dict]:
     ]
     return [
         {"label": "No open queries", "blockers": open_queries},
-        {"label": "Every expected form complete, recorded as not done, or its visit marked missed", "blockers": incomplete},
+        {
+            "label": "Every expected form complete, recorded as not done, or its visit marked missed",
+            "blockers": incomplete,
+        },
         {"label": "Source data verification complete", "blockers": unverified},
         {"label": "Every SAE report signed by the investigator", "blockers": unsigned},
     ]
