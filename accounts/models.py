@@ -140,6 +140,9 @@ class AuditEvent(models.Model):
         TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Two-factor authentication set up")
         TWO_FACTOR_FAILED = "two_factor_failed", _("Wrong one-time code")
         TWO_FACTOR_RESET = "two_factor_reset", _("Two-factor authentication reset by administrator")
+        API_TOKEN_CREATED = "api_token_created", _("API token created")
+        API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
+        API_TOKEN_REFUSED = "api_token_refused", _("API token refused (revoked, expired or unknown)")
 
     kind = models.CharField(max_length=40, choices=Kind.choices, db_index=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -240,3 +243,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_email}: {self.subject}"
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the token is shown once, at creation.
+
+    It carries its user's roles and site scope (checked at each request, so a changed delegation
+    applies at once), expires, and can be revoked.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=80)
+    prefix = models.CharField(max_length=8, db_index=True)  # shown to tell tokens apart; not secret
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

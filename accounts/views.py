@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -177,4 +178,28 @@ def two_factor_reset_view(request, username):
             "form": form,
             "title": _("Reset two-factor authentication of %(u)s") % {"u": user.username},
         },
+    )
+
+
+@login_required
+def api_tokens(request):
+    """The user's API tokens: create (shown once), see last use, revoke."""
+    from .api_tokens import api_token_create, api_token_revoke
+    from .models import ApiToken
+
+    new_key = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            token = get_object_or_404(ApiToken, pk=request.POST.get("token"), user=request.user)
+            api_token_revoke(token=token, actor=request.user)
+            messages.success(request, _("Token revoked."))
+            return redirect("accounts:api_tokens")
+        try:
+            _token, new_key = api_token_create(user=request.user, name=request.POST.get("name", ""))
+        except DomainError as exc:
+            messages.error(request, exc.message)
+    return render(
+        request,
+        "accounts/api_tokens.html",
+        {"tokens": ApiToken.objects.filter(user=request.user), "new_key": new_key, "now": timezone.now()},
     )

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: the CSP allows no CDN
     "accounts",
     "sites",
     "patients",
@@ -275,3 +278,31 @@ SAFETY_TIMELINES = {
 SPONSOR_TIMEZONE = env.str("SPONSOR_TIMEZONE", default="Europe/London")
 # SAE deadlines escalate by e-mail this many hours before they fall due, and again when passed.
 SAE_ESCALATE_HOURS = env.int("SAE_ESCALATE_HOURS", default=4)
+
+# REST API (/api/v1/): personal tokens only (no session, so no CSRF exposure), JSON errors with a
+# code and per-field messages, rate limits answered with 429 and Retry-After.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_tokens.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "nelmas.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE", default="1200/minute")},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "NELMAS EDC API",
+    "DESCRIPTION": "Scripted data management and integrations. Authenticate with a personal token: "
+    "`Authorization: Bearer nel_…`. Patients are keyed by trial number; anything outside your sites is 404.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CausalityEnum": "safety.models.Causality"},
+}
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=90)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("crf/", include("crf.urls")),
     path("safety/", include("safety.urls")),
     path("reports/", include("reports.urls")),
+    path("api/", include("nelmas.api_urls")),
 ]
 
 handler403 = "nelmas.views.error_403"

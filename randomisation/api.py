@@ -1,0 +1,29 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from nelmas.api import ERRORS
+from patients.access import access_patient
+
+from .services import patient_randomise
+
+
+class AllocationSerializer(serializers.Serializer):
+    trial_number = serializers.CharField(source="patient.trial_number")
+    arm = serializers.CharField()
+    arm_label = serializers.CharField(source="get_arm_display")
+    randomised_at = serializers.DateTimeField()
+    stratum = serializers.CharField()
+
+
+class PatientRandomise(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: AllocationSerializer, **ERRORS},
+        summary="Randomise (idempotent: a repeat returns the same allocation)",
+    )
+    def post(self, request, trial_number):
+        patient = access_patient(user=request.user, trial_number=trial_number)
+        allocation = patient_randomise(patient=patient, actor=request.user)
+        return Response(AllocationSerializer(allocation).data)

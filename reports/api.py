@@ -1,0 +1,73 @@
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import NotPermitted
+from accounts.roles import TrialRole
+from nelmas.api import ERRORS
+
+from .access import access_generated_file
+from .models import GeneratedFile
+from .services import generated_file_request
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GeneratedFile
+        fields = ["id", "subject", "status", "progress", "filename", "sha256", "size", "requested_at", "finished_at"]
+
+
+def _require_dm(user):
+    if not user.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("Dataset exports are for the data manager.")
+
+
+class ExportList(APIView):
+    @extend_schema(responses={200: ExportSerializer(many=True), **ERRORS}, summary="Dataset exports")
+    def get(self, request):
+        _require_dm(request.user)
+        exports = GeneratedFile.objects.visible_to(request.user).filter(kind=GeneratedFile.Kind.DATASET_EXPORT)
+        return Response(ExportSerializer(exports.order_by("-pk")[:100], many=True).data)
+
+    @extend_schema(
+        request=None,
+        responses={202: ExportSerializer, **ERRORS},
+        summary="Start an export of the current lock (or a labelled 'not locked' one) in the background",
+    )
+    def post(self, request):
+        from crf.models import DatasetLock
+
+        _require_dm(request.user)
+        generated = generated_file_request(
+            kind=GeneratedFile.Kind.DATASET_EXPORT,
+            actor=request.user,
+            subject="locked" if DatasetLock.current() else "unlocked",
+        )
+        generated.refresh_from_db()
+        return Response(ExportSerializer(generated).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDetail(APIView):
+    @extend_schema(responses={200: ExportSerializer, **ERRORS}, summary="Status of an export")
+    def get(self, request, export_id):
+        _require_dm(request.user)
+        generated = access_generated_file(user=request.user, file_id=export_id)
+        if generated.kind != GeneratedFile.Kind.DATASET_EXPORT:
+            raise Http404
+        return Response(ExportSerializer(generated).data)
+
+
+class ExportDownload(APIView):
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="the zip"), **ERRORS},
+        summary="Download a finished export",
+    )
+    def get(self, request, export_id):
+        _require_dm(request.user)
+        generated = access_generated_file(user=request.user, file_id=export_id)
+        if generated.kind != GeneratedFile.Kind.DATASET_EXPORT or generated.status != GeneratedFile.Status.DONE:
+            raise Http404
+        return FileResponse(generated.file.open("rb"), as_attachment=True, filename=generated.filename)
