@@ -245,3 +245,42 @@ def test_schema_validates_and_documents_every_endpoint(client):
             assert {"401", "404"} <= set(operation["responses"]), (path, method)
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_scripted_registration_consent_and_eligibility(world, consent_doc_api):
+    from patients.models import Patient
+    from tests.patients.factories import eligible_answers
+
+    client = api(world.nurse_a)
+    today = timezone.localdate()
+    body = {
+        "site": "GB01",
+        "initials": "XY",
+        "year_of_birth": 1962,
+        "sex": "F",
+        "liver_resection_date": (today - dt.timedelta(days=35)).isoformat(),
+        "primary_resection_date": (today - dt.timedelta(days=35)).isoformat(),
+        "consent": {"document_version": consent_doc_api.document_version, "consented_at": timezone.now().isoformat()},
+    }
+    created = client.post("/api/v1/patients/", body, format="json")
+    assert created.status_code == 201, created.json()
+    trial_number = created.json()["trial_number"]
+    assert trial_number == "NEL-GB01-001" and created.json()["status"] == "consented"
+    patient = Patient.objects.get(trial_number=trial_number)
+    assert patient.history.first().history_user == world.nurse_a  # audited as the token's user
+    # Registering at another site is 404; bad input is a per-field 400.
+    assert client.post("/api/v1/patients/", body | {"site": "NL01"}, format="json").status_code == 404
+    bad = client.post("/api/v1/patients/", body | {"sex": "X", "year_of_birth": "old"}, format="json")
+    assert bad.status_code == 400 and {"sex", "year_of_birth"} <= set(bad.json()["fields"])
+    answers = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in eligible_answers(patient).items()}
+    saved = client.post(f"/api/v1/patients/{trial_number}/eligibility/", {"answers": answers}, format="json")
+    assert saved.status_code == 200 and saved.json()["missing"] == []
+    refused = client.post(f"/api/v1/patients/{trial_number}/randomise/", {}, format="json")
+    assert refused.status_code == 400 and "eligib" in refused.json()["message"].lower()  # not confirmed yet
+
+
+@pytest.fixture
+def consent_doc_api(db):
+    from tests.patients.factories import ConsentDocumentFactory
+
+    return ConsentDocumentFactory()
