@@ -12,7 +12,7 @@ PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
 BROWSER_DEBS := chromium libatomic1
 COMPOSE_DEBS := docker-compose
 
-.PHONY: demo test lint venv sysdeps browserdeps compose-check clean
+.PHONY: demo test validation-report lint venv sysdeps browserdeps compose-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ test: venv sysdeps browserdeps
 	$(PY) -m ruff check .
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# The traceability matrix for this commit: runs the suite, then writes HTML and PDF under
+# test-artifacts/validation/ (requirements → risk → tests → pass/fail, commit and versions).
+validation-report: venv sysdeps browserdeps
+	mkdir -p test-artifacts/validation
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		VALIDATION_MAP=test-artifacts/validation/markers.json \
+		$(PY) -m pytest $(PYTEST_ARGS) --junitxml=test-artifacts/validation/junit.xml || true
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) manage.py validation_report \
+		--junit test-artifacts/validation/junit.xml --map test-artifacts/validation/markers.json \
+		--out test-artifacts/validation
 
 lint: venv
 	$(PY) -m ruff check .

@@ -14,10 +14,23 @@ from tests.sites.factories import DelegationFactory, SiteFactory
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``postgres`` need the real database: they fail, never skip, without it."""
+    """Tests marked ``postgres`` need the real database: they fail, never skip, without it.
+
+    With VALIDATION_MAP set (make validation-report), the requirements each test verifies are
+    written there as JSON for the traceability matrix.
+    """
     for item in items:
         if item.get_closest_marker("postgres"):
             item.fixturenames.append("_require_postgres")
+    if os.environ.get("VALIDATION_MAP"):
+        import json
+
+        mapping = {
+            item.nodeid: sorted({rid for mark in item.iter_markers("requirement") for rid in mark.args})
+            for item in items
+        }
+        with open(os.environ["VALIDATION_MAP"], "w") as handle:
+            json.dump(mapping, handle, indent=1, sort_keys=True)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from sites.models import Delegation
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +155,6 @@ def test_inactive_trial_manager_sees_nothing(client, world):
     from sites.models import Site
 
     assert not Site.objects.visible_to(world.trial_manager).exists()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-ACC-001", "URS-ACC-002")

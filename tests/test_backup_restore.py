@@ -78,3 +78,6 @@ def test_a_tampered_backup_is_refused(tmp_path):
         text=True,
     )
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+pytestmark = pytest.mark.requirement("URS-OPS-001")

@@ -107,3 +107,6 @@ def test_demo_migrates_seeds_idempotently_and_serves_the_login_page(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+pytestmark = pytest.mark.requirement("URS-OPS-003", "URS-PDF-001")

@@ -53,3 +53,6 @@ def test_json_log_lines_are_single_objects():
     record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/x",), None)
     entry = json.loads(JsonFormatter().format(record))
     assert entry["level"] == "WARNING" and entry["message"] == "Not Found: /x" and entry["time"].endswith("+00:00")
+
+
+pytestmark = pytest.mark.requirement("URS-OPS-002")

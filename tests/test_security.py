@@ -117,3 +117,6 @@ def test_the_scan_would_catch_inline_script():
     scan = _PageScan()
     scan.feed('<p><script>alert(1)</script><img src=x onerror="alert(1)"><a href="javascript:x()">x</a></p>')
     assert len(scan.inline) == 3
+
+
+pytestmark = pytest.mark.requirement("URS-SEC-002")

@@ -9,6 +9,7 @@ from accounts.audit import record_update
 from accounts.errors import EditConflict, ReasonRequired
 from accounts.models import AuditEvent, TrialDataDeletionError
 from sites.models import Site
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +162,6 @@ def test_only_the_sysadmin_manages_accounts(client, world):
     for user in (world.trial_manager, world.nurse_a, world.pi_a):
         client.force_login(user)
         assert client.get(reverse("accounts:user_list")).status_code == 403
+
+
+pytestmark = requirement_marks(pytestmark, "URS-AUD-001", "URS-AUD-002", "URS-AUD-003", "URS-CRF-005")

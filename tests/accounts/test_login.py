@@ -5,6 +5,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -72,3 +73,6 @@ def test_password_validators_refuse_a_weak_password(client, world):
     assert response.status_code == 200
     assert response.context["form"].errors["password"]
     assert b'value="newnurse"' in response.content
+
+
+pytestmark = requirement_marks(pytestmark, "URS-ACC-003", "URS-ACC-004")

@@ -138,3 +138,6 @@ def test_task_round_trip_through_a_real_worker_and_redis(world, tmp_path):
     assert notification.status == Notification.Status.SENT
     sent = "".join(p.read_text() for p in tmp_path.iterdir())
     assert "Subject: Round trip" in sent and "pi@example.org" in sent
+
+
+pytestmark = pytest.mark.requirement("URS-REM-002")

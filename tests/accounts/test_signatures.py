@@ -6,6 +6,7 @@ from django.test import override_settings
 from accounts.audit import record_update
 from accounts.models import AuditEvent, Signature
 from accounts.signatures import SignatureRefused, content_digest, signature_sign, signature_status
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +67,6 @@ def test_inactive_user_cannot_sign(world, password):
     world.pi_a.save()
     with pytest.raises(SignatureRefused):
         signature_sign(user=world.pi_a, password=password, meaning=MEANING, obj=world.site_a)
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SIG-001", "URS-SIG-002")

@@ -10,6 +10,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import AuditEvent, Signature
 from accounts.signatures import SignatureRefused, signature_sign
 from accounts.twofactor import backup_codes_replace, requires_two_factor
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,6 @@ def test_wrong_codes_are_throttled(client, world, password, settings):
     # Straight after a wrong code even the right one is refused: guessing cannot be automated.
     refused = client.post(reverse("accounts:two_factor_verify"), {"token": _code(device)})
     assert refused.status_code == 200
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SEC-001", "URS-SIG-001")

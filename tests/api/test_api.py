@@ -16,6 +16,7 @@ from accounts.models import ApiToken, AuditEvent
 from crf import services as crf
 from crf.models import Demographics, Query
 from tests.crf.factories import scheduled_patient
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -187,28 +188,19 @@ def test_api_write_roles_and_query_actions(world):
     assert serious.status_code == 400 and "aware_at" in serious.json()["fields"]
 
 
-def test_rate_limit_answers_429_with_retry_after(world, settings):
+def test_rate_limit_answers_429_with_retry_after(world, monkeypatch):
     from django.core.cache import cache
-
-    cache.clear()
-    settings.REST_FRAMEWORK = settings.REST_FRAMEWORK | {"DEFAULT_THROTTLE_RATES": {"user": "3/minute"}}
-    from rest_framework.settings import api_settings
     from rest_framework.throttling import UserRateThrottle
 
-    api_settings.reload()
-    UserRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    try:
-        client = api(world.nurse_a)
-        codes = [client.get("/api/v1/sites/").status_code for _ in range(5)]
-        assert codes[:3] == [200, 200, 200] and codes[-1] == 429
-        response = client.get("/api/v1/sites/")
-        assert response.status_code == 429 and int(response["Retry-After"]) > 0
-        assert response.json()["code"] == "throttled"
-    finally:
-        settings.REST_FRAMEWORK = settings.REST_FRAMEWORK
-        api_settings.reload()
-        UserRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        cache.clear()
+    cache.clear()
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/minute"})  # restored after the test
+    client = api(world.nurse_a)
+    codes = [client.get("/api/v1/sites/").status_code for _ in range(5)]
+    assert codes[:3] == [200, 200, 200] and codes[-1] == 429
+    response = client.get("/api/v1/sites/")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert response.json()["code"] == "throttled"
+    cache.clear()
 
 
 def test_exports_for_the_data_manager(world, django_capture_on_commit_callbacks):
@@ -284,3 +276,6 @@ def consent_doc_api(db):
     from tests.patients.factories import ConsentDocumentFactory
 
     return ConsentDocumentFactory()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-API-001", "URS-API-002", "URS-API-003")

@@ -48,3 +48,6 @@ def test_api_has_no_server_errors_and_keeps_its_schema(live_server, api_key):
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
     assert operations >= 15
     assert not failures, "\n\n".join(failures)
+
+
+pytestmark = pytest.mark.requirement("URS-API-003")

@@ -9,6 +9,7 @@ import pytest
 
 from accounts.api_tokens import api_token_create
 from randomisation.models import Allocation, Slot
+from tests.support.requirements import requirement_marks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +48,6 @@ def test_concurrent_api_randomisations_allocate_each_patient_once(live_server, w
     assert Allocation.objects.count() == len(patients)
     used = Slot.objects.filter(allocation__isnull=False)
     assert used.count() == len(patients) == len({s.pk for s in used})
+
+
+pytestmark = requirement_marks(pytestmark, "URS-RAND-001", "URS-API-002")

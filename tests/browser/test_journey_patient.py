@@ -10,6 +10,7 @@ from patients.models import Patient
 from randomisation import services as randomisation_services
 from randomisation.models import Allocation
 from tests.patients.factories import ConsentDocumentFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -122,3 +123,6 @@ def test_nurse_registers_pi_confirms_eligibility_nurse_randomises(
     assert_accessible(page)
     shots(page, "randomised")
     assert Patient.objects.get().status == Patient.Status.RANDOMISED
+
+
+pytestmark = requirement_marks(pytestmark, "URS-UX-001", "URS-PAT-003", "URS-RAND-001")

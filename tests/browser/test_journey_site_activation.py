@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from sites.models import Site
 from tests.accounts.factories import UserFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -97,3 +98,6 @@ def test_pi_signs_off_a_delegation_on_a_phone(browser, live_server, world, login
     assert "Delegation signed off." in page.inner_text(".alert-success")
     shots(page, "signed")
     context.close()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-UX-001", "URS-SITE-001", "URS-SITE-002")

@@ -14,6 +14,7 @@ from crf.registry import FORMS
 from safety import services as safety
 from tests.crf.factories import scheduled_patient
 from tests.safety.factories import AE
+from tests.support.requirements import requirement_marks
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -109,3 +110,6 @@ def test_payloads_in_every_free_text_field_are_shown_as_text(page, live_server, 
         assert shown_anywhere == set(PAYLOADS)
         page.context.clear_cookies()
     assert dialogs == []
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SEC-003")

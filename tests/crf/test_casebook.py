@@ -13,6 +13,7 @@ from accounts.signatures import SignatureRefused, signature_status
 from crf import services
 from crf.models import Casebook, Demographics, EndOfStudy, FormStatus
 from tests.crf.factories import scheduled_patient
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +96,6 @@ def test_sign_off_through_the_page(client, world, finished, password):
     assert b"Electronic signature" not in client.get(url).content
     assert client.post(url, {"password": password, "accept": "on"}).status_code == 403
     assert Demographics.objects.get(patient=finished).status == FormStatus.COMPLETE
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SIG-003", "URS-SIG-002")

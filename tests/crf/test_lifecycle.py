@@ -13,6 +13,7 @@ from crf import services
 from crf.models import Demographics, FormStatus, LutatheraDosing, Query, Visit
 from patients.models import Patient
 from tests.crf.factories import scheduled_patient
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
@@ -363,3 +364,8 @@ def test_log_entries_are_repeating(client, world, patient):
     from crf.models import ConcomitantMedication
 
     assert sorted(ConcomitantMedication.objects.values_list("drug", flat=True)) == ["Omeprazole", "Paracetamol"]
+
+
+pytestmark = requirement_marks(
+    pytestmark, "URS-CRF-004", "URS-CRF-005", "URS-CRF-006", "URS-QRY-001", "URS-VIS-001", "URS-VIS-002", "URS-AUD-002"
+)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from crf import services
 from crf.models import ConcomitantMedication, Demographics, Laboratory
 from tests.crf.factories import scheduled_patient
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,6 @@ def test_patient_visit_form_and_log_pages_have_constant_query_counts(client, wor
         few, many = _count(client, reverse(name, args=args(small))), _count(client, reverse(name, args=args(large)))
         assert few == many, f"{name}: {few} queries for a small casebook, {many} for a large one"
         assert many <= 40, f"{name}: {many} queries"
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PERF-001")

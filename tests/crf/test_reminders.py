@@ -173,3 +173,6 @@ def test_sweep_twice_at_once_on_a_real_worker_sends_each_reminder_once(world, tm
     sent = [p.read_text() for p in tmp_path.iterdir()]
     to_nurse = [m for m in sent if world.nurse_a.email in m and patient.trial_number in m]
     assert len(to_nurse) == 1
+
+
+pytestmark = pytest.mark.requirement("URS-REM-001", "URS-REM-002")

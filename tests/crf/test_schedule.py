@@ -74,3 +74,6 @@ def test_settings_override_a_window_without_code(settings):
         for v, t, s, e in schedule.planned_visits(arm="B", liver_resection=RESECTION, randomised_on=RANDOMISED)
     }
     assert planned["C1"] == (RESECTION + dt.timedelta(weeks=7), RESECTION + dt.timedelta(weeks=9))
+
+
+pytestmark = pytest.mark.requirement("URS-VIS-001")

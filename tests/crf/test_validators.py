@@ -11,6 +11,7 @@ from crf import services
 from crf.models import FormStatus, LutatheraDosing, Query
 from crf.registry import FORMS
 from tests.crf.factories import scheduled_patient
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -330,3 +331,6 @@ def test_pregnancy_subject_must_match_the_patient_sex(world):
         services.crf_save(
             model=FORMS["pregnancy"], visit=male.visits.get(code="LOG"), data=VALID["pregnancy"][1], actor=world.nurse_a
         )
+
+
+pytestmark = requirement_marks(pytestmark, "URS-CRF-001", "URS-CRF-002", "URS-CRF-003")

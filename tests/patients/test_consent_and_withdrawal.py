@@ -11,6 +11,7 @@ from patients import services
 from patients.models import Consent, Patient, ReconsentTask
 from patients.selectors import patient_randomisation_blockers
 from tests.patients.factories import ConsentDocumentFactory, PatientFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +148,6 @@ def test_patient_list_search_and_site_scope(client, world):
     client.force_login(world.monitor)
     body = client.get(reverse("patients:patient_list"), {"q": b.trial_number}).content.decode()
     assert b.trial_number in body and a.trial_number not in body
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PAT-002", "URS-PAT-004")

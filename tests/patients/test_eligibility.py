@@ -12,6 +12,7 @@ from patients import services
 from patients.models import EligibilityAssessment, Patient
 from patients.selectors import patient_randomisation_blockers
 from tests.patients.factories import PatientFactory, eligible_answers
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +157,6 @@ def test_eligibility_form_keeps_typed_values_on_error(client, world, patient):
     assert "assessed_on" in errors and "ecog" in errors and "ki67_percent" in errors
     assert b'value="abc"' in response.content and b'value="7"' in response.content
     assert not EligibilityAssessment.objects.exists()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PAT-003", "URS-SIG-001", "URS-SIG-002")

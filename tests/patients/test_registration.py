@@ -15,6 +15,7 @@ from patients.models import Consent, Patient, ScreeningEntry
 from sites.models import Site
 from tests.accounts.factories import UserFactory
 from tests.patients.factories import ConsentDocumentFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -265,3 +266,6 @@ def test_concurrent_registrations_at_one_site_get_distinct_consecutive_numbers(w
         t.join(timeout=60)
     assert not errors, errors
     assert sorted(numbers) == [f"NEL-GB01-{i:03d}" for i in range(1, len(nurses) + 1)]
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PAT-001", "URS-PAT-002", "URS-PAT-005", "URS-SITE-001", "URS-SITE-002")

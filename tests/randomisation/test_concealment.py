@@ -8,6 +8,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from randomisation import services
 from randomisation.models import Allocation, Slot
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +91,6 @@ def test_an_imported_list_is_used_and_its_errors_are_shown(client, world):
         {"file": SimpleUploadedFile("list.csv", good.encode(), content_type="text/csv")},
     )
     assert Slot.objects.filter(allocation_list__source="imported").count() == 4
+
+
+pytestmark = requirement_marks(pytestmark, "URS-RAND-005")

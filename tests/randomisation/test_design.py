@@ -114,3 +114,6 @@ def test_minimisation_keeps_each_factor_level_balanced_in_simulation(capsys):
     assert minimisation["overall_abs_A_minus_B"]["p95"] <= 4
     assert simple["worst_factor_level_abs_A_minus_B"]["mean"] > 2 * worst["mean"]
     assert 0.5 <= minimisation["correct_guess_rate"] < 0.7
+
+
+pytestmark = pytest.mark.requirement("URS-RAND-003", "URS-RAND-004")

@@ -17,6 +17,7 @@ from randomisation.models import Allocation, RandomisationConfig, Slot
 from randomisation.selectors import balance_report, integrity_report
 from randomisation.signals import patient_randomised
 from tests.patients.factories import EligiblePatientFactory, PatientFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +189,6 @@ def test_randomise_page_shows_the_reasons_when_refused(client, world, blocks_des
     body = client.post(reverse("randomisation:randomise", kwargs={"trial_number": patient.trial_number})).content
     assert b"This patient cannot be randomised" in body and b"Eligibility has not been confirmed" in body
     assert not Allocation.objects.exists()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-RAND-001", "URS-RAND-002")

@@ -14,6 +14,7 @@ from accounts.models import AuditEvent, Signature
 from accounts.signatures import signature_sign
 from reports.selectors import access_review_rows
 from sites.models import Delegation, Site
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,6 @@ def test_site_staff_cannot_deactivate_anyone(client, world):
     assert client.post(url, {"reason": "x"}).status_code == 403
     world.nurse_a.refresh_from_db()
     assert world.nurse_a.is_active
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SEC-004")

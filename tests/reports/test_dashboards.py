@@ -15,6 +15,7 @@ from reports.dashboards import data_quality, recruitment
 from sites.models import Site
 from tests.crf.factories import scheduled_patient
 from tests.safety.factories import serious_ae
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +82,6 @@ def test_recruitment_figures_and_scope(client, world):
     client.force_login(world.nurse_a)
     assert client.get(reverse("reports:recruitment")).status_code == 403
     assert client.get(reverse("reports:data_quality")).status_code == 403
+
+
+pytestmark = requirement_marks(pytestmark, "URS-DASH-001")

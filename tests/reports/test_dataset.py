@@ -228,3 +228,6 @@ def test_csv_export_neutralises_formulas_in_free_text(world, tmp_path):
     export_dataset(formats=["csv"], out=tmp_path, allow_unlocked=True)
     row = next(csv.DictReader(io.StringIO((tmp_path / "con_med.csv").read_text())))
     assert row["drug"].startswith("'=HYPERLINK") and row["indication"] == "'+1+1" and row["dose"] == "'@SUM(1)"
+
+
+pytestmark = pytest.mark.requirement("URS-LOCK-001", "URS-EXP-001", "URS-EXP-002", "URS-EXP-003")

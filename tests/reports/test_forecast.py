@@ -3,6 +3,8 @@
 import datetime as dt
 import random
 
+import pytest
+
 from reports.forecast import forecast
 
 TODAY = dt.date(2026, 1, 1)
@@ -56,3 +58,6 @@ def test_edges():
     assert forecast([], remaining=10, today=TODAY).median is None
     done = forecast([(90, 300)], remaining=0, today=TODAY)
     assert done.median == TODAY and done.remaining == 0
+
+
+pytestmark = pytest.mark.requirement("URS-DASH-002")

@@ -9,6 +9,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from reports import services
 from reports.models import GeneratedFile
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,6 @@ def test_trial_wide_files_are_for_trial_wide_roles_only(client, world):
     book = GeneratedFile.objects.create(kind=GeneratedFile.Kind.BLANK_CRF_BOOK)
     assert list(GeneratedFile.objects.visible_to(world.data_manager)) == [book]
     assert not GeneratedFile.objects.visible_to(world.nurse_a).exists()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PDF-002")

@@ -18,6 +18,7 @@ from reports.models import GeneratedFile
 from safety import services as safety_services
 from tests.crf.factories import scheduled_patient
 from tests.safety.factories import rsi, serious_ae
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +148,6 @@ def test_render_pdf_command_errors_are_clear(tmp_path):
         call_command("render_pdf", "casebook", "--patient", "NEL-ZZ99-001", "--out", str(tmp_path / "x.pdf"))
     with pytest.raises(CommandError, match="--report"):
         call_command("render_pdf", "sae", "--report", "999", "--out", str(tmp_path / "x.pdf"))
+
+
+pytestmark = requirement_marks(pytestmark, "URS-PDF-001")

@@ -11,6 +11,7 @@ from safety import services
 from safety.escalations import report_stages, sae_escalations_sweep
 from safety.models import SaeEscalation
 from tests.safety.factories import rsi, serious_ae
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 H = dt.timedelta(hours=1)
@@ -70,3 +71,6 @@ def test_susar_deadline_escalates(world, password):
     )
     sae_escalations_sweep()
     assert SaeEscalation.objects.filter(report=report, stage="susar_overdue", recipient=world.trial_manager).exists()
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SAF-006")

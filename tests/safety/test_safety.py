@@ -18,6 +18,7 @@ from crf.models import EndOfStudy
 from safety import clocks, services
 from safety.models import SaeReport
 from tests.safety.factories import AE, rsi, serious_ae
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 ASSESSMENT = {
@@ -364,3 +365,8 @@ def test_overdue_sae_on_the_trial_managers_home_and_the_sites_only(client, world
     assert "1 SAE deadline overdue" in page and late.patient.trial_number in page
     client.force_login(world.nurse_a)
     assert late.patient.trial_number not in client.get(reverse("home")).content.decode()
+
+
+pytestmark = requirement_marks(
+    pytestmark, "URS-SAF-001", "URS-SAF-002", "URS-SAF-003", "URS-SAF-004", "URS-SAF-005", "URS-SIG-001", "URS-SIG-002"
+)

@@ -12,6 +12,7 @@ from accounts.roles import SiteRole
 from sites import services
 from sites.models import Delegation, Duty, Site
 from tests.accounts.factories import UserFactory
+from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +252,6 @@ def test_delegation_end_before_start_is_refused_at_the_field(client, world):
 def test_nurse_cannot_manage_the_delegation_log(client, world):
     client.force_login(world.nurse_a)
     assert client.get(reverse("sites:delegation_add", kwargs={"code": "GB01"})).status_code == 403
+
+
+pytestmark = requirement_marks(pytestmark, "URS-SITE-001", "URS-SITE-002")
