@@ -12,7 +12,7 @@ PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
 BROWSER_DEBS := chromium libatomic1
 COMPOSE_DEBS := docker-compose
 
-.PHONY: demo test validation-report lint venv sysdeps browserdeps compose-check clean
+.PHONY: demo test validation-report bench lint venv sysdeps browserdeps compose-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,9 +50,15 @@ validation-report: venv sysdeps browserdeps
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		VALIDATION_MAP=test-artifacts/validation/markers.json \
 		$(PY) -m pytest $(PYTEST_ARGS) --junitxml=test-artifacts/validation/junit.xml || true
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) manage.py validation_report \
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} DJANGO_SETTINGS_MODULE=nelmas.settings_test \
+		$(PY) manage.py validation_report \
 		--junit test-artifacts/validation/junit.xml --map test-artifacts/validation/markers.json \
 		--out test-artifacts/validation
+
+# Benchmarks on PostgreSQL: trials of BENCH_SMALL and BENCH_LARGE patients, figures as ratios;
+# writes bench/RESULTS.md. Not part of make test.
+bench: venv sysdeps
+	$(PY) bench/run.py
 
 lint: venv
 	$(PY) -m ruff check .

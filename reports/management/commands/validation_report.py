@@ -43,6 +43,22 @@ def _results(junit: Path) -> dict[str, str]:
     return outcomes
 
 
+def _database_version() -> str:
+    """The server the suite ran against (its test database is gone by now: ask the server)."""
+    if connection.vendor != "postgresql":
+        return f"{connection.vendor} {'.'.join(str(p) for p in connection.Database.sqlite_version_info)}"
+    import psycopg2
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    try:
+        with psycopg2.connect(**params) as conn, conn.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return "PostgreSQL " + cursor.fetchone()[0]
+    except psycopg2.Error:
+        return "PostgreSQL (version unavailable)"
+
+
 class Command(BaseCommand):
     help = "Write the traceability matrix (HTML and PDF) from the requirements, markers and test results."
 
@@ -73,10 +89,15 @@ class Command(BaseCommand):
             )
             if not tests:
                 untested[requirement["risk"]].append(requirement)
+            modules: dict[str, dict[str, int]] = {}
+            for test, result in zip(tests, results, strict=True):
+                counts = modules.setdefault(test.split("::")[0].removeprefix("tests/"), {})
+                counts[result] = counts.get(result, 0) + 1
             rows.append(
                 {
                     **requirement,
                     "tests": list(zip(tests, results, strict=True)),
+                    "modules": sorted(modules.items()),
                     "passed": results.count("passed"),
                     "failed": results.count("failed"),
                     "status": status,
@@ -92,15 +113,7 @@ class Command(BaseCommand):
             ).stdout.strip()
         except (OSError, subprocess.CalledProcessError):
             commit = "unknown"
-        with connection.cursor() as cursor:
-            database = (
-                connection.vendor + " " + ".".join(str(p) for p in connection.Database.version_info[:3])
-                if connection.vendor == "sqlite"
-                else ""
-            )
-            if connection.vendor == "postgresql":
-                cursor.execute("SHOW server_version")
-                database = "PostgreSQL " + cursor.fetchone()[0]
+        database = _database_version()
         context = {
             "rows": rows,
             "untested": untested,

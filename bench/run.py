@@ -1,0 +1,202 @@
+"""make bench: build synthetic trials at two sizes on PostgreSQL and write bench/RESULTS.md.
+
+Figures are ratios measured in the same run (to a bare Django view under the same server, to
+PostgreSQL COPY of the same rows), because absolute times vary between machines.
+
+    BENCH_SMALL=90 BENCH_LARGE=10000 python bench/run.py
+"""
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+SMALL = int(os.environ.get("BENCH_SMALL", "90"))
+LARGE = int(os.environ.get("BENCH_LARGE", "900"))
+USERS = int(os.environ.get("BENCH_USERS", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+PASSWORD = "nelmas-demo-2026"  # noqa: S105 - the demo accounts' password
+
+
+def env_for(db: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{db}",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def manage(db: str, *args: str, capture: bool = True) -> str:
+    result = subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=env_for(db), capture_output=capture, text=True, check=True
+    )
+    return result.stdout if capture else ""
+
+
+def measure(db: str, function: str):
+    out = manage(db, "shell", "--no-imports", "-c", f"from bench.measure import {function}; {function}()")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def build(size: int) -> str:
+    db = f"nelmas_bench_{size}"
+    subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"], check=True)
+    subprocess.run(["psql", f"{PG}/postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
+    manage(db, "migrate", "--noinput", "-v0")
+    start = time.perf_counter()
+    manage(db, "simulate_trial", "--patients", str(size), "--seed", "2026")
+    print(f"  {size} patients simulated in {time.perf_counter() - start:.0f} s", flush=True)
+    return db
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def logged_in(base: str, username: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base}/accounts/login/")
+    token = page.cookies.get("csrftoken") or session.cookies.get("csrftoken")
+    session.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/accounts/login/"},
+    )
+    return session
+
+
+def load(base: str, username: str, url: str) -> dict:
+    sessions = [logged_in(base, username) for _ in range(USERS)]
+    latencies, errors = [], []
+    stop = time.monotonic() + SECONDS
+
+    def worker(session):
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            response = session.get(base + url)
+            latencies.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                errors.append(response.status_code)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / SECONDS,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * latencies[int(0.95 * len(latencies)) - 1],
+        "errors": len(errors),
+    }
+
+
+def serve(db: str):
+    port = free_port()
+    server = subprocess.Popen(
+        [PY, "-m", "gunicorn", "nelmas.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env_for(db),
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(base + "/accounts/login/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    return server, base
+
+
+def main() -> None:
+    print(f"Building trials of {SMALL} and {LARGE} patients…", flush=True)
+    dbs = {SMALL: build(SMALL), LARGE: build(LARGE)}
+    counts = {size: measure(db, "query_counts") for size, db in dbs.items()}
+    urls = measure(dbs[LARGE], "urls")
+    print("Load test…", flush=True)
+    server, base = serve(dbs[LARGE])
+    try:
+        loads = {name: load(base, user, url) for name, (user, url) in urls.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    export, copy = measure(dbs[LARGE], "export_time"), measure(dbs[LARGE], "copy_time")
+    pdf, sweep = measure(dbs[LARGE], "pdf_time"), measure(dbs[LARGE], "sweep_time")
+    ceiling = loads["bare view (ceiling)"]
+    versions = subprocess.run(
+        [PY, "-c", "import django, psycopg2; print(django.get_version(), psycopg2.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    pg_version = subprocess.run(
+        ["psql", f"{PG}/postgres", "-Atc", "SHOW server_version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    lines = [
+        "# NELMAS EDC — benchmark results",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; Python "
+        f"{platform.python_version()}, Django {versions[0]}, PostgreSQL {pg_version}. "
+        f"Trials of {SMALL} and {LARGE} patients built by `simulate_trial` (seed 2026).",
+        "",
+        f"## Pages under load ({USERS} concurrent users, gunicorn 2 workers, {SECONDS:.0f} s per page, "
+        f"{LARGE}-patient trial)",
+        "",
+        f"| page | req/s | p50 ms | p95 ms | errors | p95 / ceiling | queries at {SMALL} | queries at {LARGE} |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in loads.items():
+        lines.append(
+            f"| {name} | {figures['rps']:.1f} | {figures['p50_ms']:.0f} | {figures['p95_ms']:.0f} | "
+            f"{figures['errors']} | {figures['p95_ms'] / ceiling['p95_ms']:.2f} | {counts[SMALL][name]['queries']} | "
+            f"{counts[LARGE][name]['queries']} |"
+        )
+    lines += [
+        "",
+        "The ceiling is a login-checked page of similar size with one query (bench/urls.py) under the same",
+        "server in the same run. The load client runs on the same machine and competes for its CPUs.",
+        "",
+        f"## Export of the {LARGE}-patient dataset",
+        "",
+        f"CSV + ODM of {export['rows']} rows ({export['bytes'] / 1e6:.1f} MB): {export['seconds']:.2f} s, peak "
+        f"memory {export['peak_mb']:.0f} MB. PostgreSQL COPY of the same tables: {copy['seconds']:.2f} s. "
+        f"**Ratio {export['seconds'] / max(copy['seconds'], 1e-6):.1f}×.**",
+        "",
+        "## PDF",
+        "",
+    ]
+    for label, figures in pdf.items():
+        lines.append(
+            f"- {label}: {figures['pages']} pages in {figures['seconds']:.2f} s ({figures['per_page']:.2f} s/page)"
+        )
+    lines += [
+        "",
+        "## Reminder sweep",
+        "",
+        f"{sweep['visits']} visits swept in {sweep['seconds']:.2f} s with {sweep['queries']} SQL queries "
+        f"({sweep['recorded']} reminders recorded).",
+        "",
+    ]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
