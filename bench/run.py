@@ -56,6 +56,7 @@ def build(size: int) -> str:
     subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"], check=True)
     subprocess.run(["psql", f"{PG}/postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
     manage(db, "migrate", "--noinput", "-v0")
+    manage(db, "collectstatic", "--noinput", "-v0")  # served as in production (manifest storage)
     start = time.perf_counter()
     manage(db, "simulate_trial", "--patients", str(size), "--seed", "2026")
     print(f"  {size} patients simulated in {time.perf_counter() - start:.0f} s", flush=True)
@@ -72,11 +73,13 @@ def logged_in(base: str, username: str) -> requests.Session:
     session = requests.Session()
     page = session.get(f"{base}/accounts/login/")
     token = page.cookies.get("csrftoken") or session.cookies.get("csrftoken")
-    session.post(
+    answer = session.post(
         f"{base}/accounts/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
         headers={"Referer": f"{base}/accounts/login/"},
     )
+    if answer.status_code != 200 or "/accounts/login/" in answer.url:
+        raise SystemExit(f"login of {username} failed ({answer.status_code})")
     return session
 
 
@@ -129,6 +132,9 @@ def main() -> None:
     print(f"Building trials of {SMALL} and {LARGE} patients…", flush=True)
     dbs = {SMALL: build(SMALL), LARGE: build(LARGE)}
     counts = {size: measure(db, "query_counts") for size, db in dbs.items()}
+    broken = {name: c["status"] for size in counts for name, c in counts[size].items() if c["status"] != 200}
+    if broken:
+        raise SystemExit(f"pages did not answer 200: {broken}")
     urls = measure(dbs[LARGE], "urls")
     print("Load test…", flush=True)
     server, base = serve(dbs[LARGE])

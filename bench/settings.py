@@ -7,7 +7,7 @@ services (signatures re-enter passwords) takes minutes, not hours; pages are mea
 import os
 
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
 from nelmas.settings import *  # noqa: F403
 
