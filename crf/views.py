@@ -126,6 +126,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "sections": form.sections(queries_by_field=by_field),
             "open_queries": [q for q in queries if q.status != Query.Status.CLOSED],
             "missing": missing,
+            "required_total": len(model.REQUIRED_FOR_COMPLETE),
+            "required_given": len(model.REQUIRED_FOR_COMPLETE) - len(missing) if instance else 0,
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
             "entries": entries,

@@ -20,3 +20,15 @@ def visits_panel(context, patient):
         "can_add": bool(timeline) and context["request"].user.has_site_role(patient.site) and patient.is_on_study(),
         "date_form": VisitDateForm(),
     }
+
+
+@register.inclusion_tag("crf/next_visit.html")
+def next_visit(patient):
+    """What is due next for a randomised patient, in one line (two queries)."""
+    from crf.models import Visit
+
+    visits = list(Visit.objects.filter(patient=patient).open_on(None).order_by("window_end", "sequence")[:3])
+    for visit in visits:
+        visit.patient = patient
+    upcoming = next((v for v in visits if v.state() in ("overdue", "due", "upcoming")), None)
+    return {"patient": patient, "visit": upcoming, "state": upcoming.state() if upcoming else None}

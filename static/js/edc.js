@@ -15,3 +15,8 @@
   var summary = document.getElementById("form-errors");
   if (summary) { summary.focus(); }
 })();
+
+// Progress bars carry their width in data-progress (the CSP forbids inline style attributes).
+document.querySelectorAll(".progress-bar[data-progress]").forEach(function (bar) {
+  if (!bar.closest("#generated-status")) { bar.style.width = bar.dataset.progress + "%"; }
+});

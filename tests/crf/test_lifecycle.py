@@ -369,3 +369,18 @@ def test_log_entries_are_repeating(client, world, patient):
 pytestmark = requirement_marks(
     pytestmark, "URS-CRF-004", "URS-CRF-005", "URS-CRF-006", "URS-QRY-001", "URS-VIS-001", "URS-VIS-002", "URS-AUD-002"
 )
+
+
+def test_patient_page_says_what_is_due_next_and_the_form_shows_progress(client, world):
+    patient = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+    client.force_login(world.nurse_a)
+    first = client.get(patient.get_absolute_url()).content.decode().split("What happens next")[1]
+    assert "Randomisation and baseline" in first.split("</section>")[0]  # not yet recorded as done
+    rand = patient.visits.get(code="RAND")
+    services.visit_mark_done(visit=rand, day=rand.target_date, actor=world.nurse_a)
+    page = client.get(patient.get_absolute_url()).content.decode()
+    what_next = page.split("What happens next")[1].split("</section>")[0]
+    assert "Cycle 1 Lutathera" in what_next and "Overdue" in what_next
+    services.crf_save(model=Demographics, visit=rand, data={"height_cm": Decimal("170")}, actor=world.nurse_a)
+    form_page = client.get(reverse("crf:form", args=[patient.trial_number, "RAND", "demographics"])).content.decode()
+    assert 'aria-valuenow="1"' in form_page and 'aria-valuemax="3"' in form_page
