@@ -21,5 +21,18 @@ class Command(BaseCommand):
         if Patient.objects.exists():
             raise CommandError("The database already holds patients: simulate into an empty trial.")
         call_command("seed_demo", "--base-only", stdout=self.stdout)
+        self._size_the_list(patients)
         counts = simulate_trial(patients_n=patients, seed=seed, stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("Simulated: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
+
+    def _size_the_list(self, patients: int) -> None:
+        """The demo design targets 90 patients: a larger simulation gets a list sized for it."""
+        from accounts.models import User
+        from randomisation import services
+
+        config = services.active_config()
+        if config is None or config.target >= patients or config.frozen_at is not None:
+            return
+        stats = User.objects.get(username="stats")
+        services.config_save(actor=stats, data={"target": patients}, reason=f"Simulation of {patients} patients")
+        services.list_generate(actor=stats, seed="5e" * 16)
