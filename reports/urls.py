@@ -13,6 +13,7 @@ urlpatterns = [
     path("access-review/", views.access_review, name="access_review"),
     path("recruitment/", views.recruitment_dashboard, name="recruitment"),
     path("data-quality/", views.data_quality_dashboard, name="data_quality"),
+    path("data-quality/overdue-visits/", views.overdue_visits, name="overdue_visits"),
     path("dataset/", views.dataset_page, name="dataset"),
     path("access-review/<str:username>/deactivate/", views.account_deactivate, name="account_deactivate"),
 ]

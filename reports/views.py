@@ -222,3 +222,24 @@ def dataset_page(request):
             "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
         },
     )
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+def overdue_visits(request):
+    """The list behind the data-quality dashboard's overdue-visit figures (optionally one site)."""
+    from django.utils import timezone as tz
+
+    from crf.models import Visit
+    from patients.models import Patient
+
+    visits = (
+        Visit.objects.visible_to(request.user)
+        .open_on(tz.localdate())
+        .filter(window_end__lt=tz.localdate())
+        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .select_related("patient__site")
+        .order_by("window_end", "patient__trial_number")
+    )
+    if request.GET.get("site"):
+        visits = visits.filter(patient__site__code=request.GET["site"])
+    return render(request, "reports/overdue_visits.html", {"visits": visits[:500], "site": request.GET.get("site", "")})

@@ -176,3 +176,24 @@ def test_sweep_twice_at_once_on_a_real_worker_sends_each_reminder_once(world, tm
 
 
 pytestmark = pytest.mark.requirement("URS-REM-001", "URS-REM-002")
+
+
+@pytest.mark.django_db
+def test_sweep_runs_a_fixed_number_of_queries_whatever_the_number_of_visits(world):
+    from django.test.utils import CaptureQueriesContext
+
+    def count(today):
+        with CaptureQueriesContext(connection) as ctx:
+            visit_reminders_sweep(today=today)
+        return len(ctx.captured_queries)
+
+    scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+    scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
+    few = count(TODAY + D(days=400))
+    for _ in range(8):
+        scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+        scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
+    many = count(TODAY + D(days=800))  # a later day: every one of ~270 visits is overdue and reminded
+    assert VisitReminder.objects.count() > 200
+    # The same four digests (two staff at each of two sites) in both runs: no query per visit.
+    assert many == few, (few, many)

@@ -85,3 +85,15 @@ def test_recruitment_figures_and_scope(client, world):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-DASH-001")
+
+
+def test_overdue_visits_behind_the_dashboard_figure(client, world):
+    late = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+    other = scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
+    client.force_login(world.data_manager)
+    dashboard = client.get(reverse("reports:data_quality")).content.decode()
+    assert reverse("reports:overdue_visits") + "?site=GB01" in dashboard
+    page = client.get(reverse("reports:overdue_visits"), {"site": "GB01"}).content.decode()
+    assert late.trial_number in page and "Cycle 1 Lutathera" in page and other.trial_number not in page
+    client.force_login(world.nurse_a)
+    assert client.get(reverse("reports:overdue_visits")).status_code == 403
