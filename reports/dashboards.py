@@ -6,7 +6,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from crf.access import expected_forms
@@ -39,10 +39,13 @@ def recruitment(*, user, today: dt.date | None = None) -> dict:
         .values_list("patient__site")
         .annotate(n=Count("id"))
     )
+    # Plain tuples, not model instances: the dashboard reads five columns of every allocation.
     allocations = list(
-        Allocation.objects.filter(patient__site_id__in=site_ids).select_related("patient").order_by("randomised_at")
+        Allocation.objects.filter(patient__site_id__in=site_ids)
+        .order_by("randomised_at")
+        .values_list("patient__site_id", "arm", "stratum", "randomised_at", "patient__liver_resection_date")
     )
-    randomised = Counter(a.patient.site_id for a in allocations)
+    randomised = Counter(site_id for site_id, *_rest in allocations)
     rows = [
         {
             "site": s,
@@ -93,7 +96,8 @@ def recruitment(*, user, today: dt.date | None = None) -> dict:
 def recruitment_chart(allocations, sites, target, prediction, today) -> dict:
     """Cumulative randomisations against the planned line and the forecast, as SVG geometry."""
     starts = [timezone.localtime(s.activated_at).date() for s in sites if s.activated_at]
-    start = min(starts + [timezone.localtime(a.randomised_at).date() for a in allocations], default=today)
+    per_day = Counter(timezone.localtime(at).date() for *_first, at, _resected in allocations)
+    start = min(starts + list(per_day), default=today)
     months = getattr(settings, "RECRUITMENT_PLAN_MONTHS", 24)
     planned_end = start + dt.timedelta(days=round(months * 30.44))
     end = max(planned_end, prediction.high or today, today)
@@ -106,11 +110,11 @@ def recruitment_chart(allocations, sites, target, prediction, today) -> dict:
     def y(n: float) -> float:
         return round(height - bottom - (height - bottom - 10) * n / max(target, 1), 1)
 
-    points = [(x(start), y(0))]
-    for index, a in enumerate(allocations, start=1):
-        day = timezone.localtime(a.randomised_at).date()
-        points.append((x(day), y(index - 1)))
-        points.append((x(day), y(index)))
+    points, total = [(x(start), y(0))], 0
+    for day in sorted(per_day):  # one step per day with randomisations, whatever their number
+        points.append((x(day), y(total)))
+        total += per_day[day]
+        points.append((x(day), y(total)))
     points.append((x(today), y(len(allocations))))
     forecast_band = None
     if prediction.low and prediction.high and prediction.remaining:
@@ -144,50 +148,75 @@ def recruitment_chart(allocations, sites, target, prediction, today) -> dict:
     }
 
 
+def _expected_codes() -> dict[str, tuple[list[str], bool]]:
+    """Form code → (visit codes expecting it, whether unscheduled visits expect it)."""
+    from crf import schedule
+
+    expected: dict[str, tuple[list[str], bool]] = {}
+    unscheduled = set(expected_forms(Visit(code="U1")))
+    for code, model in FORMS.items():
+        if model.REPEATING:
+            continue
+        codes = [v.code for v in schedule.schedule() if code in v.forms]
+        expected[code] = (codes, code in unscheduled)
+    return expected
+
+
 def data_quality(*, user, today: dt.date | None = None) -> dict:
+    """Per-site data-quality figures from SQL aggregates: a fixed number of queries, and the work
+    stays in PostgreSQL whatever the size of the trial."""
     today = today or timezone.localdate()
     sites = list(Site.objects.visible_to(user).order_by("code"))
     site_ids = [s.pk for s in sites]
     per_site = {s.pk: defaultdict(int) for s in sites}
-    # Expected forms at visits done or past their window, not started and not recorded as not done.
-    saved = set()
-    statuses = Counter()
-    for code, model in FORMS.items():
-        for visit_id, status, site_id in model.objects.filter(patient__site_id__in=site_ids).values_list(
-            "visit_id", "status", "patient__site_id"
-        ):
-            saved.add((visit_id, code))
-            statuses[(site_id, status)] += 1
-    not_done = set(
-        FormNotDone.objects.filter(visit__patient__site_id__in=site_ids).values_list("visit_id", "form_code")
+    off_study = (Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED)
+    expected_visits = (
+        Visit.objects.filter(
+            patient__site_id__in=site_ids, retired_at__isnull=True, missed_reason="", not_applicable_reason=""
+        )
+        .exclude(patient__status__in=off_study)
+        .exclude(code=Visit.LOG_CODE)
     )
-    visits = Visit.objects.filter(patient__site_id__in=site_ids, retired_at__isnull=True).exclude(
-        patient__status__in=(Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED)
-    )
-    for visit_id, code, done_on, window_end, missed, na, site_id in visits.values_list(
-        "pk", "code", "done_on", "window_end", "missed_reason", "not_applicable_reason", "patient__site_id"
+    for site_id, n in (
+        expected_visits.filter(done_on__isnull=True, window_end__lt=today)
+        .values_list("patient__site_id")
+        .annotate(n=Count("id"))
     ):
-        if code == Visit.LOG_CODE or missed or na:
-            continue
-        if not done_on and window_end < today:
-            per_site[site_id]["overdue_visits"] += 1
-        if done_on or window_end < today:
-            stub = Visit(code=code)
-            for form_code in expected_forms(stub):
-                if FORMS[form_code].REPEATING:
-                    continue
-                if (visit_id, form_code) not in saved and (visit_id, form_code) not in not_done:
-                    per_site[site_id]["missing_forms"] += 1
+        per_site[site_id]["overdue_visits"] = n
+    past_or_done = expected_visits.filter(Q(done_on__isnull=False) | Q(window_end__lt=today))
+    statuses = Counter()
+    for code, (codes, unscheduled) in _expected_codes().items():
+        model = FORMS[code]
+        visits = past_or_done.filter(Q(code__in=codes) | (Q(code__regex=r"^U[0-9]+$") if unscheduled else Q(pk=None)))
+        missing = (
+            visits.exclude(pk__in=model.objects.values("visit_id"))
+            .exclude(pk__in=FormNotDone.objects.filter(form_code=code).values("visit_id"))
+            .values_list("patient__site_id")
+            .annotate(n=Count("id"))
+        )
+        for site_id, n in missing:
+            per_site[site_id]["missing_forms"] += n
+    for model in FORMS.values():
+        for site_id, status, n in (
+            model.objects.filter(patient__site_id__in=site_ids)
+            .values_list("patient__site_id", "status")
+            .annotate(n=Count("id"))
+        ):
+            statuses[(site_id, status)] += n
     now = timezone.now()
-    for site_id, bucket in (
+    week, month = now - dt.timedelta(days=7), now - dt.timedelta(days=30)
+    for row in (
         Query.objects.open()
         .filter(patient__site_id__in=site_ids)
-        .values_list("patient__site_id", "created_at")
-        .iterator()
+        .values("patient__site_id")
+        .annotate(
+            new=Count("id", filter=Q(created_at__gt=week)),
+            mid=Count("id", filter=Q(created_at__lte=week, created_at__gte=month)),
+            old=Count("id", filter=Q(created_at__lt=month)),
+        )
     ):
-        age = (now - bucket).days
-        key = "queries_new" if age < 7 else "queries_month" if age <= 30 else "queries_old"
-        per_site[site_id][key] += 1
+        figures = per_site[row["patient__site_id"]]
+        figures["queries_new"], figures["queries_month"], figures["queries_old"] = row["new"], row["mid"], row["old"]
     for report in SaeReport.objects.filter(adverse_event__patient__site_id__in=site_ids).select_related(
         "adverse_event__patient"
     ):
@@ -216,20 +245,18 @@ def data_quality(*, user, today: dt.date | None = None) -> dict:
                 "sae_met": figures["sae_met"],
             }
         )
-    totals = {
-        k: sum(r[k] for r in rows)
-        for k in (
-            "in_progress",
-            "missing_forms",
-            "overdue_visits",
-            "queries_new",
-            "queries_month",
-            "queries_old",
-            "sdv_done",
-            "sdv_total",
-            "sae_overdue",
-            "sae_open",
-            "sae_met",
-        )
-    }
+    keys = (
+        "in_progress",
+        "missing_forms",
+        "overdue_visits",
+        "queries_new",
+        "queries_month",
+        "queries_old",
+        "sdv_done",
+        "sdv_total",
+        "sae_overdue",
+        "sae_open",
+        "sae_met",
+    )
+    totals = {k: sum(r[k] for r in rows) for k in keys}
     return {"rows": rows, "totals": totals}

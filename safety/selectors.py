@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import clocks
@@ -44,13 +44,15 @@ def sae_list(*, user) -> QuerySet[SaeReport]:
 
 
 def overdue_saes(*, user, now=None) -> list[SaeReport]:
+    """Reports with a deadline passed and not met (the same rule as sae_clocks, in SQL)."""
     now = now or timezone.now()
-    reports = sae_list(user=user)
-    late = []
-    for report in reports.filter(retired_at__isnull=True):
-        if any(c["state"] == "overdue" for c in sae_clocks(report, now)):
-            late.append(report)
-    return late
+    susar_unreported = Q(reported_regulator_on__isnull=True) | Q(reported_ethics_on__isnull=True)
+    overdue = (
+        Q(due_at__lt=now, submitted_at__isnull=True)
+        | (Q(susar=True, susar_due_at__lt=now) & susar_unreported)
+        | Q(susar=True, susar_followup_due_at__lt=now)
+    )
+    return list(sae_list(user=user).filter(retired_at__isnull=True).filter(overdue).order_by("due_at")[:50])
 
 
 def ae_listing(*, user, site: str = "", arm: str = "", grade: str = "", causality: str = "") -> QuerySet[AdverseEvent]:
