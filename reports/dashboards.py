@@ -64,13 +64,11 @@ def recruitment(*, user, today: dt.date | None = None) -> dict:
         .values_list("not_randomised_reason", flat=True)
     )
     reason_labels = dict(ScreeningEntry.NotRandomisedReason.choices)
-    by_arm = Counter(a.arm for a in allocations)
+    by_arm = Counter(arm for _site, arm, *_rest in allocations)
     by_stratum = defaultdict(Counter)
-    for a in allocations:
-        by_stratum[a.stratum][a.arm] += 1
-    delays = sorted(
-        (timezone.localtime(a.randomised_at).date() - a.patient.liver_resection_date).days for a in allocations
-    )
+    for _site, arm, stratum, *_rest in allocations:
+        by_stratum[stratum][arm] += 1
+    delays = sorted((timezone.localtime(at).date() - resected).days for *_first, at, resected in allocations)
     median_delay = delays[len(delays) // 2] if delays else None
     target = trial_target() if user.sees_all_sites else totals["target"]
     active = [

@@ -97,3 +97,29 @@ def test_overdue_visits_behind_the_dashboard_figure(client, world):
     assert late.trial_number in page and "Cycle 1 Lutathera" in page and other.trial_number not in page
     client.force_login(world.nurse_a)
     assert client.get(reverse("reports:overdue_visits")).status_code == 403
+
+
+def test_recruitment_with_randomised_patients(client, world, blocks_design, make_patient):
+    from randomisation.services import patient_randomise
+
+    Site.objects.filter(pk__in=[world.site_a.pk, world.site_b.pk]).update(
+        activated_at=timezone.now() - dt.timedelta(days=60)
+    )
+    arms = [
+        patient_randomise(patient=make_patient(site=site, primary_site_group=group), actor=nurse).arm
+        for site, nurse, group in (
+            (world.site_a, world.nurse_a, "pancreas"),
+            (world.site_a, world.nurse_a, "other"),
+            (world.site_b, world.nurse_b, "pancreas"),
+        )
+    ]
+    figures = recruitment(user=world.trial_manager)
+    assert figures["totals"]["randomised"] == 3
+    assert sum(n for _arm, n in figures["by_arm"]) == 3 and {a for a, _n in figures["by_arm"]} == set(arms)
+    assert sum(a + b for _s, a, b in figures["by_stratum"]) == 3
+    assert figures["median_delay"] is not None and figures["forecast"].remaining == 87
+    assert figures["forecast"].median is not None and figures["forecast"].low <= figures["forecast"].high
+    assert figures["chart"]["actual"].count(",") >= 3
+    client.force_login(world.trial_manager)
+    page = client.get(reverse("reports:recruitment")).content.decode()
+    assert "80 % interval" in page and "forecast-band" in page
