@@ -3,7 +3,7 @@
 Figures are ratios measured in the same run (to a bare Django view under the same server, to
 PostgreSQL COPY of the same rows), because absolute times vary between machines.
 
-    BENCH_SMALL=90 BENCH_LARGE=10000 python bench/run.py
+    BENCH_SMALL=90 BENCH_LARGE=10000 python bench/run.py      # BENCH_REUSE=1 keeps built trials
 """
 
 import json
@@ -53,6 +53,15 @@ def measure(db: str, function: str):
 
 def build(size: int) -> str:
     db = f"nelmas_bench_{size}"
+    if os.environ.get("BENCH_REUSE") == "1":
+        exists = subprocess.run(
+            ["psql", f"{PG}/{db}", "-Atc", "SELECT count(*) FROM patients_patient"], capture_output=True, text=True
+        )
+        if exists.returncode == 0 and int(exists.stdout.strip() or 0) >= size:
+            manage(db, "migrate", "--noinput", "-v0")
+            manage(db, "collectstatic", "--noinput", "-v0")
+            print(f"  reusing {db}", flush=True)
+            return db
     subprocess.run(["psql", f"{PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {db}"], check=True)
     subprocess.run(["psql", f"{PG}/postgres", "-qc", f"CREATE DATABASE {db}"], check=True)
     manage(db, "migrate", "--noinput", "-v0")
