@@ -76,3 +76,18 @@ def test_password_validators_refuse_a_weak_password(client, world):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-ACC-003", "URS-ACC-004")
+
+
+def test_the_lock_ends_after_the_cool_off_period(client, world, password):
+    import datetime as dt
+
+    from axes.models import AccessAttempt
+    from django.utils import timezone
+
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, world.nurse_a.username, "wrong")
+    assert "Account temporarily locked" in _login(client, world.nurse_a.username, password).content.decode()
+    # Time passes (moved in the database, no sleeping): the cool-off is over and the right password works.
+    past = timezone.now() - settings.AXES_COOLOFF_TIME - dt.timedelta(minutes=1)
+    assert AccessAttempt.objects.update(attempt_time=past) >= 1
+    assert _login(client, world.nurse_a.username, password).status_code == 302

@@ -150,4 +150,25 @@ def test_patient_list_search_and_site_scope(client, world):
     assert b.trial_number in body and a.trial_number not in body
 
 
+def test_patient_list_filters_by_site_and_status(client, world):
+    from patients.models import Patient
+
+    consented = PatientFactory(site=world.site_a)
+    eligible = PatientFactory(site=world.site_a, status=Patient.Status.ELIGIBLE)
+    other_site = PatientFactory(site=world.site_b, status=Patient.Status.ELIGIBLE)
+    client.force_login(world.data_manager)
+    url = reverse("patients:patient_list")
+
+    def rows(params):  # the table only: the search box's placeholder shows a sample trial number
+        return client.get(url, params).content.decode().split("<tbody")[1]
+
+    by_status = rows({"status": "eligible"})
+    assert eligible.trial_number in by_status and other_site.trial_number in by_status
+    assert consented.trial_number not in by_status
+    by_both = rows({"status": "eligible", "site": "NL01"})
+    assert other_site.trial_number in by_both and eligible.trial_number not in by_both
+    client.force_login(world.nurse_a)  # a site filter cannot reach another site's patients
+    assert other_site.trial_number not in rows({"site": "NL01"})
+
+
 pytestmark = requirement_marks(pytestmark, "URS-PAT-002", "URS-PAT-004")

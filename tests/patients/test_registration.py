@@ -179,6 +179,27 @@ def test_possible_duplicate_is_flagged_until_the_nurse_confirms(world, consent_d
     assert second.trial_number == "NEL-GB01-002"
 
 
+def test_possible_duplicate_is_flagged_on_the_form_and_confirmed_with_the_tick(client, world, consent_doc):
+    data = {
+        "initials": "JS",
+        "year_of_birth": "1960",
+        "sex": "F",
+        "liver_resection_date": (TODAY() - dt.timedelta(days=40)).isoformat(),
+        "primary_resection_date": (TODAY() - dt.timedelta(days=40)).isoformat(),
+        "document": consent_doc.pk,
+        "consented_at": (timezone.localtime() - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    url = reverse("patients:patient_register", kwargs={"code": "GB01"})
+    client.force_login(world.nurse_a)
+    assert client.post(url, data).status_code == 302
+    again = client.post(url, data)
+    page = again.content.decode()
+    assert again.status_code == 200 and "NEL-GB01-001" in page and "Not a duplicate" in page
+    assert 'value="JS"' in page and Patient.objects.count() == 1  # the typed values are kept
+    assert client.post(url, data | {"not_a_duplicate": "on"}).status_code == 302
+    assert Patient.objects.count() == 2
+
+
 def test_registration_links_the_screening_entry(world, consent_doc):
     entry = services.screening_log_add(
         actor=world.nurse_a,
