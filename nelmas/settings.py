@@ -198,6 +198,23 @@ EDC_BASE_URL = env.str("EDC_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- Celery ---------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+
+# --- Cache ----------------------------------------------------------------------------------------
+# Shared by the gunicorn workers in production (dashboard figures, API throttle counters); in the
+# process's memory in the local mode. Keys carry the database's name, so two deployments (or the
+# benchmark's two trials) sharing one Redis never read each other's figures.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"nelmas:{DATABASES['default']['NAME']}",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 # No broker in the local mode: tasks run in-process so the embedded default needs no services.

@@ -165,18 +165,30 @@ def _can_see_recruitment(user) -> bool:
 def recruitment_dashboard(request):
     from django.core.exceptions import PermissionDenied
 
-    from .dashboards import recruitment
+    from .dashboards import cached, recruitment
 
     if not _can_see_recruitment(request.user):
         raise PermissionDenied
-    return render(request, "reports/recruitment.html", {"d": recruitment(user=request.user)})
+    figures, computed_at = cached(
+        "recruitment",
+        user=request.user,
+        compute=lambda: recruitment(user=request.user),
+        refresh=request.GET.get("refresh") == "1",
+    )
+    return render(request, "reports/recruitment.html", {"d": figures, "computed_at": computed_at})
 
 
 @trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
 def data_quality_dashboard(request):
-    from .dashboards import data_quality
+    from .dashboards import cached, data_quality
 
-    return render(request, "reports/data_quality.html", {"d": data_quality(user=request.user)})
+    figures, computed_at = cached(
+        "data-quality",
+        user=request.user,
+        compute=lambda: data_quality(user=request.user),
+        refresh=request.GET.get("refresh") == "1",
+    )
+    return render(request, "reports/data_quality.html", {"d": figures, "computed_at": computed_at})
 
 
 @trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)

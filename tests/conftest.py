@@ -93,3 +93,13 @@ def artifacts_dir() -> str:
     path = os.environ.get("TEST_ARTIFACTS", os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts"))
     os.makedirs(path, exist_ok=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Cached figures (dashboards) must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
