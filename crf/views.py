@@ -12,6 +12,7 @@ from accounts.forms import form_add_domain_error
 from accounts.permissions import trial_role_required
 from accounts.roles import TrialRole
 from accounts.views import render_history
+from nelmas.paging import paginate
 from patients.access import access_patient
 
 from . import schedule, selectors, services
@@ -296,11 +297,12 @@ def query_list(request):
         queries = queries.open()
     elif status in Query.Status.values:
         queries = queries.filter(status=status)
-    queries = queries.order_by("created_at") if status == "open" else queries
+    queries = queries.order_by("created_at", "pk") if status == "open" else queries.order_by("-created_at", "-pk")
+    paging = paginate(request, queries)
     return render(
         request,
         "crf/query_list.html",
-        {"queries": queries[:300], "status": status, "statuses": Query.Status.choices},
+        {**paging, "queries": paging["page"].object_list, "status": status, "statuses": Query.Status.choices},
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
-from .models import Consent, Patient
+from .models import Consent, Patient, ReconsentTask
 
 
 def patient_randomisation_blockers(patient: Patient) -> list[str]:
@@ -57,10 +57,13 @@ def patient_list(*, user, query: str = "", site_code: str = "", status: str = ""
 
 def home_worklist(*, user, limit: int = 15) -> dict:
     """For the site staff's home page: patients needing an action first, then the most recent."""
-    visible = patient_list(user=user)
+    # Plain filtered queries, not the annotated list: the per-patient aggregates of patient_list()
+    # would make PostgreSQL group every patient of the site before taking the first few.
+    visible = Patient.objects.visible_to(user).select_related("site").order_by("site__code", "site_sequence")
+    open_task = ReconsentTask.objects.filter(patient=OuterRef("pk"), completed_at__isnull=True)
     return {
         "awaiting_eligibility": visible.filter(status=Patient.Status.CONSENTED)[:limit],
-        "reconsent_due": visible.filter(open_reconsent__gt=0)[:limit],
+        "reconsent_due": visible.filter(Exists(open_task))[:limit],
         "ready_to_randomise": visible.filter(status=Patient.Status.ELIGIBLE)[:limit],
-        "recent": visible.order_by("-created_at")[:limit],
+        "recent": visible.order_by("-created_at", "-pk")[:limit],
     }

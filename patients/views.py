@@ -10,6 +10,7 @@ from accounts.permissions import client_ip, trial_role_required
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_status
 from accounts.views import render_history
+from nelmas.paging import paginate
 from sites.access import access_site
 from sites.models import Site
 
@@ -28,19 +29,19 @@ from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEn
 from .selectors import patient_list as select_patients
 from .selectors import patient_randomisation_blockers
 
-PAGE_SIZE = 100
-
 
 @login_required
 def patient_list(request):
     query, site_code, status = request.GET.get("q", ""), request.GET.get("site", ""), request.GET.get("status", "")
     patients = select_patients(user=request.user, query=query, site_code=site_code, status=status)
     sites = Site.objects.visible_to(request.user)
+    paging = paginate(request, patients)
     return render(
         request,
         "patients/patient_list.html",
         {
-            "patients": patients[:PAGE_SIZE],
+            **paging,
+            "patients": paging["page"].object_list,
             "sites": sites,
             "statuses": Patient.Status.choices,
             "q": query,
