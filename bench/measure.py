@@ -48,6 +48,94 @@ def urls() -> None:
     print(json.dumps({name: [u, url] for name, (u, url) in pages(first_patient()).items()}))
 
 
+def plan() -> None:
+    """What the locust users open: the pages, and one GB01 patient per nurse user to save a CRF on."""
+    patient = first_patient()
+    from crf.models import Demographics
+
+    nurse_patients = list(
+        Patient.objects.filter(site__code="GB01", pk__in=Demographics.objects.values("patient_id"))
+        .exclude(pk=patient.pk)
+        .order_by("trial_number")
+        .values_list("trial_number", flat=True)[:40]
+    )
+    print(
+        json.dumps(
+            {"pages": {name: url for name, (_u, url) in pages(patient).items()}, "nurse_patients": nurse_patients}
+        )
+    )
+
+
+def prepare_randomisations() -> None:
+    """200 registered, eligible patients across the active sites, each ready to be randomised by
+    its site's nurse (built through the services, as a nurse and a PI would)."""
+    import datetime as dt
+    import os
+
+    from django.utils import timezone
+
+    from accounts.management.commands.seed_demo import DEMO_PASSWORD
+    from patients import services
+    from patients.models import ConsentDocument
+    from reports.simulation import _answers
+    from sites.models import Site
+
+    n = int(os.environ.get("BENCH_RANDOMISATIONS", "200"))
+    today = timezone.localdate()
+    document = ConsentDocument.objects.order_by("-valid_from").first()
+    sites = list(Site.objects.filter(status=Site.Status.ACTIVE).order_by("code"))
+    ready = []
+    for number in range(n):
+        site = sites[number % len(sites)]
+        nurse = User.objects.get(username=f"nurse.{site.code.lower()}")
+        resection = today - dt.timedelta(days=45)
+        screening = services.screening_log_add(
+            actor=nurse,
+            site=site,
+            data={
+                "screened_on": resection + dt.timedelta(days=29),
+                "age": 60,
+                "sex": "F",
+                "eligible": True,
+                "not_randomised_reason": "",
+                "reason_detail": "",
+            },
+        )
+        patient = services.patient_register(
+            actor=nurse,
+            site=site,
+            screening=screening,
+            data={
+                "initials": "BZ",
+                "year_of_birth": today.year - 60,
+                "sex": "F",
+                "liver_resection_date": resection,
+                "primary_resection_date": resection,
+            },
+            consent={
+                "document": document,
+                "consented_at": timezone.now() - dt.timedelta(days=6),
+                "samples_biobank": True,
+                "tissue": True,
+                "future_research": True,
+                "gp_letter": True,
+            },
+            confirm_possible_duplicate=True,
+        )
+        grade = ("G1", "G2")[number % 2]
+        answers = _answers(
+            resection,
+            ("pancreas", "jejunum_ileum")[number % 2],
+            "2.0" if grade == "G1" else "8.0",
+            grade,
+            ("R0", "R1")[number % 2],
+        )
+        services.eligibility_save(actor=nurse, patient=patient, data=answers)
+        services.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
+        ready.append([nurse.username, patient.trial_number])
+    print(json.dumps(ready))
+
+
 def export_time() -> None:
     from reports.dataset import export_dataset
 
@@ -78,13 +166,29 @@ def copy_time() -> None:
     print(json.dumps({"seconds": time.perf_counter() - start, "bytes": total}))
 
 
+def longest_followed_patient() -> Patient:
+    """The patient with the most visits done: the casebook that is the heaviest to print."""
+    from django.db.models import Count, Q
+
+    return (
+        Patient.objects.annotate(done=Count("visits", filter=Q(visits__done_on__isnull=False)))
+        .order_by("-done", "trial_number")
+        .first()
+    )
+
+
 def pdf_time() -> None:
     from reports.models import GeneratedFile
     from reports.services import render_now
 
     results = {}
+    patient = longest_followed_patient()
     for label, kind, subject in (
-        ("casebook", GeneratedFile.Kind.CASEBOOK, first_patient().trial_number),
+        (
+            f"casebook ({patient.visits.filter(done_on__isnull=False).count()} visits done)",
+            GeneratedFile.Kind.CASEBOOK,
+            patient.trial_number,
+        ),
         ("blank CRF book", GeneratedFile.Kind.BLANK_CRF_BOOK, ""),
     ):
         start = time.perf_counter()

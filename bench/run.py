@@ -6,6 +6,7 @@ PostgreSQL COPY of the same rows), because absolute times vary between machines.
     BENCH_SMALL=90 BENCH_LARGE=10000 python bench/run.py      # BENCH_REUSE=1 keeps built trials
 """
 
+import csv
 import json
 import os
 import platform
@@ -13,8 +14,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -25,7 +28,8 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 SMALL = int(os.environ.get("BENCH_SMALL", "90"))
 LARGE = int(os.environ.get("BENCH_LARGE", "900"))
 USERS = int(os.environ.get("BENCH_USERS", "20"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))  # per page, saturation
+MIXED_SECONDS = int(os.environ.get("BENCH_MIXED_SECONDS", "60"))  # the mixed locust run
 PASSWORD = "nelmas-demo-2026"  # noqa: S105 - the demo accounts' password
 
 
@@ -120,6 +124,99 @@ def load(base: str, username: str, url: str) -> dict:
     }
 
 
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p * len(values)) - 1))]
+
+
+def mixed(base: str, plan: dict) -> dict:
+    """USERS locust users with think time, mixing every page (bench/locustfile.py)."""
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [
+                PY,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "bench" / "locustfile.py"),
+                "--headless",
+                "-u",
+                str(USERS),
+                "-r",
+                str(USERS),
+                "-t",
+                f"{MIXED_SECONDS}s",
+                "--host",
+                base,
+                "--csv",
+                f"{folder}/mixed",
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "BENCH_PLAN": json.dumps(plan)},
+            check=False,  # locust exits 1 when any request failed; the failures are reported below
+            capture_output=True,
+        )
+        with open(f"{folder}/mixed_stats.csv", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    return {
+        row["Name"]: {
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
+            "rps": float(row["Requests/s"]),
+            "p50_ms": float(row["50%"]),
+            "p95_ms": float(row["95%"]),
+        }
+        for row in rows
+        if row["Name"] not in ("Aggregated", "login")
+    }
+
+
+def burst(base: str, requests_: list[tuple[requests.Session, str, str]]) -> dict:
+    """Fire all requests at once (one thread each, released together) and time each answer."""
+    gate = threading.Barrier(len(requests_))
+    latencies, statuses = [], []
+
+    def one(session, method, url):
+        token = session.cookies.get("csrftoken")
+        gate.wait()
+        start = time.perf_counter()
+        if method == "POST":
+            answer = session.post(
+                base + url, data={"csrfmiddlewaretoken": token}, headers={"Referer": base + url}, allow_redirects=False
+            )
+        else:
+            answer = session.get(base + url)
+        latencies.append(time.perf_counter() - start)
+        statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=one, args=r) for r in requests_]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {
+        "n": len(latencies),
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * percentile(latencies, 0.95),
+        "statuses": dict(Counter(statuses)),
+    }
+
+
+def randomisations(base: str, ready: list[list[str]]) -> dict:
+    """len(ready) concurrent randomisations through the web, against the same burst of bare views."""
+    jobs = []
+    for username, tn in ready:
+        session = logged_in(base, username)  # one browser per randomising nurse
+        session.get(f"{base}/randomisation/patients/{tn}/")  # the confirmation page sets the CSRF cookie
+        jobs.append((session, "POST", f"/randomisation/patients/{tn}/"))
+    result = burst(base, jobs)
+    ceiling = burst(base, [(session, "GET", "/bench/bare/") for session, _m, _u in jobs])
+    return {"randomise": result, "bare": ceiling}
+
+
 def serve(db: str):
     port = free_port()
     server = subprocess.Popen(
@@ -128,12 +225,15 @@ def serve(db: str):
         env=env_for(db),
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(150):
         try:
-            requests.get(base + "/accounts/login/", timeout=1)
+            requests.get(base + "/accounts/login/", timeout=5)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still importing the project
             time.sleep(0.2)
+    else:
+        server.terminate()
+        raise SystemExit("gunicorn did not answer within 30 s")
     return server, base
 
 
@@ -145,16 +245,22 @@ def main() -> None:
     if broken:
         raise SystemExit(f"pages did not answer 200: {broken}")
     urls = measure(dbs[LARGE], "urls")
-    print("Load test…", flush=True)
+    plan = measure(dbs[LARGE], "plan")
+    print("Preparing patients to randomise…", flush=True)
+    ready = measure(dbs[LARGE], "prepare_randomisations")
+    print("Load tests…", flush=True)
     server, base = serve(dbs[LARGE])
     try:
+        mix = mixed(base, plan)
         loads = {name: load(base, user, url) for name, (user, url) in urls.items()}
+        randomised = randomisations(base, ready)
     finally:
         server.terminate()
         server.wait(timeout=20)
     export, copy = measure(dbs[LARGE], "export_time"), measure(dbs[LARGE], "copy_time")
     pdf, sweep = measure(dbs[LARGE], "pdf_time"), measure(dbs[LARGE], "sweep_time")
     ceiling = loads["bare view (ceiling)"]
+    mix_ceiling = mix["bare view (ceiling)"]
     versions = subprocess.run(
         [PY, "-c", "import django, psycopg2; print(django.get_version(), psycopg2.__version__)"],
         capture_output=True,
@@ -171,22 +277,48 @@ def main() -> None:
         f"{platform.python_version()}, Django {versions[0]}, PostgreSQL {pg_version}. "
         f"Trials of {SMALL} and {LARGE} patients built by `simulate_trial` (seed 2026).",
         "",
-        f"## Pages under load ({USERS} concurrent users, gunicorn 2 workers, {SECONDS:.0f} s per page, "
-        f"{LARGE}-patient trial)",
+        f"## Pages under a mixed load ({USERS} users, gunicorn 2 workers, {LARGE}-patient trial)",
         "",
-        f"| page | req/s | p50 ms | p95 ms | errors | p95 / ceiling | queries at {SMALL} | queries at {LARGE} |",
+        f"locust, {MIXED_SECONDS} s: {USERS} users (nurses, the trial manager, the data manager) mixing every page "
+        "below with 0.5–1.5 s between clicks (bench/locustfile.py). Targets: p95 < 150 ms, p95 within 2× of "
+        "the bare view's p95 in the same run.",
+        "",
+        f"| page | requests | failures | p50 ms | p95 ms | p95 / ceiling | queries at {SMALL} | queries at {LARGE} |",
         "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in sorted(mix.items(), key=lambda item: item[0] != "bare view (ceiling)"):
+        queries = (
+            (counts[SMALL][name]["queries"], counts[LARGE][name]["queries"]) if name in counts[SMALL] else ("—", "—")
+        )
+        lines.append(
+            f"| {name} | {figures['requests']} | {figures['failures']} | {figures['p50_ms']:.0f} | "
+            f"{figures['p95_ms']:.0f} | {figures['p95_ms'] / mix_ceiling['p95_ms']:.2f} | {queries[0]} | {queries[1]} |"
+        )
+    lines += [
+        "",
+        f"## Saturation: each page alone, {USERS} clients without think time, {SECONDS:.0f} s per page",
+        "",
+        "What the two workers can serve at most; latency here is mostly queueing (20 requests in flight).",
+        "",
+        "| page | req/s | p50 ms | p95 ms | errors | req/s ÷ ceiling's |",
+        "|---|---|---|---|---|---|",
     ]
     for name, figures in loads.items():
         lines.append(
             f"| {name} | {figures['rps']:.1f} | {figures['p50_ms']:.0f} | {figures['p95_ms']:.0f} | "
-            f"{figures['errors']} | {figures['p95_ms'] / ceiling['p95_ms']:.2f} | {counts[SMALL][name]['queries']} | "
-            f"{counts[LARGE][name]['queries']} |"
+            f"{figures['errors']} | {figures['rps'] / ceiling['rps']:.2f} |"
         )
+    r, rb = randomised["randomise"], randomised["bare"]
     lines += [
         "",
         "The ceiling is a login-checked page of similar size with one query (bench/urls.py) under the same",
         "server in the same run. The load client runs on the same machine and competes for its CPUs.",
+        "",
+        f"## {r['n']} concurrent randomisations",
+        "",
+        f"{r['n']} nurses press *Randomise* at the same moment (through the web, 2 workers): p50 {r['p50_ms']:.0f} ms, "
+        f"p95 {r['p95_ms']:.0f} ms (answers {r['statuses']}). The same burst of bare views: p95 {rb['p95_ms']:.0f} ms. "
+        f"**Ratio {r['p95_ms'] / rb['p95_ms']:.2f}×.**",
         "",
         f"## Export of the {LARGE}-patient dataset",
         "",
