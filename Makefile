@@ -58,7 +58,8 @@ validation-report: venv sysdeps browserdeps
 # Benchmarks on PostgreSQL: trials of BENCH_SMALL and BENCH_LARGE patients, figures as ratios;
 # writes bench/RESULTS.md. Not part of make test.
 bench: venv sysdeps
-	$(PY) bench/run.py
+	$(PY) -m pip install -q -e '.[test,bench]'
+	BENCH_LARGE=$${BENCH_LARGE:-10000} $(PY) bench/run.py
 
 lint: venv
 	$(PY) -m ruff check .
