@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models import F, Value
 from django.utils import timezone
 
-from accounts.exports import _FORMULA_START, csv_safe
+from accounts.exports import _FORMULA_START
 from crf import schedule
 from crf.models import DatasetLock
 from crf.registry import FORMS
@@ -197,33 +197,14 @@ def _sha(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cell_formatter(kind: str):
-    """A function equal to ``csv_safe(plain(value, kind))`` for every value, chosen once per column.
-
-    The common types take a short path; anything else goes through plain() and csv_safe() as before,
-    so the bytes never change. Note plain() returns text, so csv_safe() also quotes negative numbers
-    ("'-3"): kept as it was, the files must stay byte-identical.
-    """
+def plain_formatter(kind: str):
+    """A function equal to ``plain(value, kind)`` for every value, chosen once per column: the common
+    types take a short path, anything else goes through plain()."""
 
     def general(value):
-        return csv_safe(plain(value, kind))
+        return plain(value, kind)
 
-    if kind == "text":
-
-        def text(value):
-            if value.__class__ is str:
-                return "'" + value if value.startswith(_FORMULA_START) else value
-            return "" if value is None else general(value)
-
-        return text
-    if kind == "integer":
-
-        def integer(value):
-            if value.__class__ is int:
-                return str(value) if value >= 0 else "'" + str(value)
-            return "" if value is None else general(value)
-
-        return integer
+    exact = {"text": str, "integer": int, "date": dt.date, "time": dt.time}.get(kind)
     if kind == "boolean":
 
         def boolean(value):
@@ -234,16 +215,42 @@ def cell_formatter(kind: str):
             return "" if value is None else general(value)
 
         return boolean
-    if kind in ("date", "time"):
-        exact = dt.date if kind == "date" else dt.time
+    if exact is str:
+
+        def text(value):
+            return value if value.__class__ is str else ("" if value is None else general(value))
+
+        return text
+    if exact is int:
+
+        def integer(value):
+            return str(value) if value.__class__ is int else ("" if value is None else general(value))
+
+        return integer
+    if exact is not None:
 
         def iso(value):
-            if value.__class__ is exact:
-                return value.isoformat()
-            return "" if value is None else general(value)
+            return value.isoformat() if value.__class__ is exact else ("" if value is None else general(value))
 
         return iso
     return general  # float (Decimal) and datetime: plain() does the work
+
+
+def cell_formatter(kind: str):
+    """A function equal to ``csv_safe(plain(value, kind))`` for every value, chosen once per column.
+
+    plain() returns text, so csv_safe() also quotes negative numbers ("'-3"): kept as it was, the
+    files must stay byte-identical.
+    """
+    to_text = plain_formatter(kind)
+    if kind in ("date", "time", "boolean"):
+        return to_text  # ISO dates and 1/0 never start with = + - @ tab or CR
+
+    def cell(value):
+        text = to_text(value)
+        return "'" + text if text.startswith(_FORMULA_START) else text
+
+    return cell
 
 
 def write_csv_table(table: Table, path: Path) -> int:

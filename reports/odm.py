@@ -18,7 +18,7 @@ from crf.registry import FORMS
 from patients.models import Patient
 from sites.models import Site
 
-from .dataset import CHUNK, form_columns, plain
+from .dataset import CHUNK, form_columns, plain_formatter
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 STUDY = "NELMAS"
@@ -61,13 +61,14 @@ def _events() -> list[tuple[str, str, list[str], bool]]:
 
 
 def _metadata(study):
+    columns_of = {model: form_columns(model) for model in FORMS.values()}  # labels are translated: once
     variables = _e(study, "GlobalVariables")
     _e(variables, "StudyName", STUDY)
     _e(variables, "StudyDescription", "177Lu-DOTATATE after resection of neuroendocrine liver metastases")
     _e(variables, "ProtocolName", STUDY)
     units = {}
     for model in FORMS.values():
-        for column in form_columns(model):
+        for column in columns_of[model]:
             if column.unit:
                 units.setdefault(column.unit, f"MU.{len(units) + 1}")
     if units:
@@ -105,7 +106,7 @@ def _metadata(study):
     for form_code in sorted(FORMS):
         model = FORMS[form_code]
         group = _e(mdv, "ItemGroupDef", OID=f"IG.{form_code}", Name=str(model.FORM_TITLE), Repeating="No")
-        for order, column in enumerate(form_columns(model), start=1):
+        for order, column in enumerate(columns_of[model], start=1):
             _e(
                 group,
                 "ItemRef",
@@ -115,7 +116,7 @@ def _metadata(study):
             )
     for form_code in sorted(FORMS):
         model = FORMS[form_code]
-        for column in form_columns(model):
+        for column in columns_of[model]:
             item = _e(
                 mdv, "ItemDef", OID=f"I.{form_code}.{column.name}", Name=column.name, DataType=DATATYPES[column.kind]
             )
@@ -235,18 +236,15 @@ def data_queries() -> list:
 
 def _item_formatter(column, form_code):
     """(ItemOID, function giving the ODM value or '' when missing) for one column."""
-    kind = column.kind
-    if kind == "boolean":
+    to_text = plain_formatter(column.kind)
+    if column.kind == "boolean":
+        words = {"1": "true", "0": "false", "": ""}
 
         def value(v):
-            text = plain(v, kind)
-            return "" if text == "" else ("true" if text == "1" else "false")
+            return words[to_text(v)]
 
     else:
-
-        def value(v):
-            return plain(v, kind)
-
+        value = to_text
     return f"I.{form_code}.{column.name}", value
 
 
