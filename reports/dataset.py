@@ -243,8 +243,6 @@ def cell_formatter(kind: str):
     files must stay byte-identical.
     """
     to_text = plain_formatter(kind)
-    if kind in ("date", "time", "boolean"):
-        return to_text  # ISO dates and 1/0 never start with = + - @ tab or CR
 
     def cell(value):
         text = to_text(value)
