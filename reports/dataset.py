@@ -17,12 +17,14 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 
 from django.db import models
+from django.db.models import F, Value
 from django.utils import timezone
 
-from accounts.exports import csv_safe
+from accounts.exports import _FORMULA_START
 from crf import schedule
 from crf.models import DatasetLock
 from crf.registry import FORMS
@@ -84,16 +86,31 @@ def plain(value, kind: str) -> str:
     return str(value)
 
 
+# Rows are fetched as tuples (values_list) through a server-side cursor in chunks of this many, so
+# memory stays bounded whatever the number of patients.
+CHUNK = 2000
+
+
 @dataclass
 class Table:
+    """One table of the export. ``query`` gives tuples in column order (context columns first)."""
+
     name: str
     label: str
     columns: list[Column]
-    rows: list[list]  # Python values, in column order (context columns first)
+    query: models.QuerySet
+
+    def iter_rows(self):
+        return self.query.iterator(chunk_size=CHUNK)
+
+    @cached_property
+    def rows(self) -> list[tuple]:
+        """Every row in memory: only for pyreadstat, which writes whole data frames (XPT, SAV, DTA)."""
+        return list(self.iter_rows())
 
 
 def collect(*, lock: DatasetLock | None) -> list[Table]:
-    """Every form as a table, plus patients and adverse events, in a fixed order."""
+    """Every form as a table, plus patients and adverse events, in a fixed order (queries, not rows)."""
     from safety.models import AdverseEvent
 
     context = [
@@ -105,7 +122,17 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         Column("form_version", "Form version", "integer"),
     ]
     tables = []
-    patients = Patient.objects.select_related("site", "allocation").order_by("trial_number")
+    patients = Patient.objects.order_by("trial_number").values_list(
+        "trial_number",
+        "site__code",
+        "sex",
+        "year_of_birth",
+        "status",
+        "liver_resection_date",
+        "allocation__arm",
+        "allocation__randomised_at",
+        "allocation__stratum",
+    )
     tables.append(
         Table(
             "patients",
@@ -121,42 +148,27 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
                 Column("randomised_at", "Randomised at", "datetime"),
                 Column("stratum", "Stratum", "text", derived_from="eligibility: primary site, WHO grade, margin"),
             ],
-            [
-                [
-                    p.trial_number,
-                    p.site.code,
-                    p.sex,
-                    p.year_of_birth,
-                    p.status,
-                    p.liver_resection_date,
-                    getattr(getattr(p, "allocation", None), "arm", None),
-                    getattr(getattr(p, "allocation", None), "randomised_at", None),
-                    getattr(getattr(p, "allocation", None), "stratum", None),
-                ]
-                for p in patients
-            ],
+            patients,
         )
     )
     for code in sorted(FORMS):
         model = FORMS[code]
         columns = form_columns(model)
-        rows = []
-        forms = model.objects.select_related("patient__site", "visit").order_by(
-            "patient__trial_number", "visit__sequence", "pk"
-        )
-        for form in forms:
-            rows.append(
-                [
-                    form.patient.trial_number,
-                    form.patient.site.code,
-                    form.visit.code,
-                    form.pk if model.REPEATING else None,
-                    form.status,
-                    form.version,
-                ]
-                + [getattr(form, c.name) for c in columns]
+        # The entry number is the row's id for repeating forms, empty otherwise.
+        forms = (
+            model.objects.annotate(_entry=F("pk") if model.REPEATING else Value(None, models.IntegerField()))
+            .order_by("patient__trial_number", "visit__sequence", "pk")
+            .values_list(
+                "patient__trial_number",
+                "patient__site__code",
+                "visit__code",
+                "_entry",
+                "status",
+                "version",
+                *(c.name for c in columns),
             )
-        tables.append(Table(code, str(model.FORM_TITLE), context + columns, rows))
+        )
+        tables.append(Table(code, str(model.FORM_TITLE), context + columns, forms))
     ae_fields = [
         f for f in AdverseEvent._meta.concrete_fields if f.name not in AdverseEvent.BOOKKEEPING_FIELDS | {"patient"}
     ]
@@ -169,29 +181,100 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             "adverse_events",
             "Adverse events",
             [Column("trial_number", "Trial number", "text"), Column("ae_id", "AE id", "integer"), *ae_columns],
-            [
-                [ae.patient.trial_number, ae.pk] + [getattr(ae, f.name) for f in ae_fields]
-                for ae in AdverseEvent.objects.select_related("patient").order_by("patient__trial_number", "pk")
-            ],
+            AdverseEvent.objects.order_by("patient__trial_number", "pk").values_list(
+                "patient__trial_number", "pk", *(f.name for f in ae_fields)
+            ),
         )
     )
     return tables
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def write_csv(tables: list[Table], out: Path) -> list[Path]:
-    paths = []
-    for table in tables:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+def plain_formatter(kind: str):
+    """A function equal to ``plain(value, kind)`` for every value, chosen once per column: the common
+    types take a short path, anything else goes through plain()."""
+
+    def general(value):
+        return plain(value, kind)
+
+    exact = {"text": str, "integer": int, "date": dt.date, "time": dt.time}.get(kind)
+    if kind == "boolean":
+
+        def boolean(value):
+            if value is True:
+                return "1"
+            if value is False:
+                return "0"
+            return "" if value is None else general(value)
+
+        return boolean
+    if exact is str:
+
+        def text(value):
+            return value if value.__class__ is str else ("" if value is None else general(value))
+
+        return text
+    if exact is int:
+
+        def integer(value):
+            return str(value) if value.__class__ is int else ("" if value is None else general(value))
+
+        return integer
+    if exact is not None:
+
+        def iso(value):
+            return value.isoformat() if value.__class__ is exact else ("" if value is None else general(value))
+
+        return iso
+    return general  # float (Decimal) and datetime: plain() does the work
+
+
+def cell_formatter(kind: str):
+    """A function equal to ``csv_safe(plain(value, kind))`` for every value, chosen once per column.
+
+    plain() returns text, so csv_safe() also quotes negative numbers ("'-3"): kept as it was, the
+    files must stay byte-identical.
+    """
+    to_text = plain_formatter(kind)
+
+    def cell(value):
+        text = to_text(value)
+        return "'" + text if text.startswith(_FORMULA_START) else text
+
+    return cell
+
+
+def write_csv_table(table: Table, path: Path) -> int:
+    """Stream one table to ``path``; returns its number of rows."""
+    formatters = [cell_formatter(c.kind) for c in table.columns]
+    count = 0
+    with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as f:
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow([c.name for c in table.columns])
-        for row in table.rows:
-            writer.writerow([csv_safe(plain(v, c.kind)) for v, c in zip(row, table.columns, strict=True)])
+        for row in table.iter_rows():
+            writer.writerow(list(map(_call, formatters, row)))
+            count += 1
+    return count
+
+
+def _call(function, value):
+    return function(value)
+
+
+def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int]]:
+    """One CSV per table plus the data dictionary; returns the paths and each table's row count."""
+    paths = []
+    counts = {}
+    for table in tables:
         path = out / f"{table.name}.csv"
-        path.write_bytes(buffer.getvalue().encode("utf-8"))
+        counts[table.name] = write_csv_table(table, path)
         paths.append(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -203,7 +286,7 @@ def write_csv(tables: list[Table], out: Path) -> list[Path]:
     path = out / "data_dictionary.csv"
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     paths.append(path)
-    return paths
+    return paths, counts
 
 
 # SAS transport v5 limits names to 8 characters: a fixed, documented mapping per table and column.
@@ -308,8 +391,10 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
     when = when.astimezone(dt.UTC).replace(microsecond=0)
     tables = collect(lock=lock)
     files: list[Path] = []
+    counts: dict[str, int] = {}
     if "csv" in formats:
-        files += write_csv(tables, out)
+        written, counts = write_csv(tables, out)
+        files += written
     if "odm" in formats:
         from .odm import write_odm
 
@@ -317,9 +402,9 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
     for fmt in ("xpt", "sav", "dta"):
         if fmt in formats:
             files += write_stat(tables, out, fmt, when)
-    counts = {}
     for table in tables:
-        counts[table.name] = len(table.rows)
+        if table.name not in counts:
+            counts[table.name] = len(table.rows) if "rows" in table.__dict__ else table.query.count()
     manifest = {
         "trial": "NELMAS",
         "lock": {"id": lock.pk, "kind": lock.kind, "level": lock.level, "locked_at": plain(when, "datetime")}

@@ -6,7 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from django.db.models import CharField, F, Max, OuterRef, Q, Subquery, Window
+from django.db.models.functions import Cast
 from lxml import etree
+from lxml.etree import SubElement
 
 from accounts.models import Signature, User
 from crf import schedule
@@ -15,7 +18,7 @@ from crf.registry import FORMS
 from patients.models import Patient
 from sites.models import Site
 
-from .dataset import form_columns, plain
+from .dataset import CHUNK, form_columns, plain_formatter
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 STUDY = "NELMAS"
@@ -58,13 +61,14 @@ def _events() -> list[tuple[str, str, list[str], bool]]:
 
 
 def _metadata(study):
+    columns_of = {model: form_columns(model) for model in FORMS.values()}  # labels are translated: once
     variables = _e(study, "GlobalVariables")
     _e(variables, "StudyName", STUDY)
     _e(variables, "StudyDescription", "177Lu-DOTATATE after resection of neuroendocrine liver metastases")
     _e(variables, "ProtocolName", STUDY)
     units = {}
     for model in FORMS.values():
-        for column in form_columns(model):
+        for column in columns_of[model]:
             if column.unit:
                 units.setdefault(column.unit, f"MU.{len(units) + 1}")
     if units:
@@ -102,7 +106,7 @@ def _metadata(study):
     for form_code in sorted(FORMS):
         model = FORMS[form_code]
         group = _e(mdv, "ItemGroupDef", OID=f"IG.{form_code}", Name=str(model.FORM_TITLE), Repeating="No")
-        for order, column in enumerate(form_columns(model), start=1):
+        for order, column in enumerate(columns_of[model], start=1):
             _e(
                 group,
                 "ItemRef",
@@ -112,7 +116,7 @@ def _metadata(study):
             )
     for form_code in sorted(FORMS):
         model = FORMS[form_code]
-        for column in form_columns(model):
+        for column in columns_of[model]:
             item = _e(
                 mdv, "ItemDef", OID=f"I.{form_code}.{column.name}", Name=column.name, DataType=DATATYPES[column.kind]
             )
@@ -165,7 +169,94 @@ def _audit(parent, record, site_code):
         _e(audit, "ReasonForChange", record.history_change_reason)
 
 
+_MARK = "NELMAS-SUBJECTS"
+
+
+def _latest_history(model):
+    """The newest history record of each form (the last by date, then id): its audit record."""
+    return model.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+
+
+def _form_rows(model, columns):
+    """The forms of one CRF as tuples, in patient order, with their newest history record."""
+    latest = _latest_history(model)
+    return (
+        model.objects.annotate(
+            _h_date=Subquery(latest.values("history_date")[:1]),
+            _h_user=Subquery(latest.values("history_user__username")[:1]),
+            _h_reason=Subquery(latest.values("history_change_reason")[:1]),
+        )
+        .order_by("patient__trial_number", "visit__sequence", "pk")
+        .values_list(
+            "patient_id",
+            "pk",
+            "visit__code",
+            "visit__sequence",
+            "_h_date",
+            "_h_user",
+            "_h_reason",
+            *(c.name for c in columns),
+        )
+    )
+
+
+def _subject_rows(valid_signatures):
+    """Patients as tuples in trial-number order, with the latest valid signature of their casebook."""
+    newest = Subquery(
+        valid_signatures.filter(object_id=Cast(OuterRef("casebook__pk"), CharField()))
+        .order_by("-signed_at")[:1]
+        .values("pk")
+    )
+    signature_of = Signature.objects.filter(pk=OuterRef("_sig"))
+    return (
+        Patient.objects.annotate(_sig=newest)
+        .annotate(
+            _sig_user=Subquery(signature_of.values("signer__username")),
+            _sig_meaning=Subquery(signature_of.values("meaning")),
+            _sig_at=Subquery(signature_of.values("signed_at")),
+        )
+        .order_by("trial_number")
+        .values_list("pk", "trial_number", "site__code", "_sig_user", "_sig_meaning", "_sig_at")
+    )
+
+
+def valid_casebook_signatures():
+    from django.contrib.contenttypes.models import ContentType
+
+    casebook_type = ContentType.objects.get_for_model(Casebook)
+    return Signature.objects.filter(content_type=casebook_type, invalidated_at__isnull=True)
+
+
+def data_queries() -> list:
+    """The queries that read the clinical data (for the benchmark's COPY floor)."""
+    return [_subject_rows(valid_casebook_signatures())] + [
+        _form_rows(FORMS[code], form_columns(FORMS[code])) for code in sorted(FORMS)
+    ]
+
+
+def _item_formatter(column, form_code):
+    """(ItemOID, function giving the ODM value or '' when missing) for one column."""
+    to_text = plain_formatter(column.kind)
+    if column.kind == "boolean":
+        words = {"1": "true", "0": "false", "": ""}
+
+        def value(v):
+            return words[to_text(v)]
+
+    else:
+        value = to_text
+    return f"I.{form_code}.{column.name}", value
+
+
 def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
+    """Write the ODM file, streaming the clinical data one subject at a time.
+
+    The head (metadata, admin data: bounded by the number of forms, users and sites) is an lxml tree as
+    before. Each SubjectData is built as a small lxml tree, indented with etree.indent() at its depth
+    and serialised on its own, so the file is byte-identical to pretty-printing the whole document but
+    memory does not grow with the trial. (lxml's incremental xmlfile was tried: it re-declares the
+    namespace on every written subtree and does not indent, so the output would change.)
+    """
     root = etree.Element(
         f"{{{NS}}}ODM",
         nsmap={None: NS},
@@ -180,79 +271,105 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
     study = _e(root, "Study", OID=STUDY)
     _metadata(study)
 
-    patients = list(Patient.objects.select_related("site").order_by("trial_number"))
-    forms_by_patient: dict[int, list] = {}
-    histories = {}
-    for form_code in sorted(FORMS):
-        model = FORMS[form_code]
-        forms = list(model.objects.select_related("visit").order_by("visit__sequence", "pk"))
-        latest = {}
-        for record in model.history.select_related("history_user").order_by("id", "history_date", "history_id"):
-            latest[record.id] = record
-        for form in forms:
-            forms_by_patient.setdefault(form.patient_id, []).append((form_code, form))
-            histories[(form_code, form.pk)] = latest.get(form.pk)
-    casebooks = {c.patient_id: c for c in Casebook.objects.all()}
-    signatures = {}
-    from django.contrib.contenttypes.models import ContentType
-
-    casebook_type = ContentType.objects.get_for_model(Casebook)
-    for signature in Signature.objects.filter(content_type=casebook_type, invalidated_at__isnull=True).select_related(
-        "signer"
-    ):
-        signatures.setdefault(signature.object_id, []).append(signature)
+    valid = valid_casebook_signatures()
+    # Signature definitions numbered in the order the meanings first appear, casebooks taken from
+    # the latest signed (as the signatures were grouped per casebook in newest-first order).
     meanings = {}
-    for items in signatures.values():
-        for signature in items:
-            meanings.setdefault(f"SD.{len(meanings) + 1}", signature.meaning)
+    for (meaning,) in (
+        valid.annotate(_newest=Window(Max("signed_at"), partition_by=[F("object_id")]))
+        .order_by("-_newest", "object_id", "-signed_at")
+        .values_list("meaning")
+        .iterator(chunk_size=CHUNK)
+    ):
+        if meaning not in meanings.values():
+            meanings[f"SD.{len(meanings) + 1}"] = meaning
     meaning_oid = {m: oid for oid, m in meanings.items()}
-    user_ids = {r.history_user_id for r in histories.values() if r is not None and r.history_user_id}
-    user_ids |= {s.signer_id for items in signatures.values() for s in items}
-    users = list(User.objects.filter(pk__in=user_ids).order_by("username"))
-    sites = list(Site.objects.filter(pk__in={p.site_id for p in patients}).order_by("code"))
+
+    user_ids = Q(pk__in=valid.values("signer_id"))
+    for model in FORMS.values():
+        newest_user = Subquery(_latest_history(model).values("history_user_id")[:1])
+        user_ids |= Q(pk__in=model.objects.annotate(_u=newest_user).filter(_u__isnull=False).values("_u"))
+    users = User.objects.filter(user_ids).order_by("username")
+    sites = Site.objects.filter(pk__in=Patient.objects.values("site_id")).order_by("code")
     _admin(root, users, sites, meanings)
 
     clinical = _e(root, "ClinicalData", StudyOID=STUDY, MetaDataVersionOID=MDV)
-    for patient in patients:
-        subject = _e(clinical, "SubjectData", SubjectKey=patient.trial_number)
-        casebook = casebooks.get(patient.pk)
-        for signature in signatures.get(str(casebook.pk), []) if casebook else []:
-            sig = _e(subject, "Signature")
-            _e(sig, "UserRef", UserOID=f"U.{signature.signer.username}")
-            _e(sig, "LocationRef", LocationOID=f"LOC.{patient.site.code}")
-            _e(sig, "SignatureRef", SignatureOID=meaning_oid[signature.meaning])
-            _e(sig, "DateTimeStamp", _iso(signature.signed_at))
-            break  # ODM allows one Signature per SubjectData: the latest valid one
-        _e(subject, "SiteRef", LocationOID=f"LOC.{patient.site.code}")
-        by_visit: dict[str, list] = {}
-        for form_code, form in forms_by_patient.get(patient.pk, []):
-            by_visit.setdefault(form.visit.code, []).append((form_code, form))
-        for visit_code in sorted(by_visit, key=lambda c: by_visit[c][0][1].visit.sequence):
-            unscheduled = visit_code.startswith("U") and visit_code[1:].isdigit()
-            event = _e(
-                subject,
-                "StudyEventData",
-                StudyEventOID=event_oid("UNS" if unscheduled else visit_code),
-                StudyEventRepeatKey=visit_code[1:] if unscheduled else None,
-            )
-            for form_code, form in by_visit[visit_code]:
-                model = FORMS[form_code]
-                form_data = _e(
-                    event, "FormData", FormOID=f"F.{form_code}", FormRepeatKey=str(form.pk) if model.REPEATING else None
+    placeholder = etree.Comment(_MARK)
+    clinical.append(placeholder)
+    head = etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    mark = f"    <!--{_MARK}-->\n".encode()
+    before, after = head.split(mark)
+
+    patients = _subject_rows(valid).iterator(chunk_size=CHUNK)
+    streams = []
+    for form_code in sorted(FORMS):
+        model = FORMS[form_code]
+        columns = form_columns(model)
+        items = [_item_formatter(c, form_code) for c in columns]
+        streams.append([form_code, model.REPEATING, items, _form_rows(model, columns).iterator(chunk_size=CHUNK), None])
+
+    written = False
+    with path.open("wb", buffering=1 << 20) as f:
+        for patient_id, trial_number, site_code, sig_user, sig_meaning, sig_at in patients:
+            if not written:
+                f.write(before)
+                written = True
+            location = f"LOC.{site_code}"
+            subject = etree.Element("SubjectData", SubjectKey=trial_number)
+            if sig_user is not None:
+                sig = SubElement(subject, "Signature")
+                SubElement(sig, "UserRef", UserOID=f"U.{sig_user}")
+                SubElement(sig, "LocationRef", LocationOID=location)
+                SubElement(sig, "SignatureRef", SignatureOID=meaning_oid[sig_meaning])
+                SubElement(sig, "DateTimeStamp").text = _iso(sig_at)
+            SubElement(subject, "SiteRef", LocationOID=location)
+            # This patient's forms, in the order the whole-trial export used: form code, visit, id.
+            forms = []
+            for stream in streams:
+                row = stream[4]
+                while True:
+                    if row is None:
+                        row = next(stream[3], False)
+                    if row is False or row[0] != patient_id:
+                        break
+                    forms.append((stream, row))
+                    row = None
+                stream[4] = row
+            by_visit: dict[str, list] = {}
+            for stream, row in forms:
+                by_visit.setdefault(row[2], []).append((stream, row))
+            for visit_code in sorted(by_visit, key=lambda c: by_visit[c][0][1][3]):
+                unscheduled = visit_code.startswith("U") and visit_code[1:].isdigit()
+                event = SubElement(
+                    subject, "StudyEventData", StudyEventOID=event_oid("UNS" if unscheduled else visit_code)
                 )
-                record = histories.get((form_code, form.pk))
-                if record is not None:
-                    _audit(form_data, record, patient.site.code)
-                group = _e(form_data, "ItemGroupData", ItemGroupOID=f"IG.{form_code}")
-                for column in form_columns(model):
-                    value = plain(getattr(form, column.name), column.kind)
-                    if value == "":
-                        continue
-                    if column.kind == "boolean":
-                        value = "true" if value == "1" else "false"
-                    _e(group, "ItemData", ItemOID=f"I.{form_code}.{column.name}", Value=value)
-    tree = etree.ElementTree(root)
-    tree.write(str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+                if unscheduled:
+                    event.set("StudyEventRepeatKey", visit_code[1:])
+                for (form_code, repeating, items, _rows, _next), row in by_visit[visit_code]:
+                    form_data = SubElement(event, "FormData", FormOID=f"F.{form_code}")
+                    if repeating:
+                        form_data.set("FormRepeatKey", str(row[1]))
+                    if row[4] is not None:
+                        audit = SubElement(form_data, "AuditRecord")
+                        SubElement(audit, "UserRef", UserOID=f"U.{row[5]}" if row[5] is not None else "U.system")
+                        SubElement(audit, "LocationRef", LocationOID=location)
+                        SubElement(audit, "DateTimeStamp").text = _iso(row[4])
+                        if row[6]:
+                            SubElement(audit, "ReasonForChange").text = row[6]
+                    group = SubElement(form_data, "ItemGroupData", ItemGroupOID=f"IG.{form_code}")
+                    for (oid, value), v in zip(items, row[7:], strict=True):
+                        text = value(v)
+                        if text != "":
+                            SubElement(group, "ItemData", ItemOID=oid, Value=text)
+            etree.indent(subject, space="  ", level=2)
+            f.write(b"    ")
+            f.write(etree.tostring(subject, encoding="UTF-8"))
+            f.write(b"\n")
+        if written:
+            f.write(after)
+        else:  # no subjects: an empty ClinicalData element, as the whole-tree serialisation wrote it
+            clinical.remove(placeholder)
+            f.write(etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True))
     return path
 
 

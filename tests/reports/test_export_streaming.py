@@ -1,0 +1,113 @@
+"""The streamed exports: a fixed number of SQL queries whatever the number of patients, the ODM
+written subject by subject equal to pretty-printing the whole document (and valid), and the fast
+per-column formatters equal to plain() and csv_safe() they replace."""
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from lxml import etree
+
+from accounts.exports import csv_safe
+from crf import services as crf
+from crf.registry import FORMS
+from reports.dataset import cell_formatter, export_dataset, plain, plain_formatter
+from reports.odm import validate_odm
+from tests.crf.factories import scheduled_patient
+
+KINDS = ("text", "integer", "float", "date", "datetime", "time", "boolean")
+VALUES = [
+    None,
+    "",
+    "plain text",
+    "=SUM(A1)",
+    "+1",
+    "-2",
+    "@x",
+    "\tx",
+    "\rx",
+    "Fish & <chips> \"'",
+    0,
+    7,
+    -3,
+    True,
+    False,
+    Decimal("1.50"),
+    Decimal("-2.000"),
+    Decimal("0E-3"),
+    Decimal("12.345"),
+    dt.date(2026, 2, 3),
+    dt.time(9, 5, 1),
+    dt.datetime(2026, 2, 3, 1, 2, 3, 999, tzinfo=zoneinfo.ZoneInfo("Europe/Amsterdam")),
+    dt.datetime(2026, 2, 3, 1, 2, 3, tzinfo=dt.UTC),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_formatters_equal_plain_and_csv_safe(kind):
+    for value in VALUES:
+        try:
+            expected = plain(value, kind)
+        except (AttributeError, TypeError, ValueError):
+            continue  # a value plain() cannot show for this kind is not one the database gives
+        assert plain_formatter(kind)(value) == expected, (kind, value)
+        assert cell_formatter(kind)(value) == csv_safe(expected), (kind, value)
+
+
+def _add_patients(world, count, start):
+    for n in range(count):
+        patient = scheduled_patient(world.site_a if n % 2 else world.site_b)
+        nurse = world.nurse_a if n % 2 else world.nurse_b
+        for entry in range(2):
+            crf.crf_save(
+                model=FORMS["con_med"],
+                visit=patient.visits.get(code="LOG"),
+                data={"drug": f"Drug {start + n}.{entry} & <co>\n2nd line", "indication": "-1", "dose": "@5"},
+                actor=nurse,
+            )
+
+
+def _export(tmp_path, name):
+    out = tmp_path / name
+    with CaptureQueriesContext(connection) as ctx:
+        manifest = export_dataset(formats=["csv", "odm"], out=out, allow_unlocked=True)
+    return out, manifest, len(ctx.captured_queries)
+
+
+def _is_whole_tree_pretty_print(path):
+    """Parsing without the layout and pretty-printing the whole document gives the file's bytes."""
+    tree = etree.parse(str(path), etree.XMLParser(remove_blank_text=True))
+    whole = etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return whole == path.read_bytes()
+
+
+@pytest.mark.django_db
+def test_export_queries_do_not_grow_with_patients_and_odm_streams_as_one_document(world, tmp_path):
+    out, manifest, none = _export(tmp_path, "empty")
+    assert manifest["tables"]["patients"] == 0
+    validate_odm(out / "nelmas-odm.xml")
+    assert _is_whole_tree_pretty_print(out / "nelmas-odm.xml")  # an empty ClinicalData
+
+    _add_patients(world, 2, 0)
+    out, manifest, few = _export(tmp_path, "few")
+    assert manifest["tables"]["patients"] == 2 and manifest["tables"]["con_med"] == 4
+    _add_patients(world, 5, 2)
+    out, manifest, more = _export(tmp_path, "more")
+    assert manifest["tables"]["patients"] == 7 and manifest["tables"]["con_med"] == 14
+    assert few == more  # with no patients at all the per-form queries of the ODM are not run
+    assert none < few
+
+    odm = out / "nelmas-odm.xml"
+    validate_odm(odm)
+    assert _is_whole_tree_pretty_print(odm)
+    ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
+    tree = etree.parse(str(odm))
+    assert len(tree.findall(".//o:SubjectData", ns)) == 7
+    assert len(tree.findall(".//o:FormData[@FormOID='F.con_med']/o:AuditRecord", ns)) == 14
+    drugs = tree.xpath(".//o:ItemData[@ItemOID='I.con_med.drug']/@Value", namespaces=ns)
+    assert "Drug 6.1 & <co>\n2nd line" in drugs
+    text = (out / "con_med.csv").read_text()
+    assert '"Drug 6.1 & <co>\n2nd line"' in text and ",'-1,'@5" in text
