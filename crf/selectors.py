@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Patient
@@ -101,19 +101,32 @@ def visit_forms(visit: Visit) -> list[dict]:
     return rows
 
 
-def visits_due(*, user, today: dt.date | None = None, days: int = 7) -> dict[str, list[Visit]]:
-    """For the nurse's home: visits whose window is open this week, and overdue ones (on-study patients)."""
+def visits_due_queries(*, user, today: dt.date | None = None, days: int = 7) -> dict[str, QuerySet[Visit]]:
+    """Visits of on-study patients whose window is open this week (``week``) or closed unmet
+    (``overdue``), the nearest deadline first."""
     today = today or timezone.localdate()
     visible = (
         Visit.objects.visible_to(user)
         .open_on(today)
         .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
         .select_related("patient__site")
-        .order_by("window_end", "patient__trial_number")
+        .order_by("window_end", "patient__trial_number", "pk")
     )
     return {
-        "due": list(visible.filter(window_start__lte=today + dt.timedelta(days=days), window_end__gte=today)[:50]),
-        "overdue": list(visible.filter(window_end__lt=today)[:50]),
+        "week": visible.filter(window_start__lte=today + dt.timedelta(days=days), window_end__gte=today),
+        "overdue": visible.filter(window_end__lt=today),
+    }
+
+
+def visits_due(*, user, today: dt.date | None = None, days: int = 7, limit: int = 10) -> dict:
+    """For the nurse's home: the first few visits due this week and overdue, and how many in all
+    (the full lists are paged on their own page)."""
+    queries = visits_due_queries(user=user, today=today, days=days)
+    return {
+        "due": list(queries["week"][:limit]),
+        "due_count": queries["week"].count(),
+        "overdue": list(queries["overdue"][:limit]),
+        "overdue_count": queries["overdue"].count(),
     }
 
 

@@ -236,22 +236,27 @@ def dataset_page(request):
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@login_required
 def overdue_visits(request):
-    """The list behind the data-quality dashboard's overdue-visit figures (optionally one site)."""
-    from django.utils import timezone as tz
+    """Visits overdue (or, with ``when=week``, due within seven days) on the sites the user may see:
+    the list behind the data-quality dashboard's figure and the nurse's home, in pages."""
+    from django.core.exceptions import PermissionDenied
 
-    from crf.models import Visit
-    from patients.models import Patient
+    from crf.selectors import visits_due_queries
+    from nelmas.paging import paginate
 
-    visits = (
-        Visit.objects.visible_to(request.user)
-        .open_on(tz.localdate())
-        .filter(window_end__lt=tz.localdate())
-        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
-        .select_related("patient__site")
-        .order_by("window_end", "patient__trial_number")
-    )
+    user = request.user
+    if not (
+        user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR) or user.has_site_role()
+    ):
+        raise PermissionDenied
+    when = "week" if request.GET.get("when") == "week" else "overdue"
+    visits = visits_due_queries(user=user)[when]
     if request.GET.get("site"):
         visits = visits.filter(patient__site__code=request.GET["site"])
-    return render(request, "reports/overdue_visits.html", {"visits": visits[:500], "site": request.GET.get("site", "")})
+    paging = paginate(request, visits)
+    return render(
+        request,
+        "reports/overdue_visits.html",
+        {**paging, "visits": paging["page"].object_list, "site": request.GET.get("site", ""), "when": when},
+    )

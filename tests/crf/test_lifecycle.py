@@ -343,6 +343,19 @@ def test_nurse_home_lists_due_and_overdue_visits(client, world):
     assert other.trial_number not in page
 
 
+def test_nurse_home_shows_ten_of_each_list_with_the_totals_and_the_full_lists_page(client, world):
+    patients = [scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60) for _ in range(12)]
+    client.force_login(world.nurse_a)
+    page = client.get(reverse("home")).content.decode()
+    overdue_part = page.split("Overdue (")[1].split("</section>")[0]
+    # Each patient has two visits overdue (randomisation and cycle 1): 24, of which 10 shown.
+    assert overdue_part.count("<li>") == 10 and "All 24 overdue visits" in overdue_part
+    week = client.get(reverse("reports:overdue_visits"), {"when": "week"}).content.decode()
+    assert all(p.trial_number in week for p in patients) and "Follow-up month 3" in week
+    full = client.get(reverse("reports:overdue_visits")).content.decode()
+    assert full.count("Cycle 1 Lutathera") == 12
+
+
 def test_schedule_page_for_the_trial_manager_only(client, world, settings):
     settings.VISIT_SCHEDULE_OVERRIDES = {"C1": {"window_before": 7}}
     client.force_login(world.trial_manager)

@@ -95,7 +95,11 @@ def test_overdue_visits_behind_the_dashboard_figure(client, world):
     assert reverse("reports:overdue_visits") + "?site=GB01" in dashboard
     page = client.get(reverse("reports:overdue_visits"), {"site": "GB01"}).content.decode()
     assert late.trial_number in page and "Cycle 1 Lutathera" in page and other.trial_number not in page
-    client.force_login(world.nurse_a)
+    client.force_login(world.nurse_a)  # site staff see their own site's list, never another's
+    own = client.get(reverse("reports:overdue_visits")).content.decode()
+    assert late.trial_number in own and other.trial_number not in own
+    assert other.trial_number not in client.get(reverse("reports:overdue_visits"), {"site": "NL01"}).content.decode()
+    client.force_login(world.sysadmin)
     assert client.get(reverse("reports:overdue_visits")).status_code == 403
 
 
