@@ -766,14 +766,15 @@ def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
             },
             detected,
         )
+        liver = rng.random() < 0.75
         treatment = _clip(detected + dt.timedelta(days=rng.randint(20, 60)), today)
         entry(
             Recurrence,
             {
                 "recurrence_date": detected,
                 "confirmation": rng.choice(["imaging", "imaging", "biopsy"]),
-                "site_liver": rng.random() < 0.75,
-                "site_nodes": rng.random() < 0.3,
+                "site_liver": liver,
+                "site_nodes": not liver or rng.random() < 0.3,
                 "site_peritoneum": False,
                 "site_bone": rng.random() < 0.1,
                 "site_lung": False,
