@@ -1,7 +1,18 @@
-"""A realistic synthetic trial built through the services, for demos, tests and benchmarks.
+"""A realistic synthetic trial, for demos, tests and benchmarks. Deterministic for a given seed.
 
-Every record goes through the same services as a nurse's clicks (audit trail, checks, signatures),
-so a simulated trial exercises the real code paths. Deterministic for a given seed.
+Patients are recruited over the last four years, so the oldest have finished their three years of
+follow-up and the latest are still early. What carries a signature, an allocation or a change of a
+patient's status goes through the services as a nurse's or investigator's clicks would: screening,
+registration and consent, eligibility and its confirmation, randomisation (``patient_randomise``:
+allocation concealment and the list), serious adverse events with their signed SAE reports, and
+withdrawals. The visits and forms after that (baseline CRFs, Lutathera dosing, laboratory,
+follow-up, questionnaires, biomarker samples, end of study, logs), the non-serious adverse events and
+the data queries are written by ``reports.bulk_entry``: the same checks and audit steps, in bulk,
+because through the services a 10,000-patient trial would take days to build.
+
+Dates: the clinical dates (resection, consent, visits, doses, events) are spread over the four
+years; the records are entered at build time, which is what their audit trail says (retrospective
+entry), and so is the randomisation time the service stamps.
 """
 
 from __future__ import annotations
@@ -10,28 +21,52 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
-from accounts.models import User
-from crf import services as crf
+from accounts.models import AuditEvent, User
+from crf import schedule
+from crf.access import expected_forms
 from crf.models import (
     ConcomitantMedication,
-    Demographics,
-    Histopathology,
-    Laboratory,
-    LiverResection,
-    MedicalHistory,
+    EndOfStudy,
+    FormNotDone,
+    FormStatus,
+    Imaging,
+    LutatheraDosing,
+    ProtocolDeviation,
+    Query,
+    QueryMessage,
     Recurrence,
+    Visit,
 )
+from crf.registry import FORMS
+from crf.services import VISIT_DATE_FIELDS
 from patients import services as patients
-from patients.models import ConsentDocument
+from patients.models import ConsentDocument, Withdrawal
 from randomisation.services import patient_randomise
 from safety import services as safety
-from safety.models import ReferenceSafetyInformation
+from safety.models import AdverseEvent, ReferenceSafetyInformation
 from sites.models import Site
 
+from .bulk_entry import BulkEntry
+
 PRIMARY = ["pancreas", "jejunum_ileum", "duodenum", "pancreas", "colorectum"]
+RECRUITMENT_DAYS = 4 * 365  # resections spread over the last four years
+CHUNK = 250  # patients enrolled through the services, then written in bulk, per transaction
+NOT_DONE = {
+    "quality_of_life": (0.08, "Patient declined the questionnaire"),
+    "biomarker_sample": (0.05, "Sample not taken: kit not available"),
+    "laboratory": (0.01, "Bloods taken locally, results not available"),
+}
+AE_TERMS_BOTH = [
+    ("Abdominal pain", "procedures"),
+    ("Diarrhoea", ""),
+    ("Fatigue", ""),
+    ("Wound infection", "procedures"),
+]
+AE_TERMS_LUTATHERA = ["Nausea", "Fatigue", "Thrombocytopenia", "Lymphocyte count decreased", "Vomiting"]
 
 
 def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
@@ -58,241 +93,749 @@ def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: st
     }
 
 
+class _Plan:
+    """One patient's course, drawn from the seed before anything is written."""
+
+    def __init__(self, rng: random.Random, today: dt.date) -> None:
+        self.resection = today - dt.timedelta(days=rng.randint(40, RECRUITMENT_DAYS))
+        self.rand_day = min(today, self.resection + dt.timedelta(days=31 + rng.randint(0, 3)))
+        self.sex = rng.choice("FM")
+        self.born = rng.randint(1945, 1985)
+        self.primary = rng.choice(PRIMARY)
+        self.grade = rng.choice(["G1", "G2"])
+        self.ki67 = "2.0" if self.grade == "G1" else f"{rng.randint(3, 18)}.0"
+        self.margin = rng.choice(["R0", "R0", "R1"])
+        self.screen_failure = rng.random() < 0.2
+
+        def event(probability: float, low: int, high: int) -> dt.date | None:
+            day = self.resection + dt.timedelta(days=rng.randint(low, high))
+            return day if rng.random() < probability and day <= today else None
+
+        # Three-year rates: recurrence about 30 %, death 7 %, withdrawal from follow-up 4 %.
+        self.recurrence = event(0.3, 100, 1095)
+        self.death = event(0.07, 150, 1095)
+        if self.death and self.recurrence and self.recurrence >= self.death:
+            self.recurrence = None
+        self.withdrawal = None if self.death else event(0.04, 90, 1000)
+        self.stop = self.death or self.withdrawal  # no visit after this day
+        self.serious_ae = rng.random() < 0.08
+
+
 def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible from the seed
     today = timezone.localdate()
-    tm, dm, monitor = (User.objects.get(username=u) for u in ("tm", "dm", "monitor"))
-    document = ConsentDocument.objects.order_by("-valid_from").first()
-    if document is None:
-        document = patients.consent_document_add(
-            actor=tm,
+    users = {u: User.objects.get(username=u) for u in ("tm", "dm", "monitor")}
+    earliest = today - dt.timedelta(days=RECRUITMENT_DAYS + 60)
+    if not any(d.is_valid_on(earliest) for d in ConsentDocument.objects.all()):
+        patients.consent_document_add(
+            actor=users["tm"],
             data={
-                "document_version": "4.0",
-                "document_date": today - dt.timedelta(days=200),
-                "valid_from": today - dt.timedelta(days=150),
-                "valid_to": None,
-                "ethics_approval_date": today - dt.timedelta(days=155),
+                "document_version": f"sim-{seed}",
+                "document_date": earliest - dt.timedelta(days=60),
+                "valid_from": earliest,
+                "valid_to": min(
+                    (d.valid_from - dt.timedelta(days=1) for d in ConsentDocument.objects.all()), default=None
+                ),
+                "ethics_approval_date": earliest - dt.timedelta(days=10),
             },
         )
-    if not ReferenceSafetyInformation.objects.exists():
+    if not ReferenceSafetyInformation.objects.filter(effective_date__lte=earliest).exists():
         safety.rsi_add(
-            actor=tm,
-            data={"version": "2024-06", "effective_date": today - dt.timedelta(days=500), "expected_terms": "Nausea"},
+            actor=users["tm"],
+            data={
+                "version": f"sim-{seed}",
+                "effective_date": earliest,
+                "expected_terms": "Nausea\nVomiting\nFatigue\nThrombocytopenia\nLymphocyte count decreased",
+            },
         )
-    sites = list(Site.objects.filter(status=Site.Status.ACTIVE).order_by("code"))
-    counts = {"screened": 0, "randomised": 0, "forms": 0, "aes": 0, "saes": 0, "queries": 0, "recurrences": 0}
-    for number in range(patients_n):
-        site = sites[number % len(sites)]
-        nurse = User.objects.get(username=f"nurse.{site.code.lower()}")
-        pi = site.pi
-        resection = today - dt.timedelta(days=rng.randint(40, 75))
-        sex = rng.choice("FM")
-        born = rng.randint(1945, 1985)
-        # A screen failure now and then, as in a real log.
-        if rng.random() < 0.2:
-            patients.screening_log_add(
-                actor=nurse,
-                site=site,
-                data={
-                    "screened_on": resection + dt.timedelta(days=29),
-                    "age": today.year - rng.randint(1940, 1990),
-                    "sex": rng.choice("FM"),
-                    "eligible": False,
-                    "not_randomised_reason": "ineligible",
-                    "reason_detail": "Extrahepatic disease on PET",
-                },
-            )
-            counts["screened"] += 1
-        screening = patients.screening_log_add(
+    documents = list(ConsentDocument.objects.order_by("-valid_from"))
+    sites = list(Site.objects.filter(status=Site.Status.ACTIVE).order_by("code").select_related("pi"))
+    staff = {s.pk: User.objects.get(username=f"nurse.{s.code.lower()}") for s in sites}
+    counts = dict.fromkeys(
+        [
+            "screened",
+            "randomised",
+            "visits_done",
+            "visits_missed",
+            "forms",
+            "forms_not_done",
+            "aes",
+            "saes",
+            "queries",
+            "recurrences",
+            "deaths",
+            "withdrawals",
+        ],
+        0,
+    )
+    for start in range(0, patients_n, CHUNK):
+        with transaction.atomic():
+            enrolled = []
+            for number in range(start, min(start + CHUNK, patients_n)):
+                site = sites[number % len(sites)]
+                plan = _Plan(rng, today)
+                patient, arm = _enrol(rng, plan, site, staff[site.pk], documents, today, counts)
+                enrolled.append((patient, arm, plan, staff[site.pk]))
+                _serious_events(rng, plan, patient, arm, staff[site.pk], site.pi, counts)
+            _follow_up(rng, enrolled, users, today, counts)
+        if stdout is not None:
+            stdout.write(f"  {min(start + CHUNK, patients_n)} patients")
+    return counts
+
+
+def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
+    """Screening, registration with consent, eligibility, randomisation: through the services."""
+    if plan.screen_failure:
+        patients.screening_log_add(
             actor=nurse,
             site=site,
             data={
-                "screened_on": resection + dt.timedelta(days=29),
-                "age": today.year - born,
-                "sex": sex,
-                "eligible": True,
-                "not_randomised_reason": "",
-                "reason_detail": "",
+                "screened_on": plan.resection + dt.timedelta(days=29),
+                "age": today.year - rng.randint(1940, 1990),
+                "sex": rng.choice("FM"),
+                "eligible": False,
+                "not_randomised_reason": "ineligible",
+                "reason_detail": "Extrahepatic disease on PET",
             },
         )
         counts["screened"] += 1
-        patient = patients.patient_register(
+    screening = patients.screening_log_add(
+        actor=nurse,
+        site=site,
+        data={
+            "screened_on": plan.resection + dt.timedelta(days=29),
+            "age": today.year - plan.born,
+            "sex": plan.sex,
+            "eligible": True,
+            "not_randomised_reason": "",
+            "reason_detail": "",
+        },
+    )
+    counts["screened"] += 1
+    consent_day = plan.resection + dt.timedelta(days=rng.randint(24, 28))
+    consented_at = timezone.make_aware(dt.datetime.combine(consent_day, dt.time(10, rng.randint(0, 59))))
+    patient = patients.patient_register(
+        actor=nurse,
+        site=site,
+        screening=screening,
+        data={
+            "initials": rng.choice("ABCDEFGHJKLMNPRSTW") + rng.choice("ABCDEFGHJKLMNPRSTW"),
+            "year_of_birth": plan.born,
+            "sex": plan.sex,
+            "liver_resection_date": plan.resection,
+            "primary_resection_date": plan.resection,
+        },
+        consent={
+            "document": next(d for d in documents if d.is_valid_on(consent_day)),
+            "consented_at": consented_at,
+            "samples_biobank": True,
+            "tissue": True,
+            "future_research": rng.random() < 0.9,
+            "gp_letter": True,
+        },
+        confirm_possible_duplicate=True,
+    )
+    patients.eligibility_save(
+        actor=nurse, patient=patient, data=_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin)
+    )
+    patients.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
+    patient.refresh_from_db()
+    allocation = patient_randomise(patient=patient, actor=nurse)
+    counts["randomised"] += 1
+    return patient, allocation.arm
+
+
+def _serious_events(rng, plan: _Plan, patient, arm, nurse, pi, counts) -> None:
+    """A serious adverse event with its signed SAE report, and withdrawals: through the services."""
+    last = plan.stop or timezone.localdate()
+    if plan.serious_ae and last > plan.rand_day + dt.timedelta(days=20):
+        onset = plan.rand_day + dt.timedelta(days=rng.randint(10, (last - plan.rand_day).days))
+        lutathera = arm == "B" and rng.random() < 0.5
+        ae = safety.ae_save(
+            patient=patient,
             actor=nurse,
-            site=site,
-            screening=screening,
             data={
-                "initials": rng.choice("ABCDEFGHJKLMNPRSTW") + rng.choice("ABCDEFGHJKLMNPRSTW"),
-                "year_of_birth": born,
-                "sex": sex,
-                "liver_resection_date": resection,
-                "primary_resection_date": resection,
+                "term": "Thrombocytopenia"
+                if lutathera
+                else rng.choice(["Small intestinal obstruction", "Cholangitis"]),
+                "grade": 3,
+                "onset_date": onset,
+                "stop_date": min(onset + dt.timedelta(days=rng.randint(5, 20)), timezone.localdate()),
+                "ongoing": False,
+                "serious": True,
+                "criterion_hospitalisation": True,
+                "aware_at": timezone.make_aware(dt.datetime.combine(onset, dt.time(rng.randint(8, 17), 0))),
+                "causality_lutathera": "probable" if lutathera else "unrelated",
+                "causality_amino_acids": "unrelated",
+                "causality_procedures": "unrelated" if lutathera else "possible",
+                "action_taken": "none" if arm == "B" else "not_applicable",
+                "outcome": "recovered",
             },
-            consent={
-                "document": document,
-                "consented_at": timezone.now() - dt.timedelta(days=rng.randint(5, 8)),
-                "samples_biobank": True,
-                "tissue": True,
-                "future_research": rng.random() < 0.9,
-                "gp_letter": True,
-            },
-            confirm_possible_duplicate=True,
         )
-        primary = rng.choice(PRIMARY)
-        grade = rng.choice(["G1", "G2"])
-        ki67 = "2.0" if grade == "G1" else f"{rng.randint(3, 18)}.0"
-        margin = rng.choice(["R0", "R0", "R1"])
-        patients.eligibility_save(actor=nurse, patient=patient, data=_answers(resection, primary, ki67, grade, margin))
-        patients.eligibility_confirm(actor=pi, patient=patient, password=DEMO_PASSWORD)
-        patient.refresh_from_db()
-        allocation = patient_randomise(patient=patient, actor=nurse)
-        counts["randomised"] += 1
-        rand = patient.visits.get(code="RAND")
-        crf.visit_mark_done(visit=rand, day=today, actor=nurse)
-        height = Decimal(rng.randint(150, 195))
-        forms = [
-            (
-                Demographics,
-                {
-                    "ethnicity": rng.choice(["white", "asian", "black", "mixed"]),
-                    "height_cm": height,
-                    "weight_kg": Decimal(rng.randint(50, 100)),
-                },
-            ),
-            (
-                MedicalHistory,
-                {
-                    "diagnosis_date": resection - dt.timedelta(days=rng.randint(60, 400)),
-                    "functional_syndrome": rng.choice(["none", "none", "carcinoid"]),
-                    "men1": False,
-                    "carcinoid_heart_disease": False,
-                    "prior_ssa": rng.random() < 0.6,
-                },
-            ),
-            (
-                Histopathology,
-                {
-                    "primary_site": primary,
-                    "primary_resection_date": resection,
-                    "timing": "synchronous",
-                    "pt": rng.choice(["T2", "T3"]),
-                    "pn": "N1",
-                    "nodes_positive": rng.randint(1, 5),
-                    "nodes_examined": rng.randint(6, 20),
-                    "ki67_percent": Decimal(ki67),
-                    "mitoses_per_2mm2": Decimal(1),
-                    "who_grade": grade,
-                },
-            ),
-            (
-                LiverResection,
-                {
-                    "resection_date": resection,
-                    "procedure": rng.choice(["major", "minor", "wedge"]),
-                    "approach": rng.choice(["open", "laparoscopic"]),
-                    "metastases_count": rng.randint(1, 6),
-                    "largest_mm": rng.randint(8, 60),
-                    "margin": margin,
-                    "length_of_stay_days": rng.randint(3, 12),
-                    "complications": False,
-                },
-            ),
-            (
-                Laboratory,
-                {
-                    "sample_date": today,
-                    "haemoglobin": Decimal(rng.randint(110, 150)),
-                    "anc": Decimal("3.2"),
-                    "platelets": Decimal(rng.randint(160, 380)),
-                    "creatinine": Decimal(rng.randint(55, 100)),
-                    "creatinine_clearance": Decimal(rng.randint(60, 120)),
-                    "bilirubin": Decimal(9),
-                    "albumin": Decimal(41),
-                },
-            ),
-        ]
-        for model, data in forms:
-            form = crf.crf_save(model=model, visit=rand, data=data, actor=nurse)
-            counts["forms"] += 1
-            if rng.random() < 0.85:
-                form = crf.crf_mark_complete(form=form, actor=nurse)
-                if rng.random() < 0.6:
-                    form = crf.crf_verify(form=form, actor=monitor)
-            if rng.random() < 0.1 and form.status != "in_progress":
-                query = crf.query_raise(
-                    form=form,
-                    field=model.data_field_names()[0],
-                    text="Please confirm against the source document.",
-                    actor=dm,
-                )
-                counts["queries"] += 1
-                if rng.random() < 0.6:
-                    crf.query_answer(query=query, text="Confirmed against the clinic letter.", actor=nurse)
-                    crf.query_close(query=query, actor=dm, text="Thank you")
-        log = patient.visits.get(code="LOG")
-        if rng.random() < 0.5:
-            crf.crf_save(
-                model=ConcomitantMedication,
-                visit=log,
-                actor=nurse,
-                data={
-                    "drug": "Paracetamol",
-                    "indication": "Pain",
-                    "dose": "1 g",
-                    "start_date": resection,
-                    "ongoing": True,
-                },
+        counts["aes"] += 1
+        report = safety.sae_update(
+            report=ae.sae_reports.get(),
+            actor=nurse,
+            data={"narrative": "Admitted for assessment; managed conservatively and discharged."},
+        )
+        safety.sae_sign(
+            report=report,
+            actor=pi,
+            password=DEMO_PASSWORD,
+            assessment={
+                "pi_causality_lutathera": "probable" if lutathera else "unrelated",
+                "pi_causality_amino_acids": "unrelated",
+                "pi_causality_procedures": "unrelated" if lutathera else "possible",
+                "pi_expectedness": "expected" if lutathera else "unexpected",
+            },
+        )
+        counts["saes"] += 1
+    if plan.withdrawal:
+        patients.patient_withdraw(
+            actor=nurse,
+            patient=patient,
+            data={
+                "withdrawn_on": plan.withdrawal,
+                "level": Withdrawal.Level.FOLLOW_UP,
+                "initiated_by": Withdrawal.InitiatedBy.PATIENT,
+                "reason": "No longer wishes to attend follow-up visits",
+            },
+        )
+        counts["withdrawals"] += 1
+
+
+# The bulk part: visits, forms, queries and non-serious AEs ------------------------------------
+
+
+def _clip(day: dt.date | None, today: dt.date) -> dt.date | None:
+    return day if day is not None and day <= today else None
+
+
+def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+
+def _form_data(code: str, rng, day: dt.date, *, plan: _Plan, patient, visit_code: str, today: dt.date) -> dict:
+    """What the nurse enters for a form at a visit done on ``day``."""
+    if code == "laboratory":
+        low_platelets = visit_code.startswith("SB") and rng.random() < 0.04  # a dose-hold finding, queried
+        return {
+            "sample_date": day,
+            "haemoglobin": Decimal(rng.randint(110, 150)),
+            "wbc": Decimal(f"{rng.uniform(4, 9):.2f}"),
+            "anc": Decimal(f"{rng.uniform(2, 6):.2f}"),
+            "lymphocytes": Decimal(f"{rng.uniform(1, 3):.2f}"),
+            "platelets": Decimal(rng.randint(60, 74) if low_platelets else rng.randint(160, 380)),
+            "creatinine": Decimal(rng.randint(55, 100)),
+            "creatinine_clearance": Decimal(rng.randint(60, 120)),
+            "alt": Decimal(rng.randint(10, 40)),
+            "bilirubin": Decimal(rng.randint(5, 18)),
+            "bilirubin_uln": Decimal(21),
+            "albumin": Decimal(rng.randint(36, 46)),
+        }
+    if code == "lutathera_dosing":
+        full = rng.random() < 0.93
+        return {
+            "predose_bloods_date": day - dt.timedelta(days=rng.randint(0, 2)),
+            "last_long_acting_ssa_date": day - dt.timedelta(days=rng.randint(30, 42)),
+            "antiemetic": True,
+            "amino_acid_product": "LysaKare",
+            "amino_acid_start": dt.time(9, 0),
+            "amino_acid_stop": dt.time(13, 0),
+            "amino_acid_volume_ml": 1500,
+            "dose_date": day,
+            "dose_level": "full" if full else "reduced",
+            "batch_id": f"LU{rng.randint(100000, 999999)}",
+            "calibrated_activity_mbq": Decimal(7400 if full else 3700),
+            "administered_activity_mbq": Decimal(rng.randint(7100, 7600) if full else rng.randint(3550, 3800)),
+            "residual_activity_mbq": Decimal(rng.randint(40, 150)),
+            "infusion_start": dt.time(9, 30),
+            "infusion_stop": dt.time(10, rng.randint(0, 15)),
+            "delay_days": 0,
+            "infusion_reaction": rng.random() < 0.02,
+            "discharge_date": _clip(day + dt.timedelta(days=rng.choice([0, 0, 1])), today),
+        }
+    if code == "follow_up":
+        recurred = plan.recurrence is not None and plan.recurrence <= day
+        result = "recurrence" if recurred else ("indeterminate" if rng.random() < 0.05 else "ned")
+        return {
+            "visit_date": day,
+            "ecog": rng.choice([0, 0, 0, 1]) if not recurred else rng.choice([0, 1, 1, 2]),
+            "symptoms": "" if rng.random() < 0.8 else rng.choice(["Mild fatigue", "Intermittent diarrhoea"]),
+            "imaging_modality": "mri" if rng.random() < 0.85 else "ct",
+            "imaging_date": max(patient.liver_resection_date, day - dt.timedelta(days=rng.randint(0, 7))),
+            "imaging_result": result,
+            "chromogranin_a": Decimal(rng.randint(150, 900) if recurred else rng.randint(20, 120)),
+            "hiaa_5": Decimal(rng.randint(10, 40)) if rng.random() < 0.7 else None,
+            "netest_sample_taken": rng.random() < 0.95,
+            "qol_done": True,
+        }
+    if code == "quality_of_life":
+        answered = range(1, 31) if rng.random() < 0.95 else rng.sample(range(1, 31), 24)
+        data = {"completed_on": day}
+        for n in answered:
+            data[f"q{n}"] = rng.randint(4, 7) if n >= 29 else rng.choice([1, 1, 1, 2, 2, 3])
+        return data
+    if code == "biomarker_sample":
+        shipped = _clip(day + dt.timedelta(days=rng.choice([0, 1])), today)
+        urine = rng.random() < 0.8
+        return {
+            "blood_collected_at": _at(day, rng.randint(8, 12), rng.randint(0, 59)),
+            "blood_tube_id": f"NT-{patient.pk}-{visit_code}-B",
+            "urine_collected_at": _at(day, 8, rng.randint(0, 59)) if urine else None,
+            "urine_tube_id": f"NT-{patient.pk}-{visit_code}-U" if urine else "",
+            "shipped_on": shipped,
+            "received_on": _clip(shipped + dt.timedelta(days=rng.randint(1, 3)), today) if shipped else None,
+            "netest_score": rng.randint(5, 40) if shipped and rng.random() < 0.6 else None,
+        }
+    if code == "demographics":
+        return {
+            "ethnicity": rng.choice(["white", "white", "asian", "black", "mixed"]),
+            "height_cm": Decimal(rng.randint(155, 190)),
+            "weight_kg": Decimal(rng.randint(55, 95)),
+        }
+    if code == "medical_history":
+        return {
+            "diagnosis_date": plan.resection - dt.timedelta(days=rng.randint(60, 400)),
+            "functional_syndrome": rng.choice(["none", "none", "carcinoid"]),
+            "men1": False,
+            "carcinoid_heart_disease": False,
+            "prior_ssa": rng.random() < 0.6,
+        }
+    if code == "histopathology":
+        return {
+            "primary_site": plan.primary,
+            "primary_resection_date": plan.resection,
+            "timing": "synchronous",
+            "pt": rng.choice(["T2", "T3"]),
+            "pn": "N1",
+            "nodes_positive": rng.randint(1, 5),
+            "nodes_examined": rng.randint(6, 20),
+            "ki67_percent": Decimal(plan.ki67),
+            "mitoses_per_2mm2": Decimal(1),
+            "who_grade": plan.grade,
+        }
+    if code == "liver_resection":
+        return {
+            "resection_date": plan.resection,
+            "procedure": rng.choice(["major", "minor", "wedge"]),
+            "approach": rng.choice(["open", "laparoscopic"]),
+            "metastases_count": rng.randint(1, 6),
+            "largest_mm": rng.randint(8, 60),
+            "margin": plan.margin,
+            "length_of_stay_days": rng.randint(3, 12),
+            "complications": False,
+        }
+    raise ValueError(code)
+
+
+class _Writer:
+    """Turns each patient's plan into bulk entries with the steps the services would record."""
+
+    def __init__(self, rng, users, today, counts) -> None:
+        self.rng, self.users, self.today, self.counts = rng, users, today, counts
+        self.bulk = BulkEntry()
+        self.forms: list[tuple] = []  # (form, soft findings, nurse, site code)
+
+    def form(self, model, *, patient, visit, data, nurse, site_code, recent: bool) -> None:
+        form, soft = BulkEntry.checked_form(model, patient=patient, visit=visit, data=data)
+        self.bulk.create(form, user=nurse, reason="First entry")
+        draw = self.rng.random()
+        if draw > (0.3 if recent else 0.05) and not form.missing_fields():
+            self.bulk.update(
+                form,
+                {"status": FormStatus.COMPLETE, "completed_at": timezone.now(), "completed_by": nurse},
+                user=nurse,
+                reason="Marked complete",
             )
-        if rng.random() < 0.1:
-            crf.crf_save(
-                model=Recurrence,
-                visit=log,
-                actor=nurse,
-                data={
-                    "recurrence_date": today - dt.timedelta(days=rng.randint(1, 20)),
-                    "confirmation": "imaging",
-                    "site_liver": True,
-                    "site_nodes": False,
-                },
-            )
-            counts["recurrences"] += 1
-        if rng.random() < 0.3:
-            serious = rng.random() < 0.2
-            ae = safety.ae_save(
-                patient=patient,
-                actor=nurse,
-                data={
-                    "term": rng.choice(["Nausea", "Fatigue", "Abdominal pain", "Thrombocytopenia"]),
-                    "grade": 3 if serious else rng.randint(1, 2),
-                    "onset_date": today - dt.timedelta(days=rng.randint(0, 3)),
-                    "ongoing": True,
-                    "serious": serious,
-                    "criterion_hospitalisation": serious,
-                    "aware_at": timezone.now() - dt.timedelta(hours=rng.randint(1, 20)) if serious else None,
-                    "causality_lutathera": "possible" if allocation.arm == "B" else "unrelated",
-                    "causality_amino_acids": "unrelated",
-                    "causality_procedures": "unrelated",
-                    "action_taken": "none" if allocation.arm == "B" else "not_applicable",
-                    "outcome": "recovering",
-                },
-            )
-            counts["aes"] += 1
-            if serious:
-                report = ae.sae_reports.get()
-                report = safety.sae_update(
-                    report=report, actor=nurse, data={"narrative": "Admitted for assessment; managed conservatively."}
+            if draw > (0.7 if recent else 0.35):
+                monitor = self.users["monitor"]
+                self.bulk.update(
+                    form,
+                    {"status": FormStatus.VERIFIED, "verified_at": timezone.now(), "verified_by": monitor},
+                    user=monitor,
+                    reason="Source data verified",
                 )
-                safety.sae_sign(
-                    report=report,
-                    actor=pi,
-                    password=DEMO_PASSWORD,
-                    assessment={
-                        "pi_causality_lutathera": "possible" if allocation.arm == "B" else "unrelated",
-                        "pi_causality_amino_acids": "unrelated",
-                        "pi_causality_procedures": "unrelated",
-                        "pi_expectedness": "expected",
-                    },
+        self.forms.append((form, soft, nurse, site_code))
+        self.counts["forms"] += 1
+
+    def visit_done(self, visit, day, reason, nurse) -> None:
+        self.bulk.update(visit, {"done_on": day}, user=nurse, reason=reason)
+        self.counts["visits_done"] += 1
+
+    def visit_missed(self, visit, reason, nurse) -> None:
+        self.bulk.update(visit, {"missed_reason": reason}, user=nurse, reason=f"Missed: {reason}")
+        self.counts["visits_missed"] += 1
+
+    def queries(self) -> None:
+        """Automatic queries from the soft checks, and some raised by the data manager or a monitor."""
+        rng, bulk = self.rng, self.bulk
+        dm, monitor = self.users["dm"], self.users["monitor"]
+        for form, soft, nurse, site_code in self.forms:
+            raised = []
+            for field, message in soft:
+                query = Query(
+                    patient=form.patient,
+                    form_code=form.FORM_CODE,
+                    form_id=form.pk,
+                    visit_code=form.visit.code,
+                    field=field,
+                    text=message,
+                    automatic=True,
                 )
-                counts["saes"] += 1
-        if stdout is not None and (number + 1) % 10 == 0:
-            stdout.write(f"  {number + 1} patients")
-    return counts
+                bulk.create(query, user=None, reason="Raised by an edit check")
+                raised.append((query, None, message))
+            if form.status != FormStatus.IN_PROGRESS and rng.random() < 0.04:
+                raiser = rng.choice([dm, monitor])
+                text = "Please confirm against the source document."
+                query = Query(
+                    patient=form.patient,
+                    form_code=form.FORM_CODE,
+                    form_id=form.pk,
+                    visit_code=form.visit.code,
+                    field=form.data_field_names()[0],
+                    text=text,
+                    raised_by=raiser,
+                )
+                bulk.create(query, user=raiser, reason="Query raised")
+                raised.append((query, raiser, text))
+            for query, raiser, text in raised:
+                self.counts["queries"] += 1
+                if rng.random() < 0.7:
+                    answer = "Confirmed against the clinic letter."
+                    bulk.update(query, {"status": Query.Status.ANSWERED}, user=nurse, reason=f"Answered: {answer}")
+                    query._messages = [(nurse, answer)]
+                    if rng.random() < 0.8:
+                        closer = raiser or dm
+                        query._messages.append((closer, "Thank you"))
+                        bulk.update(
+                            query,
+                            {"status": Query.Status.CLOSED, "closed_at": timezone.now()},
+                            user=closer,
+                            reason="Thank you",
+                        )
+                query._raised = (raiser, text, site_code)
+        self.forms = []
+
+    def flush_queries(self) -> None:
+        queries = [q for q, _steps in self.bulk.new.get(Query, [])]
+        self.bulk.flush(Query)
+        messages = []
+        for query in queries:
+            raiser, text, site_code = query._raised
+            self.bulk.event(
+                kind=AuditEvent.Kind.QUERY_RAISED, actor=raiser, target=query, summary=text[:200], site_code=site_code
+            )
+            for author, message in getattr(query, "_messages", []):
+                messages.append(QueryMessage(query=query, author=author, text=message))
+            if query.status == Query.Status.CLOSED:
+                closer = query._messages[-1][0]
+                self.bulk.event(
+                    kind=AuditEvent.Kind.QUERY_CLOSED,
+                    actor=closer,
+                    target=query,
+                    summary="Thank you",
+                    site_code=site_code,
+                )
+        QueryMessage.objects.bulk_create(messages, batch_size=2000)
+
+
+def _follow_up(rng, enrolled, users, today, counts) -> None:
+    writer = _Writer(rng, users, today, counts)
+    visits: dict[int, dict[str, Visit]] = {}
+    for visit in Visit.objects.filter(patient__in=[p for p, *_ in enrolled]).order_by("patient_id", "sequence"):
+        visits.setdefault(visit.patient_id, {})[visit.code] = visit
+    dosing = []  # (cycle, patient, visit, data, nurse, site code, recent): written after the laboratory forms
+    for patient, arm, plan, nurse in enrolled:
+        site_code = patient.site.code
+        by_code = visits[patient.pk]
+        for visit in by_code.values():
+            visit.patient = patient
+        doses: dict[str, dt.date] = {}
+        dosing_stopped = False
+        for definition in [d for d in schedule.schedule() if arm in d.arms]:
+            visit = by_code[definition.code]
+            if definition.anchor in (schedule.CYCLE_1, schedule.CYCLE_2):
+                _reschedule(writer, patient, arm, plan, doses, by_code, nurse)
+            if definition.code == "RAND":
+                day = plan.rand_day
+            else:
+                if visit.window_start > today:
+                    continue  # upcoming
+                half = max(1, definition.window_before // 2)
+                day = visit.target_date + dt.timedelta(days=rng.randint(-half, half))
+                if rng.random() < 0.03 and definition.code.startswith("FU"):
+                    day = visit.window_end + dt.timedelta(days=rng.randint(1, 10))  # out of window: a query
+                if plan.stop and day >= plan.stop:
+                    if plan.death:
+                        writer.visit_missed(visit, f"Patient died on {plan.death:%d %b %Y}", nurse)
+                    continue  # withdrawn: later visits are not applicable
+                if day > today:
+                    continue  # due, not done yet
+                if dosing_stopped and definition.arms == ("B",):
+                    writer.visit_missed(visit, "Lutathera not given", nurse)
+                    continue
+                draw = rng.random()
+                if draw > 0.97:
+                    writer.visit_missed(visit, "Patient did not attend", nurse)
+                    dosing_stopped = dosing_stopped or definition.code == "C1"
+                    continue
+                if draw > 0.95:
+                    continue  # overdue: nobody recorded it yet
+            recent = (today - day).days < 120
+            _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses)
+        _end_of_study(writer, rng, plan, patient, by_code["FU36"], nurse, site_code, today)
+        _logs(writer, rng, plan, patient, by_code, nurse, site_code, today)
+        _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
+    bulk = writer.bulk
+    bulk.flush(*[m for m in FORMS.values() if m is not LutatheraDosing], FormNotDone, AdverseEvent)
+    for cycle in ("C1", "C2"):  # the dosing checks read the visit's laboratory and the first dose
+        for code, patient, visit, data, nurse, site_code, recent in dosing:
+            if code == cycle:
+                writer.form(
+                    LutatheraDosing,
+                    patient=patient,
+                    visit=visit,
+                    data=data,
+                    nurse=nurse,
+                    site_code=site_code,
+                    recent=recent,
+                )
+        bulk.flush(LutatheraDosing)
+    writer.queries()  # the forms have their ids now
+    writer.flush_queries()
+    bulk.flush()  # visit changes and audit events
+
+
+def _reschedule(writer, patient, arm, plan, doses, by_code, nurse) -> None:
+    """The later dosing and safety visits follow the actual doses (``visits_reschedule_after_dose``)."""
+    planned = schedule.planned_visits(
+        arm=arm,
+        liver_resection=patient.liver_resection_date,
+        randomised_on=by_code["RAND"].target_date,
+        cycle_1_dose=doses.get("C1"),
+        cycle_2_dose=doses.get("C2"),
+    )
+    for definition, target, start, end in planned:
+        visit = by_code[definition.code]
+        if visit.done_on or definition.anchor not in (schedule.CYCLE_1, schedule.CYCLE_2):
+            continue
+        if visit.target_date != target:
+            writer.bulk.update(
+                visit,
+                {"target_date": target, "window_start": start, "window_end": end},
+                user=nurse,
+                reason=f"Rescheduled after the actual {schedule.ANCHOR_LABELS[definition.anchor]}",
+            )
+
+
+def _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses) -> None:
+    dated_by = None
+    for code in expected_forms(visit):
+        if code == "end_of_study":
+            continue  # written with the patient's outcome
+        model = FORMS[code]
+        chance, reason = NOT_DONE.get(code, (0, ""))
+        if rng.random() < chance:
+            writer.bulk.create(
+                FormNotDone(visit=visit, form_code=code, reason=reason), user=nurse, reason=f"Not done: {reason}"
+            )
+            writer.counts["forms_not_done"] += 1
+            continue
+        if recent and rng.random() < 0.05:
+            continue  # not entered yet
+        form_day = day - dt.timedelta(days=rng.randint(0, 2)) if code == "laboratory" and visit.code != "RAND" else day
+        data = _form_data(code, rng, form_day, plan=plan, patient=patient, visit_code=visit.code, today=writer.today)
+        if code == "lutathera_dosing":
+            dosing.append((visit.code, patient, visit, data, nurse, site_code, recent))
+            doses[visit.code] = data["dose_date"]
+        else:
+            writer.form(model, patient=patient, visit=visit, data=data, nurse=nurse, site_code=site_code, recent=recent)
+        if dated_by is None and any(data.get(n) for n in VISIT_DATE_FIELDS):
+            dated_by = (model, next(data[n] for n in VISIT_DATE_FIELDS if data.get(n)))
+    if visit.code == "RAND":
+        writer.visit_done(visit, day, "Visit done", nurse)
+    elif dated_by is not None:
+        writer.visit_done(visit, dated_by[1], f"Visit date from {dated_by[0].FORM_TITLE}", nurse)
+    else:
+        writer.visit_done(visit, day, "Visit done", nurse)
+
+
+def _end_of_study(writer, rng, plan, patient, fu36, nurse, site_code, today) -> None:
+    recurrence_free = plan.recurrence is None
+    if plan.death:
+        data = {
+            "end_date": plan.death,
+            "reason": "death",
+            "recurrence_free": recurrence_free,
+            "death_date": plan.death,
+            "death_cause": "Progressive neuroendocrine tumour" if not recurrence_free else "Myocardial infarction",
+            "death_relation": "net" if not recurrence_free else "none",
+        }
+        writer.counts["deaths"] += 1
+    elif plan.withdrawal:
+        data = {"end_date": plan.withdrawal, "reason": "withdrawal", "recurrence_free": recurrence_free}
+    elif fu36.done_on:
+        data = {"end_date": fu36.done_on, "reason": "completed", "recurrence_free": recurrence_free}
+    else:
+        return
+    writer.form(
+        EndOfStudy,
+        patient=patient,
+        visit=fu36,
+        data=data,
+        nurse=nurse,
+        site_code=site_code,
+        recent=data["end_date"] > today - dt.timedelta(days=120),
+    )
+
+
+def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
+    log = by_code["LOG"]
+
+    def entry(model, data, day):
+        writer.form(
+            model,
+            patient=patient,
+            visit=log,
+            data=data,
+            nurse=nurse,
+            site_code=site_code,
+            recent=(today - day).days < 120,
+        )
+
+    if rng.random() < 0.5:
+        entry(
+            ConcomitantMedication,
+            {
+                "drug": "Paracetamol",
+                "indication": "Pain",
+                "dose": "1 g",
+                "route": "oral",
+                "start_date": plan.resection,
+                "ongoing": True,
+            },
+            plan.rand_day,
+        )
+    if rng.random() < 0.2:
+        start = plan.resection - dt.timedelta(days=rng.randint(100, 900))
+        entry(
+            ConcomitantMedication,
+            {
+                "drug": "Metformin",
+                "indication": "Type 2 diabetes",
+                "dose": "500 mg",
+                "route": "oral",
+                "start_date": start,
+                "ongoing": True,
+            },
+            plan.rand_day,
+        )
+    for code in ("FU12", "FU36"):  # protocol PET at months 12 and 36
+        visit = by_code[code]
+        if visit.done_on:
+            recurred = plan.recurrence is not None and plan.recurrence <= visit.done_on
+            entry(
+                Imaging,
+                {
+                    "imaging_date": visit.done_on,
+                    "modality": "pet",
+                    "reason": "pet_protocol",
+                    "result": "recurrence" if recurred else "ned",
+                    "new_lesions": rng.randint(1, 4) if recurred else 0,
+                },
+                visit.done_on,
+            )
+    detected = next(
+        (
+            v.done_on
+            for v in by_code.values()
+            if v.code.startswith("FU") and v.done_on and plan.recurrence and v.done_on >= plan.recurrence
+        ),
+        None,
+    )
+    if detected:
+        entry(
+            Imaging,
+            {
+                "imaging_date": detected,
+                "modality": "pet",
+                "reason": "suspected",
+                "result": "recurrence",
+                "new_lesions": rng.randint(1, 5),
+            },
+            detected,
+        )
+        liver = rng.random() < 0.75
+        treatment = _clip(detected + dt.timedelta(days=rng.randint(20, 60)), today)
+        entry(
+            Recurrence,
+            {
+                "recurrence_date": detected,
+                "confirmation": rng.choice(["imaging", "imaging", "biopsy"]),
+                "site_liver": liver,
+                "site_nodes": not liver or rng.random() < 0.3,
+                "site_peritoneum": False,
+                "site_bone": rng.random() < 0.1,
+                "site_lung": False,
+                "next_treatment": "Lanreotide" if treatment else "",
+                "next_treatment_start": treatment,
+            },
+            detected,
+        )
+        writer.counts["recurrences"] += 1
+    for visit in by_code.values():
+        if (
+            visit.code not in ("RAND", "LOG")
+            and visit.done_on
+            and not (visit.window_start <= visit.done_on <= visit.window_end)
+        ) and rng.random() < 0.5:
+            entry(
+                ProtocolDeviation,
+                {
+                    "deviation_date": visit.done_on,
+                    "category": "visit",
+                    "description": f"{visit.label} done outside its window.",
+                    "serious_breach": False,
+                },
+                visit.done_on,
+            )
+
+
+def _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today) -> None:
+    """Non-serious AEs through follow-up: the AE edit checks, then bulk entry."""
+    last = min(today, plan.stop or today)
+    span = (last - plan.rand_day).days
+    if span < 5:
+        return
+    count = rng.choice([0, 0, 1, 1, 2, 3] if arm == "B" else [0, 0, 0, 1, 1, 2])
+    for _ in range(count):
+        onset = plan.rand_day + dt.timedelta(days=rng.randint(1, span))
+        cycle = 2 if "C2" in doses and doses["C2"] <= onset else 1 if "C1" in doses and doses["C1"] <= onset else None
+        if arm == "B" and cycle and rng.random() < 0.7:
+            term, related = rng.choice(AE_TERMS_LUTATHERA), "possible"
+        else:
+            term, _kind = rng.choice(AE_TERMS_BOTH)
+            related, cycle = "unrelated", None
+        ongoing = (today - onset).days < 30 and rng.random() < 0.5
+        data = {
+            "term": term,
+            "grade": rng.choice([1, 1, 2]),
+            "onset_date": onset,
+            "stop_date": None if ongoing else min(today, onset + dt.timedelta(days=rng.randint(2, 40))),
+            "ongoing": ongoing,
+            "serious": False,
+            "causality_lutathera": related if arm == "B" else "unrelated",
+            "causality_amino_acids": "unrelated",
+            "causality_procedures": "possible" if term == "Wound infection" else "unrelated",
+            "action_taken": "none" if arm == "B" and cycle == 1 else "not_applicable",
+            "outcome": "recovering" if ongoing else "recovered",
+            "dosing_cycle": cycle,
+        }
+        errors = safety.ae_check(data, patient=patient)
+        if errors:
+            raise safety.AeInvalid(errors)
+        ae = AdverseEvent(patient=patient, **data)
+        ae.clean_fields(exclude=["patient"])
+        writer.bulk.create(ae, user=nurse, reason="First entry")
+        writer.counts["aes"] += 1

@@ -47,7 +47,11 @@ def _make_lock_ready():
 
     for visit in Visit.objects.filter(done_on__isnull=False).exclude(code="LOG").select_related("patient__site"):
         for code in expected_forms(visit):
-            if not FORMS[code].REPEATING and not FORMS[code].objects.filter(visit=visit).exists():
+            if (
+                not FORMS[code].REPEATING
+                and not FORMS[code].objects.filter(visit=visit).exists()
+                and not visit.forms_not_done.filter(form_code=code).exists()
+            ):
                 crf.crf_mark_not_done(
                     visit=visit,
                     form_code=code,

@@ -1,4 +1,4 @@
-"""Build a synthetic trial through the services: python manage.py simulate_trial --patients N --seed S."""
+"""Build a synthetic trial with follow-up: python manage.py simulate_trial --patients N --seed S."""
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -7,7 +7,7 @@ from patients.models import Patient
 
 
 class Command(BaseCommand):
-    help = "Create a realistic synthetic trial (sites, staff, screening, consent, eligibility, randomisation, CRFs, AEs, SAEs, queries) through the services."  # noqa: E501
+    help = "Create a realistic synthetic trial with up to 3 years of follow-up (enrolment, SAEs and withdrawals through the services; visits, forms, AEs and queries in bulk with the same checks and audit steps)."  # noqa: E501
 
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=90)
