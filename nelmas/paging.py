@@ -16,6 +16,6 @@ def paginate(request, rows, per_page: int | None = None) -> dict:
     params.pop("page", None)
     return {
         "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+        "page_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)),
         "params": params.urlencode(),
     }

@@ -30,6 +30,8 @@ def test_patient_list_pages_through_every_patient_once(client, world):
     assert "1–50 of 120" in first and 'rel="next"' in first and 'rel="prev"' not in first
     last = client.get(url, {"page": 3}).content.decode()
     assert "101–120 of 120" in last and 'rel="next"' not in last
+    # The page numbers above the table and again below it (the nurse who scrolled down).
+    assert last.count('href="?page=2"') == 4  # "Previous" and "2", twice
 
 
 def test_junk_or_out_of_range_page_numbers_give_the_nearest_page(client, world):
