@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from .models import Consent, Patient, ReconsentTask
 
@@ -40,7 +40,8 @@ def patient_list(*, user, query: str = "", site_code: str = "", status: str = ""
         Patient.objects.visible_to(user)
         .select_related("site")
         .annotate(
-            open_reconsent=Count("reconsent_tasks", filter=Q(reconsent_tasks__completed_at__isnull=True)),
+            # EXISTS, not a COUNT: an aggregate would group every visible patient before the page is cut.
+            open_reconsent=Exists(ReconsentTask.objects.filter(patient=OuterRef("pk"), completed_at__isnull=True)),
             last_consent_version=Subquery(latest_consent.values("document__document_version")[:1]),
         )
         .order_by("site__code", "site_sequence")

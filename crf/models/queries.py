@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -43,6 +44,8 @@ class Query(TrialRecord):
 
     class Meta:
         ordering = ["-created_at"]
+        # Open queries, oldest first, are what the data manager and the sites work through.
+        indexes = [models.Index(fields=["created_at"], name="query_open_by_age", condition=~Q(status="closed"))]
 
     def __str__(self) -> str:
         return f"Query on {self.patient.trial_number} {self.visit_code} {self.form_code}.{self.field}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +54,15 @@ class Visit(TrialRecord):
     class Meta:
         ordering = ["patient", "target_date", "sequence"]
         constraints = [models.UniqueConstraint(fields=["patient", "code"], name="visit_unique_code_per_patient")]
+        # The visits still expected are few among the many done: the nurse's home, the reminder
+        # sweep and the overdue lists find them by deadline without reading the done ones.
+        indexes = [
+            models.Index(
+                fields=["window_end", "patient"],
+                name="visit_open_by_deadline",
+                condition=Q(done_on__isnull=True, missed_reason="", not_applicable_reason="", retired_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.patient.trial_number} {self.code}"
