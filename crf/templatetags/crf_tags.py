@@ -1,6 +1,8 @@
 from collections import Counter
 
 from django import template
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from crf.forms import VisitDateForm
 from crf.selectors import patient_timeline
@@ -32,3 +34,33 @@ def next_visit(patient):
         visit.patient = patient
     upcoming = next((v for v in visits if v.state() in ("overdue", "due", "upcoming")), None)
     return {"patient": patient, "visit": upcoming, "state": upcoming.state() if upcoming else None}
+
+
+# Badges as filters, not {% include %}: a patient's timeline shows a hundred of them, and an include
+# per badge was a third of the patient page's rendering time. Same markup and msgids as before.
+_FORM_STATUS = {
+    "not_started": _("Not started"),
+    "in_progress": _("In progress"),
+    "complete": _("Complete"),
+    "verified": _("Verified"),
+    "locked": _("Locked"),
+}
+_VISIT_STATE = {
+    "upcoming": _("Upcoming"),
+    "due": _("Due"),
+    "overdue": _("Overdue"),
+    "done": _("Done"),
+    "missed": _("Missed"),
+    "not_applicable": _("Not applicable"),
+    "ongoing": _("Ongoing"),
+}
+
+
+@register.filter
+def form_status_badge(status) -> str:
+    return format_html('<span class="badge form-status form-{}">{}</span>', status, _FORM_STATUS.get(status, ""))
+
+
+@register.filter
+def visit_state_badge(state) -> str:
+    return format_html('<span class="badge visit-state visit-{}">{}</span>', state, _VISIT_STATE.get(state, ""))
