@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from django.db.models import CharField, F, Max, OuterRef, Q, Subquery, Window
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, RowNumber
 from lxml import etree
 
 from accounts.models import Signature, User
@@ -175,6 +175,19 @@ _MARK = "NELMAS-SUBJECTS"
 def _latest_history(model):
     """The newest history record of each form (the last by date, then id): its audit record."""
     return model.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+
+
+def _newest_histories(model):
+    """The newest history record of each existing form (the last by date, then id), in one pass over
+    the history table with a window function: the same records as _latest_history() gives form by
+    form, which the users of the audit records took half a second to look up at a thousand patients.
+    (The form filter drops whole partitions, so it does not change which record is the newest.)"""
+    newest_first = [F("history_date").desc(), F("history_id").desc()]
+    return (
+        model.history.model.objects.filter(id__in=model.objects.values("pk"))
+        .annotate(_rank=Window(RowNumber(), partition_by=[F("id")], order_by=newest_first))
+        .filter(_rank=1)
+    )
 
 
 def _form_rows(model, columns):
@@ -381,8 +394,7 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
 
     user_ids = Q(pk__in=valid.values("signer_id"))
     for model in FORMS.values():
-        newest_user = Subquery(_latest_history(model).values("history_user_id")[:1])
-        user_ids |= Q(pk__in=model.objects.annotate(_u=newest_user).filter(_u__isnull=False).values("_u"))
+        user_ids |= Q(pk__in=_newest_histories(model).values("history_user_id"))
     users = User.objects.filter(user_ids).order_by("username")
     sites = Site.objects.filter(pk__in=Patient.objects.values("site_id")).order_by("code")
     _admin(root, users, sites, meanings)
