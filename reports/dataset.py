@@ -233,7 +233,25 @@ def plain_formatter(kind: str):
             return value.isoformat() if value.__class__ is exact else ("" if value is None else general(value))
 
         return iso
-    return general  # float (Decimal) and datetime: plain() does the work
+    if kind == "float":
+
+        def decimal(value):
+            if value.__class__ is Decimal:
+                return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+            return "" if value is None else general(value)
+
+        return decimal
+    if kind == "datetime":
+
+        def utc(value):
+            # The database gives UTC datetimes: isoformat() (which, like strftime, drops the
+            # microseconds) is faster than astimezone().strftime(); strftime does not pad years < 1000.
+            if value.__class__ is dt.datetime and value.tzinfo is dt.UTC and value.year >= 1000:
+                return value.isoformat(timespec="seconds")[:19] + "Z"
+            return "" if value is None else general(value)
+
+        return utc
+    return general
 
 
 def cell_formatter(kind: str):

@@ -136,6 +136,8 @@ def _metadata(study):
 
 
 def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is dt.UTC and value.year >= 1000:  # as the database gives it: the fast way, same text
+        return value.isoformat(timespec="seconds")
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 

@@ -18,7 +18,7 @@ from accounts.exports import csv_safe
 from crf import services as crf
 from crf.registry import FORMS
 from reports.dataset import cell_formatter, export_dataset, plain, plain_formatter
-from reports.odm import validate_odm, xml_attr, xml_text
+from reports.odm import _iso, validate_odm, xml_attr, xml_text
 from tests.crf.factories import scheduled_patient
 
 KINDS = ("text", "integer", "float", "date", "datetime", "time", "boolean")
@@ -46,6 +46,9 @@ VALUES = [
     dt.time(9, 5, 1),
     dt.datetime(2026, 2, 3, 1, 2, 3, 999, tzinfo=zoneinfo.ZoneInfo("Europe/Amsterdam")),
     dt.datetime(2026, 2, 3, 1, 2, 3, tzinfo=dt.UTC),
+    dt.datetime(2026, 2, 3, 1, 2, 3, 999999, tzinfo=dt.UTC),
+    dt.datetime(999, 2, 3, 1, 2, 3, tzinfo=dt.UTC),
+    dt.datetime(2026, 2, 3, 1, 2, 3, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
 ]
 
 
@@ -122,6 +125,12 @@ def test_text_escaping_is_lxmls(value):
 def test_escaping_of_awkward_strings_is_lxmls(value):
     _same_as_lxml(xml_attr, _lxml_attr, value)
     _same_as_lxml(xml_text, _lxml_text, value)
+
+
+def test_odm_timestamps_are_utc_seconds():
+    for value in VALUES:
+        if isinstance(value, dt.datetime):
+            assert _iso(value) == value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"), value
 
 
 def _add_patients(world, count, start):
