@@ -254,13 +254,28 @@ def plain_formatter(kind: str):
     return general
 
 
-def cell_formatter(kind: str):
-    """A function equal to ``csv_safe(plain(value, kind))`` for every value, chosen once per column.
+# What plain() writes for a number: an optional minus, digits, optional decimals (no exponent).
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
-    plain() returns text, so csv_safe() also quotes negative numbers ("'-3"): kept as it was, the
-    files must stay byte-identical.
+
+def cell_formatter(kind: str):
+    """A function giving the CSV cell of a value, chosen once per column: plain() text, neutralised
+    as csv_safe() does when it starts like a spreadsheet formula (= + - @, tab, CR).
+
+    Numbers stay numbers, as csv_safe() promises: a numeric column (integer, float) holds "-3" or
+    "-0.5" as R, SAS or Stata expect, not "'-3". Only a cell of a numeric column that is not a
+    number (which the database does not give) would still be neutralised.
     """
     to_text = plain_formatter(kind)
+    if kind in ("integer", "float"):
+
+        def number(value):
+            text = to_text(value)
+            if text.startswith(_FORMULA_START) and _NUMBER.fullmatch(text) is None:
+                return "'" + text
+            return text
+
+        return number
 
     def cell(value):
         text = to_text(value)

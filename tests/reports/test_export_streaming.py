@@ -4,6 +4,7 @@ per-column formatters equal to plain() and csv_safe() they replace, and the ODM'
 XML escaping equal to lxml's."""
 
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from lxml import etree
 from accounts.exports import csv_safe
 from crf import services as crf
 from crf.registry import FORMS
-from reports.dataset import cell_formatter, export_dataset, plain, plain_formatter
+from reports.dataset import Column, Table, cell_formatter, export_dataset, plain, plain_formatter, write_csv_table
 from reports.odm import _iso, validate_odm, xml_attr, xml_text
 from tests.crf.factories import scheduled_patient
 
@@ -53,14 +54,16 @@ VALUES = [
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_formatters_equal_plain_and_csv_safe(kind):
+def test_formatters_equal_plain_and_csv_safe_numbers_kept(kind):
     for value in VALUES:
         try:
             expected = plain(value, kind)
         except (AttributeError, TypeError, ValueError):
             continue  # a value plain() cannot show for this kind is not one the database gives
         assert plain_formatter(kind)(value) == expected, (kind, value)
-        assert cell_formatter(kind)(value) == csv_safe(expected), (kind, value)
+        # Numbers in numeric columns stay numbers ("-3"); everything else is neutralised as text.
+        number = kind in ("integer", "float") and re.fullmatch(r"-?\d+(\.\d+)?", expected)
+        assert cell_formatter(kind)(value) == (expected if number else csv_safe(expected)), (kind, value)
 
 
 AWKWARD = [
@@ -131,6 +134,27 @@ def test_odm_timestamps_are_utc_seconds():
     for value in VALUES:
         if isinstance(value, dt.datetime):
             assert _iso(value) == value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"), value
+
+
+class _Rows(list):
+    """Rows standing in for a query: what write_csv_table iterates."""
+
+    def iterator(self, chunk_size):
+        return iter(self)
+
+
+def test_csv_numeric_columns_hold_plain_negative_numbers_and_text_is_neutralised(tmp_path):
+    """Analysts read these files with R, SAS or Stata: a negative number must stay a number. Only
+    text cells starting like a formula (= + - @) are neutralised with a quote (OWASP CSV injection)."""
+    assert cell_formatter("integer")(-3) == "-3"
+    assert cell_formatter("float")(Decimal("-0.5")) == "-0.5"
+    assert cell_formatter("float")(Decimal("-2.000")) == "-2"
+    assert cell_formatter("text")("-3") == "'-3"
+    assert cell_formatter("text")("=1+2") == "'=1+2"
+    columns = [Column("name", "Name", "text"), Column("change", "Change", "float"), Column("n", "N", "integer")]
+    rows = _Rows([("-1", Decimal("-0.50"), -3), ("@x", Decimal("1.25"), 4), ("+44", None, None)])
+    write_csv_table(Table("t", "T", columns, rows), tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == "name,change,n\n'-1,-0.50,-3\n'@x,1.25,4\n'+44,,\n"
 
 
 def _add_patients(world, count, start):
