@@ -4,6 +4,7 @@ clinical data with audit records and signatures. Validated against the official 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from pathlib import Path
 
@@ -60,8 +61,7 @@ def _events() -> list[tuple[str, str, list[str], bool]]:
     return rows
 
 
-def _metadata(study):
-    columns_of = {model: form_columns(model) for model in FORMS.values()}  # labels are translated: once
+def _metadata(study, columns_of):
     variables = _e(study, "GlobalVariables")
     _e(variables, "StudyName", STUDY)
     _e(variables, "StudyDescription", "177Lu-DOTATATE after resection of neuroendocrine liver metastases")
@@ -176,7 +176,14 @@ _MARK = "NELMAS-SUBJECTS"
 
 def _latest_history(model):
     """The newest history record of each form (the last by date, then id): its audit record."""
-    return model.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+    return _history_model(model).objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
+
+
+@functools.cache
+def _history_model(model):
+    """The history model of a form: django-simple-history builds a new manager class on every
+    ``model.history`` access (about a millisecond each), which the export did 30 times."""
+    return model.history.model
 
 
 def _newest_histories(model):
@@ -186,7 +193,8 @@ def _newest_histories(model):
     (The form filter drops whole partitions, so it does not change which record is the newest.)"""
     newest_first = [F("history_date").desc(), F("history_id").desc()]
     return (
-        model.history.model.objects.filter(id__in=model.objects.values("pk"))
+        _history_model(model)
+        .objects.filter(id__in=model.objects.values("pk"))
         .annotate(_rank=Window(RowNumber(), partition_by=[F("id")], order_by=newest_first))
         .filter(_rank=1)
     )
@@ -378,7 +386,8 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
         Description="Locked dataset" if lock else "NOT LOCKED: for monitoring only",
     )
     study = _e(root, "Study", OID=STUDY)
-    _metadata(study)
+    columns_of = {model: form_columns(model) for model in FORMS.values()}  # labels are translated: once
+    _metadata(study, columns_of)
 
     valid = valid_casebook_signatures()
     # Signature definitions numbered in the order the meanings first appear, casebooks taken from
@@ -412,7 +421,7 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
     streams = []
     for form_code in sorted(FORMS):
         model = FORMS[form_code]
-        columns = form_columns(model)
+        columns = columns_of[model]
         # The fixed text around each form's values, escaped once: its FormData and ItemGroupData start
         # tags, and each ItemData's up to its value.
         form = xml_attr(f"F.{form_code}")
