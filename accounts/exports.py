@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from decimal import Decimal
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -18,7 +19,7 @@ def csv_safe(value) -> str:
         return ""
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return str(value)
     text = str(value)
     return f"'{text}" if text.startswith(_FORMULA_START) else text

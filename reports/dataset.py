@@ -233,16 +233,49 @@ def plain_formatter(kind: str):
             return value.isoformat() if value.__class__ is exact else ("" if value is None else general(value))
 
         return iso
-    return general  # float (Decimal) and datetime: plain() does the work
+    if kind == "float":
+
+        def decimal(value):
+            if value.__class__ is Decimal:
+                return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+            return "" if value is None else general(value)
+
+        return decimal
+    if kind == "datetime":
+
+        def utc(value):
+            # The database gives UTC datetimes: isoformat() (which, like strftime, drops the
+            # microseconds) is faster than astimezone().strftime(); strftime does not pad years < 1000.
+            if value.__class__ is dt.datetime and value.tzinfo is dt.UTC and value.year >= 1000:
+                return value.isoformat(timespec="seconds")[:19] + "Z"
+            return "" if value is None else general(value)
+
+        return utc
+    return general
+
+
+# What plain() writes for a number: an optional minus, digits, optional decimals (no exponent).
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def cell_formatter(kind: str):
-    """A function equal to ``csv_safe(plain(value, kind))`` for every value, chosen once per column.
+    """A function giving the CSV cell of a value, chosen once per column: plain() text, neutralised
+    as csv_safe() does when it starts like a spreadsheet formula (= + - @, tab, CR).
 
-    plain() returns text, so csv_safe() also quotes negative numbers ("'-3"): kept as it was, the
-    files must stay byte-identical.
+    Numbers stay numbers, as csv_safe() promises: a numeric column (integer, float) holds "-3" or
+    "-0.5" as R, SAS or Stata expect, not "'-3". Only a cell of a numeric column that is not a
+    number (which the database does not give) would still be neutralised.
     """
     to_text = plain_formatter(kind)
+    if kind in ("integer", "float"):
+
+        def number(value):
+            text = to_text(value)
+            if text.startswith(_FORMULA_START) and _NUMBER.fullmatch(text) is None:
+                return "'" + text
+            return text
+
+        return number
 
     def cell(value):
         text = to_text(value)

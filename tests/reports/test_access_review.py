@@ -3,6 +3,7 @@
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -56,6 +57,7 @@ def test_csv_download_is_for_the_trial_manager_and_neutralises_formulas(client, 
         ("\tx", "'\tx"),
         ("NEL-GB01-001", "NEL-GB01-001"),
         (-3.5, "-3.5"),
+        (Decimal("-0.5"), "-0.5"),
         (7, "7"),
         (None, ""),
         (True, "Yes"),
