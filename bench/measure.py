@@ -45,7 +45,11 @@ def query_counts() -> None:
         client.force_login(User.objects.get(username=username))
         with CaptureQueriesContext(connection) as ctx:
             response = client.get(url)
-        counts[name] = {"queries": len(ctx.captured_queries), "status": response.status_code}
+        counts[name] = {
+            "queries": len(ctx.captured_queries),
+            "status": response.status_code,
+            "kb": len(response.content) / 1024,
+        }
     print(json.dumps(counts))
 
 

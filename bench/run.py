@@ -294,15 +294,17 @@ def main() -> None:
         "below with 0.5–1.5 s between clicks (bench/locustfile.py). Targets: p95 < 150 ms, p95 within 2× of "
         "the bare view's p95 in the same run.",
         "",
-        f"| page | requests | failures | p50 ms | p95 ms | p95 / ceiling | queries at {SMALL} | queries at {LARGE} |",
-        "|---|---|---|---|---|---|---|---|",
+        "| page | KB | requests | failures | p50 ms | p95 ms | p95 / ceiling | "
+        f"queries at {SMALL} | queries at {LARGE} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, figures in sorted(mix.items(), key=lambda item: item[0] != "bare view (ceiling)"):
         queries = (
             (counts[SMALL][name]["queries"], counts[LARGE][name]["queries"]) if name in counts[SMALL] else ("—", "—")
         )
+        size = f"{counts[LARGE][name]['kb']:.0f}" if name in counts[LARGE] else "—"
         lines.append(
-            f"| {name} | {figures['requests']} | {figures['failures']} | {figures['p50_ms']:.0f} | "
+            f"| {name} | {size} | {figures['requests']} | {figures['failures']} | {figures['p50_ms']:.0f} | "
             f"{figures['p95_ms']:.0f} | {figures['p95_ms'] / mix_ceiling['p95_ms']:.2f} | {queries[0]} | {queries[1]} |"
         )
     lines += [
