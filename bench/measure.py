@@ -83,10 +83,8 @@ def prepare_randomisations() -> None:
 
     from django.utils import timezone
 
-    from accounts.management.commands.seed_demo import DEMO_PASSWORD
-    from patients import services
     from patients.models import ConsentDocument
-    from reports.simulation import _answers
+    from reports.simulation import _answers, register_eligible
     from sites.models import Site
 
     n = int(os.environ.get("BENCH_RANDOMISATIONS", "200"))
@@ -98,49 +96,26 @@ def prepare_randomisations() -> None:
         site = sites[number % len(sites)]
         nurse = User.objects.get(username=f"nurse.{site.code.lower()}")
         resection = today - dt.timedelta(days=45)
-        screening = services.screening_log_add(
-            actor=nurse,
-            site=site,
-            data={
-                "screened_on": resection + dt.timedelta(days=29),
-                "age": 60,
-                "sex": "F",
-                "eligible": True,
-                "not_randomised_reason": "",
-                "reason_detail": "",
-            },
-        )
-        patient = services.patient_register(
-            actor=nurse,
-            site=site,
-            screening=screening,
-            data={
-                "initials": "BZ",
-                "year_of_birth": today.year - 60,
-                "sex": "F",
-                "liver_resection_date": resection,
-                "primary_resection_date": resection,
-            },
-            consent={
-                "document": document,
-                "consented_at": timezone.now() - dt.timedelta(days=6),
-                "samples_biobank": True,
-                "tissue": True,
-                "future_research": True,
-                "gp_letter": True,
-            },
-            confirm_possible_duplicate=True,
-        )
         grade = ("G1", "G2")[number % 2]
-        answers = _answers(
-            resection,
-            ("pancreas", "jejunum_ileum")[number % 2],
-            "2.0" if grade == "G1" else "8.0",
-            grade,
-            ("R0", "R1")[number % 2],
+        patient = register_eligible(
+            site=site,
+            nurse=nurse,
+            resection=resection,
+            born=today.year - 60,
+            sex="F",
+            initials="BZ",
+            document=document,
+            consented_at=timezone.now() - dt.timedelta(days=6),
+            future_research=True,
+            answers=_answers(
+                resection,
+                ("pancreas", "jejunum_ileum")[number % 2],
+                "2.0" if grade == "G1" else "8.0",
+                grade,
+                ("R0", "R1")[number % 2],
+            ),
+            today=today,
         )
-        services.eligibility_save(actor=nurse, patient=patient, data=answers)
-        services.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
         ready.append([nurse.username, patient.trial_number])
     print(json.dumps(ready))
 

@@ -290,25 +290,29 @@ def _visit_done_from_form(form: CrfForm, actor: User) -> None:
         record_update(obj=visit, data={"done_on": day}, actor=actor, reason=f"Visit date from {form.FORM_TITLE}")
 
 
+EDIT_CHECK_REASON = "Raised by an edit check"
+
+
+def automatic_query(form: CrfForm, field: str, message: str) -> Query:
+    """The (unsaved) query an edit check's soft failure raises on ``form``."""
+    return Query(
+        patient=form.patient,
+        form_code=form.FORM_CODE,
+        form_id=form.pk,
+        visit_code=form.visit.code,
+        field=field,
+        text=message,
+        automatic=True,
+    )
+
+
 def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
     open_texts = set(
         Query.objects.open().filter(form_code=form.FORM_CODE, form_id=form.pk).values_list("field", "text")
     )
     for field, message in result.soft:
         if (field, message) not in open_texts:
-            query = record_create(
-                obj=Query(
-                    patient=form.patient,
-                    form_code=form.FORM_CODE,
-                    form_id=form.pk,
-                    visit_code=form.visit.code,
-                    field=field,
-                    text=message,
-                    automatic=True,
-                ),
-                actor=None,
-                reason="Raised by an edit check",
-            )
+            query = record_create(obj=automatic_query(form, field, message), actor=None, reason=EDIT_CHECK_REASON)
             audit_event_record(kind=AuditEvent.Kind.QUERY_RAISED, actor=None, target=query, summary=message)
 
 

@@ -42,7 +42,7 @@ from crf.models import (
     Visit,
 )
 from crf.registry import FORMS
-from crf.services import VISIT_DATE_FIELDS
+from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
 from patients import services as patients
 from patients.models import ConsentDocument, Withdrawal
 from randomisation.services import patient_randomise
@@ -183,6 +183,49 @@ def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
     return counts
 
 
+def register_eligible(
+    *, site, nurse, resection, born, sex, initials, document, consented_at, future_research, answers, today
+):
+    """Screening, registration with consent, eligibility saved and confirmed by the site's PI, all
+    through the services: a patient ready to be randomised (the simulation and the benchmark)."""
+    screening = patients.screening_log_add(
+        actor=nurse,
+        site=site,
+        data={
+            "screened_on": resection + dt.timedelta(days=29),
+            "age": today.year - born,
+            "sex": sex,
+            "eligible": True,
+            "not_randomised_reason": "",
+            "reason_detail": "",
+        },
+    )
+    patient = patients.patient_register(
+        actor=nurse,
+        site=site,
+        screening=screening,
+        data={
+            "initials": initials,
+            "year_of_birth": born,
+            "sex": sex,
+            "liver_resection_date": resection,
+            "primary_resection_date": resection,
+        },
+        consent={
+            "document": document,
+            "consented_at": consented_at,
+            "samples_biobank": True,
+            "tissue": True,
+            "future_research": future_research,
+            "gp_letter": True,
+        },
+        confirm_possible_duplicate=True,
+    )
+    patients.eligibility_save(actor=nurse, patient=patient, data=answers)
+    patients.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
+    return patient
+
+
 def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
     """Screening, registration with consent, eligibility, randomisation: through the services."""
     if plan.screen_failure:
@@ -199,46 +242,22 @@ def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
             },
         )
         counts["screened"] += 1
-    screening = patients.screening_log_add(
-        actor=nurse,
-        site=site,
-        data={
-            "screened_on": plan.resection + dt.timedelta(days=29),
-            "age": today.year - plan.born,
-            "sex": plan.sex,
-            "eligible": True,
-            "not_randomised_reason": "",
-            "reason_detail": "",
-        },
-    )
     counts["screened"] += 1
     consent_day = plan.resection + dt.timedelta(days=rng.randint(24, 28))
     consented_at = timezone.make_aware(dt.datetime.combine(consent_day, dt.time(10, rng.randint(0, 59))))
-    patient = patients.patient_register(
-        actor=nurse,
+    patient = register_eligible(
         site=site,
-        screening=screening,
-        data={
-            "initials": rng.choice("ABCDEFGHJKLMNPRSTW") + rng.choice("ABCDEFGHJKLMNPRSTW"),
-            "year_of_birth": plan.born,
-            "sex": plan.sex,
-            "liver_resection_date": plan.resection,
-            "primary_resection_date": plan.resection,
-        },
-        consent={
-            "document": next(d for d in documents if d.is_valid_on(consent_day)),
-            "consented_at": consented_at,
-            "samples_biobank": True,
-            "tissue": True,
-            "future_research": rng.random() < 0.9,
-            "gp_letter": True,
-        },
-        confirm_possible_duplicate=True,
+        nurse=nurse,
+        resection=plan.resection,
+        born=plan.born,
+        sex=plan.sex,
+        initials=rng.choice("ABCDEFGHJKLMNPRSTW") + rng.choice("ABCDEFGHJKLMNPRSTW"),
+        document=next(d for d in documents if d.is_valid_on(consent_day)),
+        consented_at=consented_at,
+        future_research=rng.random() < 0.9,
+        answers=_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin),
+        today=today,
     )
-    patients.eligibility_save(
-        actor=nurse, patient=patient, data=_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin)
-    )
-    patients.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
     patient.refresh_from_db()
     allocation = patient_randomise(patient=patient, actor=nurse)
     counts["randomised"] += 1
@@ -474,16 +493,8 @@ class _Writer:
         for form, soft, nurse, site_code in self.forms:
             raised = []
             for field, message in soft:
-                query = Query(
-                    patient=form.patient,
-                    form_code=form.FORM_CODE,
-                    form_id=form.pk,
-                    visit_code=form.visit.code,
-                    field=field,
-                    text=message,
-                    automatic=True,
-                )
-                bulk.create(query, user=None, reason="Raised by an edit check")
+                query = automatic_query(form, field, message)
+                bulk.create(query, user=None, reason=EDIT_CHECK_REASON)
                 raised.append((query, None, message))
             if form.status != FormStatus.IN_PROGRESS and rng.random() < 0.04:
                 raiser = rng.choice([dm, monitor])

@@ -161,34 +161,35 @@ def _can_see_recruitment(user) -> bool:
     ) or user.has_site_role(None, *INVESTIGATOR_ROLES)
 
 
+def _dashboard(request, name: str, figures_for):
+    """A dashboard page: its figures for the user's scope, from the minute's cache unless refreshed."""
+    from .dashboards import cached
+
+    figures, computed_at = cached(
+        name,
+        user=request.user,
+        compute=lambda: figures_for(user=request.user),
+        refresh=request.GET.get("refresh") == "1",
+    )
+    return render(request, f"reports/{name.replace('-', '_')}.html", {"d": figures, "computed_at": computed_at})
+
+
 @login_required
 def recruitment_dashboard(request):
     from django.core.exceptions import PermissionDenied
 
-    from .dashboards import cached, recruitment
+    from .dashboards import recruitment
 
     if not _can_see_recruitment(request.user):
         raise PermissionDenied
-    figures, computed_at = cached(
-        "recruitment",
-        user=request.user,
-        compute=lambda: recruitment(user=request.user),
-        refresh=request.GET.get("refresh") == "1",
-    )
-    return render(request, "reports/recruitment.html", {"d": figures, "computed_at": computed_at})
+    return _dashboard(request, "recruitment", recruitment)
 
 
 @trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
 def data_quality_dashboard(request):
-    from .dashboards import cached, data_quality
+    from .dashboards import data_quality
 
-    figures, computed_at = cached(
-        "data-quality",
-        user=request.user,
-        compute=lambda: data_quality(user=request.user),
-        refresh=request.GET.get("refresh") == "1",
-    )
-    return render(request, "reports/data_quality.html", {"d": figures, "computed_at": computed_at})
+    return _dashboard(request, "data-quality", data_quality)
 
 
 @trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)
