@@ -227,11 +227,20 @@ def randomisations(base: str, ready: list[list[str]]) -> dict:
 
 
 def serve(db: str):
+    """gunicorn (2 workers) and a Celery worker on Redis, as in production (docker-compose.yml):
+    what a request hands to the worker (notifications, dashboard refreshes) is not in its time."""
     port = free_port()
+    env = {**env_for(db), "BENCH_CELERY": "1"}
     server = subprocess.Popen(
         [PY, "-m", "gunicorn", "nelmas.wsgi", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
         cwd=ROOT,
-        env=env_for(db),
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [PY, "-m", "celery", "-A", "nelmas", "worker", "--pool=solo", "--loglevel=WARNING", "--without-mingle"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
@@ -241,9 +250,16 @@ def serve(db: str):
         except requests.RequestException:  # not listening yet, or still importing the project
             time.sleep(0.2)
     else:
-        server.terminate()
+        stop(server, worker)
         raise SystemExit("gunicorn did not answer within 30 s")
-    return server, base
+    return (server, worker), base
+
+
+def stop(*processes) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
 
 
 def main() -> None:
@@ -258,15 +274,14 @@ def main() -> None:
     print("Preparing patients to randomise…", flush=True)
     ready = measure(dbs[LARGE], "prepare_randomisations")
     print("Load tests…", flush=True)
-    server, base = serve(dbs[LARGE])
+    processes, base = serve(dbs[LARGE])
     try:
         warm(base, urls)
         mix = mixed(base, plan)
         loads = {name: load(base, user, url) for name, (user, url) in urls.items()}
         randomised = randomisations(base, ready)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(*processes)
     export, copy = measure(dbs[LARGE], "export_time"), measure(dbs[LARGE], "copy_time")
     export_small, copy_small = measure(dbs[SMALL], "export_time"), measure(dbs[SMALL], "copy_time")
     pdf, sweep = measure(dbs[LARGE], "pdf_time"), measure(dbs[LARGE], "sweep_time")
@@ -288,7 +303,7 @@ def main() -> None:
         f"{platform.python_version()}, Django {versions[0]}, PostgreSQL {pg_version}. "
         f"Trials of {SMALL} and {LARGE} patients built by `simulate_trial` (seed 2026).",
         "",
-        f"## Pages under a mixed load ({USERS} users, gunicorn 2 workers, {LARGE}-patient trial)",
+        f"## Pages under a mixed load ({USERS} users, gunicorn 2 workers and a Celery worker, {LARGE}-patient trial)",
         "",
         f"locust, {MIXED_SECONDS} s: {USERS} users (nurses, the trial manager, the data manager) mixing every page "
         "below with 0.5–1.5 s between clicks (bench/locustfile.py). Targets: p95 < 150 ms, p95 within 2× of "

@@ -18,6 +18,7 @@ SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 DEBUG = False
-CELERY_TASK_ALWAYS_EAGER = True
+# Eager while simulate_trial builds a trial; a real worker beside gunicorn while pages are measured.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("BENCH_CELERY") != "1"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}  # noqa: F405

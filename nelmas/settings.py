@@ -203,7 +203,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Shared by the gunicorn workers in production (dashboard figures, API throttle counters); in the
 # process's memory in the local mode. Keys carry the database's name, so two deployments (or the
 # benchmark's two trials) sharing one Redis never read each other's figures.
-DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)  # then recomputed by the worker
+DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # never shown older than this
 CACHES = {
     "default": (
         {

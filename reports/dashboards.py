@@ -260,20 +260,49 @@ def data_quality(*, user, today: dt.date | None = None) -> dict:
     return {"rows": rows, "totals": totals}
 
 
-def cached(name: str, *, user, compute, refresh: bool = False) -> tuple[dict, dt.datetime]:
-    """Dashboard figures for the user's scope, computed at most once a minute per scope.
+DASHBOARDS = {"recruitment": recruitment, "data-quality": data_quality}
+
+
+def _scope_key(name: str, user) -> str:
+    scope = "all" if user.sees_all_sites else ",".join(str(pk) for pk in sorted(user.site_roles))
+    return f"dashboard:{name}:{timezone.localdate().isoformat()}:{scope}"
+
+
+def dashboard_compute(name: str, *, user) -> tuple[dict, dt.datetime]:
+    """Compute the dashboard for the user's scope now and keep it for the others of that scope."""
+    from django.core.cache import cache
+
+    key = _scope_key(name, user)
+    entry = (DASHBOARDS[name](user=user), timezone.now())
+    cache.set(key, entry, getattr(settings, "DASHBOARD_STALE_SECONDS", 600))
+    cache.delete(f"{key}:refreshing")
+    return entry
+
+
+def cached(name: str, *, user, refresh: bool = False) -> tuple[dict, dt.datetime]:
+    """Dashboard figures for the user's scope: computed at most once a minute per scope, and
+    recomputed by the worker rather than inside a request (stale-while-revalidate).
 
     Trial-wide aggregates cost a tenth of a second or more at phase III size, and a dozen people
-    opening a dashboard must not each pay it; figures up to DASHBOARD_CACHE_SECONDS old are what
-    EDC dashboards show (the page says when they were computed and offers a refresh). The key is
-    the set of sites the user may see, so two users share figures only when they see the same data.
+    opening a dashboard must not each pay it, nor wait for it: figures older than
+    DASHBOARD_CACHE_SECONDS are shown at once while a Celery task recomputes them, and only figures
+    older than DASHBOARD_STALE_SECONDS (or none at all, or "Refresh now") are computed in the
+    request. The page says when they were computed. The key is the set of sites the user may see,
+    so two users share figures only when they see the same data. Hand-written: Django's cache has
+    no stale-while-revalidate, and the libraries that add it cache whole responses, which would
+    share one user's page (and its CSRF token and menus) with another.
     """
     from django.core.cache import cache
 
-    scope = "all" if user.sees_all_sites else ",".join(str(pk) for pk in sorted(user.site_roles))
-    key = f"dashboard:{name}:{timezone.localdate().isoformat()}:{scope}"
-    hit = None if refresh else cache.get(key)
-    if hit is None:
-        hit = (compute(), timezone.now())
-        cache.set(key, hit, getattr(settings, "DASHBOARD_CACHE_SECONDS", 60))
-    return hit
+    from .tasks import refresh_dashboard
+
+    key = _scope_key(name, user)
+    entry = None if refresh else cache.get(key)
+    age = (timezone.now() - entry[1]).total_seconds() if entry is not None else None
+    if age is None or age >= getattr(settings, "DASHBOARD_STALE_SECONDS", 600):
+        return dashboard_compute(name, user=user)
+    if age >= getattr(settings, "DASHBOARD_CACHE_SECONDS", 60) and cache.add(
+        f"{key}:refreshing", 1, getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
+    ):  # one refresh per scope at a time, however many people look meanwhile
+        refresh_dashboard.delay(name, user.pk)
+    return entry

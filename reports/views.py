@@ -161,16 +161,11 @@ def _can_see_recruitment(user) -> bool:
     ) or user.has_site_role(None, *INVESTIGATOR_ROLES)
 
 
-def _dashboard(request, name: str, figures_for):
+def _dashboard(request, name: str):
     """A dashboard page: its figures for the user's scope, from the minute's cache unless refreshed."""
     from .dashboards import cached
 
-    figures, computed_at = cached(
-        name,
-        user=request.user,
-        compute=lambda: figures_for(user=request.user),
-        refresh=request.GET.get("refresh") == "1",
-    )
+    figures, computed_at = cached(name, user=request.user, refresh=request.GET.get("refresh") == "1")
     return render(request, f"reports/{name.replace('-', '_')}.html", {"d": figures, "computed_at": computed_at})
 
 
@@ -178,18 +173,14 @@ def _dashboard(request, name: str, figures_for):
 def recruitment_dashboard(request):
     from django.core.exceptions import PermissionDenied
 
-    from .dashboards import recruitment
-
     if not _can_see_recruitment(request.user):
         raise PermissionDenied
-    return _dashboard(request, "recruitment", recruitment)
+    return _dashboard(request, "recruitment")
 
 
 @trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
 def data_quality_dashboard(request):
-    from .dashboards import data_quality
-
-    return _dashboard(request, "data-quality", data_quality)
+    return _dashboard(request, "data-quality")
 
 
 @trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)
