@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class AccountsConfig(AppConfig):
@@ -9,3 +10,10 @@ class AccountsConfig(AppConfig):
         # Django and django-axes announce logins, logouts, failures and lockouts only through
         # signals; the receivers are thin adapters that write the audit trail.
         from . import receivers  # noqa: F401
+
+        if settings.USE_I18N:
+            from django.utils.translation import trans_real
+
+            from nelmas.i18n import drop_empty_fallbacks
+
+            drop_empty_fallbacks(trans_real.translation(settings.LANGUAGE_CODE))

@@ -6,6 +6,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
+from django.utils.encoding import force_str
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -47,6 +48,20 @@ class TrialRecord(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TrialDataDeletionError("Trial data cannot be deleted; retire the record instead.")
+
+    def _get_FIELD_display(self, field):
+        """get_FOO_display() without hashing every choice's label.
+
+        Django builds ``dict(make_hashable(field.flatchoices))`` on each call, and hashing a lazy
+        label translates it: nine translations per patient status badge, 450 on a page of the
+        patient list, a sixth of its rendering. Our choice values are plain strings and numbers, so
+        comparing values is enough, and only the label shown is translated. Same result as Django's.
+        """
+        value = getattr(self, field.attname)
+        for choice, label in field.flatchoices:
+            if choice == value:
+                return force_str(label, strings_only=True)
+        return force_str(value, strings_only=True)
 
     def audit_site(self):
         """The site whose timezone and scope apply to this record (None for trial-wide records)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from patients.models import Patient
@@ -26,15 +28,31 @@ class SavedForm:
     version: int
 
 
+@functools.cache
+def _patient_forms_sql() -> str:
+    """The UNION ALL over the CRF tables, written once per process.
+
+    Hand-written rather than built with QuerySet.union(): building fifteen querysets and compiling
+    their union took a third of the patient page's time (7 ms), for a statement that never changes.
+    Table and column names come from the models, quoted by the database backend.
+    """
+    qn = connection.ops.quote_name
+    # Names from the models, quoted by the backend; the values are parameters.
+    return " UNION ALL ".join(
+        f"SELECT %s, {qn('id')}, {qn('visit_id')}, {qn('status')}, {qn('version')} "  # noqa: S608
+        f"FROM {qn(model._meta.db_table)} WHERE {qn('patient_id')} = %s"
+        for model in FORMS.values()
+    )
+
+
 def patient_forms(patient: Patient) -> dict[int, dict[str, list[SavedForm]]]:
     """{visit id: {form code: [saved forms]}} for every CRF of the patient, in one query: a UNION ALL
     over the fifteen CRF tables (one table per CRF, so one query each would cost fifteen)."""
     by_visit: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    parts = [
-        model.objects.filter(patient=patient).values_list(Value(code), "pk", "visit_id", "status", "version")
-        for code, model in FORMS.items()
-    ]
-    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    params = [value for code in FORMS for value in (code, patient.pk)]
+    with connection.cursor() as cursor:
+        cursor.execute(_patient_forms_sql(), params)
+        rows = cursor.fetchall()
     for code, pk, visit_id, status, version in sorted(rows, key=lambda r: (r[0], r[1])):
         by_visit[visit_id][code].append(SavedForm(pk, visit_id, status, version))
     return by_visit
