@@ -77,3 +77,27 @@ def test_settings_override_a_window_without_code(settings):
 
 
 pytestmark = pytest.mark.requirement("URS-VIS-001")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("arm", ["A", "B"])
+def test_scheduled_visits_are_saved_with_their_first_audit_row(world, arm):
+    """Created in bulk, every visit still has its history row: who, when, which reason, the values."""
+    from crf.services import visits_schedule_create
+    from tests.patients.factories import PatientFactory
+
+    patient = PatientFactory(site=world.site_a, liver_resection_date=RESECTION)
+    visits = visits_schedule_create(patient=patient, arm=arm, randomised_on=RANDOMISED, actor=world.nurse_a)
+    expected = [code for code, *_dates in (PROTOCOL_B if arm == "B" else PROTOCOL_A)] + ["LOG"]
+    assert [v.code for v in visits] == expected and all(v.pk for v in visits)
+    for visit in visits:
+        saved = type(visit).objects.get(pk=visit.pk)
+        (row,) = saved.history.all()
+        assert row.history_type == "+" and row.history_user == world.nurse_a
+        assert row.history_change_reason == (
+            "Patient logs opened at randomisation" if visit.code == "LOG" else f"Scheduled at randomisation (arm {arm})"
+        )
+        assert (row.window_start, row.window_end, row.version) == (saved.window_start, saved.window_end, 1)
+        assert abs((row.history_date - saved.created_at).total_seconds()) < 1
+    again = visits_schedule_create(patient=patient, arm=arm, randomised_on=RANDOMISED, actor=world.nurse_a)
+    assert sorted(v.pk for v in again) == sorted(v.pk for v in visits)  # idempotent
