@@ -161,13 +161,25 @@ def visits_due_queries(*, user, today: dt.date | None = None, days: int = 7) -> 
 
 def visits_due(*, user, today: dt.date | None = None, days: int = 7, limit: int = 10) -> dict:
     """For the nurse's home: the first few visits due this week and overdue, and how many in all
-    (the full lists are paged on their own page)."""
+    (the full lists are paged on their own page). Both totals in one pass over the visits whose
+    window has started by next week (the partial index visit_open_by_start)."""
+    today = today or timezone.localdate()
     queries = visits_due_queries(user=user, today=today, days=days)
+    totals = (
+        Visit.objects.visible_to(user)
+        .open_on(today)
+        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .filter(window_start__lte=today + dt.timedelta(days=days))
+        .aggregate(
+            due=Count("id", filter=Q(window_end__gte=today)),
+            overdue=Count("id", filter=Q(window_end__lt=today)),
+        )
+    )
     return {
         "due": list(queries["week"][:limit]),
-        "due_count": queries["week"].count(),
+        "due_count": totals["due"],
         "overdue": list(queries["overdue"][:limit]),
-        "overdue_count": queries["overdue"].count(),
+        "overdue_count": totals["overdue"],
     }
 
 

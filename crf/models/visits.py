@@ -61,7 +61,16 @@ class Visit(TrialRecord):
                 fields=["window_end", "patient"],
                 name="visit_open_by_deadline",
                 condition=Q(done_on__isnull=True, missed_reason="", not_applicable_reason="", retired_at__isnull=True),
-            )
+            ),
+            # The nurse's home: visits open now or within the week, and those overdue, are those whose
+            # window has started by next week. Without the whole-study LOG visits, whose window spans
+            # the patient's years on study, the week's list need not read every future visit.
+            models.Index(
+                fields=["window_start", "window_end", "patient"],
+                name="visit_open_by_start",
+                condition=Q(done_on__isnull=True, missed_reason="", not_applicable_reason="", retired_at__isnull=True)
+                & ~Q(code="LOG"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -397,3 +397,35 @@ def test_patient_page_says_what_is_due_next_and_the_form_shows_progress(client, 
     services.crf_save(model=Demographics, visit=rand, data={"height_cm": Decimal("170")}, actor=world.nurse_a)
     form_page = client.get(reverse("crf:form", args=[patient.trial_number, "RAND", "demographics"])).content.decode()
     assert 'aria-valuenow="1"' in form_page and 'aria-valuemax="3"' in form_page
+
+
+def test_nurse_home_totals_equal_the_full_lists_whatever_the_visits(world):
+    """The two totals come from one query over visits started by next week: they must equal the
+    lengths of the full lists, with LOG visits, future windows, done, missed and off-study
+    patients and other sites all in play."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crf.selectors import visits_due, visits_due_queries
+    from patients.models import Patient
+
+    today = timezone.localdate()
+    mixed = [
+        scheduled_patient(world.site_a, resection_days_ago=days, randomised_days_ago=days - 40)
+        for days in (60, 100, 150, 400)
+    ]
+    mixed[1].visits.filter(code="FU03").update(done_on=today)
+    mixed[2].visits.filter(code="C1").update(missed_reason="Patient unwell")
+    Patient.objects.filter(pk=mixed[3].pk).update(status=Patient.Status.WITHDRAWN)
+    scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
+    figures = visits_due(user=world.nurse_a, today=today)
+    full = visits_due_queries(user=world.nurse_a, today=today)
+    assert figures["due_count"] == full["week"].count() > 0
+    assert figures["overdue_count"] == full["overdue"].count() > 0
+    assert not full["week"].filter(code="LOG").exists()
+    later = visits_due(user=world.nurse_a, today=today + dt.timedelta(days=200))
+    assert later["overdue_count"] > figures["overdue_count"]
+    assert later["overdue_count"] == visits_due_queries(user=world.nurse_a, today=today + dt.timedelta(days=200))[
+        "overdue"
+    ].count()
