@@ -426,6 +426,7 @@ def test_nurse_home_totals_equal_the_full_lists_whatever_the_visits(world):
     assert not full["week"].filter(code="LOG").exists()
     later = visits_due(user=world.nurse_a, today=today + dt.timedelta(days=200))
     assert later["overdue_count"] > figures["overdue_count"]
-    assert later["overdue_count"] == visits_due_queries(user=world.nurse_a, today=today + dt.timedelta(days=200))[
-        "overdue"
-    ].count()
+    assert (
+        later["overdue_count"]
+        == visits_due_queries(user=world.nurse_a, today=today + dt.timedelta(days=200))["overdue"].count()
+    )
