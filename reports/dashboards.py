@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, defaultdict
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from safety.selectors import sae_clocks
 from sites.models import Site
 
 from .forecast import forecast
+
+logger = logging.getLogger(__name__)
 
 
 def trial_target() -> int:
@@ -304,5 +307,8 @@ def cached(name: str, *, user, refresh: bool = False) -> tuple[dict, dt.datetime
     if age >= getattr(settings, "DASHBOARD_CACHE_SECONDS", 60) and cache.add(
         f"{key}:refreshing", 1, getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
     ):  # one refresh per scope at a time, however many people look meanwhile
-        refresh_dashboard.delay(name, user.pk)
+        try:
+            refresh_dashboard.delay(name, user.pk)
+        except Exception:  # the broker is down: the page still answers, with figures it says are old
+            logger.warning("dashboard refresh not queued", exc_info=True, extra={"dashboard": name})
     return entry

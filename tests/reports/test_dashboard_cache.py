@@ -163,3 +163,19 @@ def test_the_production_cache_is_redis_shared_by_processes(world):
         again, at_again = cached("recruitment", user=world.trial_manager)
         assert again == first == {"n": 1} and at_again == at and len(calls) == 1
         other.delete(key)  # not clear(): that would empty the Redis database Celery uses
+
+
+def test_a_broker_that_refuses_the_refresh_still_shows_the_page(client, world, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from reports import tasks
+
+    def refuse(*args):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    client.force_login(world.trial_manager)
+    client.get(reverse("reports:recruitment"))
+    _age_entry(world.trial_manager, "recruitment", 90)
+    monkeypatch.setattr(tasks.refresh_dashboard, "delay", refuse)
+    response = client.get(reverse("reports:recruitment"))
+    assert response.status_code == 200 and b'id="computed-at"' in response.content
