@@ -17,6 +17,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _count(client, url):
+    """Queries of a cold look: cached figures (the nurse's home totals) emptied first."""
+    from django.core.cache import cache
+
+    cache.clear()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200
