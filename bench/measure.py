@@ -219,11 +219,16 @@ def pdf_time() -> None:
 
 
 def sweep_time() -> None:
+    """The morning's sweep, rolled back: a reused trial is swept afresh on every run (a sweep that
+    found every reminder already recorded would measure nothing)."""
+    from django.db import transaction
+
     from crf.models import Visit
     from crf.reminders import visit_reminders_sweep
 
-    with CaptureQueriesContext(connection) as ctx:
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
         start = time.perf_counter()
         recorded = visit_reminders_sweep()
         seconds = time.perf_counter() - start
+        transaction.set_rollback(True)
     print(json.dumps({"seconds": seconds, "visits": Visit.objects.count(), "recorded": recorded, "queries": len(ctx)}))
