@@ -14,17 +14,17 @@ class CrfConfig(AppConfig):
 
         patient_randomised.connect(_on_randomised, sender=Allocation, dispatch_uid="crf_schedule_visits")
 
-        # The nurse's home totals are cached per site until the site's visits, queries or patients
-        # change: every save of one announces it.
+        # The nurse's home panels are cached per site until the site's visits, queries, patients or
+        # re-consent tasks change: every save of one announces it.
         from django.db.models.signals import post_save
 
-        from patients.models import Patient
+        from patients.models import Patient, ReconsentTask
 
         from . import receivers
         from .models import Query, Visit
 
-        for model in (Visit, Query):
+        for model in (Visit, Query, ReconsentTask):
             post_save.connect(
-                receivers.visit_or_query_saved, sender=model, dispatch_uid=f"site_figures_{model.__name__}"
+                receivers.patient_record_saved, sender=model, dispatch_uid=f"site_figures_{model.__name__}"
             )
         post_save.connect(receivers.patient_saved, sender=Patient, dispatch_uid="site_figures_patient")

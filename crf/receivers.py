@@ -1,10 +1,11 @@
-"""Thin adapters: saves of visits, queries and patients make the site's cached figures stale
-(nelmas.site_cache; the nurse's home totals)."""
+"""Thin adapters: saves of visits, queries, patients and re-consent tasks make the site's cached
+panels stale (nelmas.site_cache; the nurse's home)."""
 
 from nelmas.site_cache import site_data_changed
 
 
-def visit_or_query_saved(sender, instance, **kwargs) -> None:
+def patient_record_saved(sender, instance, **kwargs) -> None:
+    """A visit, query or re-consent task: the site of its patient."""
     patient = instance.patient  # usually loaded by the service that saved the record
     site_data_changed(patient.site_id)
 

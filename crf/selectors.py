@@ -161,52 +161,31 @@ def visits_due_queries(*, user, today: dt.date | None = None, days: int = 7) -> 
 
 def visits_due(*, user, today: dt.date | None = None, days: int = 7, limit: int = 10) -> dict:
     """For the nurse's home: the first few visits due this week and overdue, and how many in all
-    (the full lists are paged on their own page). The lists are read live; the totals, counted over
-    every on-study patient of the user's sites, are cached until one of those sites' visits or
-    patients changes (nelmas.site_cache), and counted from the index visit_open_by_start."""
+    (the full lists are paged on their own page). The totals are counted from the index
+    visit_open_by_start; the home page caches the whole panel per site (nelmas.site_cache)."""
     today = today or timezone.localdate()
     queries = visits_due_queries(user=user, today=today, days=days)
 
-    def totals() -> dict:
-        return (
-            Visit.objects.visible_to(user)
-            .open_on(today)
-            .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
-            .filter(window_start__lte=today + dt.timedelta(days=days))
-            .aggregate(  # a column of the index, not the id: answered from the index alone
-                due=Count("window_start", filter=Q(window_end__gte=today)),
-                overdue=Count("window_start", filter=Q(window_end__lt=today)),
-            )
+    totals = (
+        Visit.objects.visible_to(user)
+        .open_on(today)
+        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .filter(window_start__lte=today + dt.timedelta(days=days))
+        .aggregate(  # a column of the index, not the id: answered from the index alone
+            due=Count("window_start", filter=Q(window_end__gte=today)),
+            overdue=Count("window_start", filter=Q(window_end__lt=today)),
         )
-
-    counted = _for_user_sites(user, f"visits-due:{today.isoformat()}:{days}", totals)
+    )
     return {
         "due": list(queries["week"][:limit]),
-        "due_count": counted["due"],
+        "due_count": totals["due"],
         "overdue": list(queries["overdue"][:limit]),
-        "overdue_count": counted["overdue"],
+        "overdue_count": totals["overdue"],
     }
-
-
-def _for_user_sites(user, name: str, compute):
-    """``compute()`` cached per set of sites for site staff (their figures cover only their sites);
-    computed each time for trial-wide roles, whose figures no single site's change could mark stale
-    cheaply."""
-    from nelmas.site_cache import cached_for_sites
-
-    if user.sees_all_sites:
-        return compute()
-    return cached_for_sites(name, user.site_roles, compute)
 
 
 def site_query_summary(*, user) -> dict:
     """Open queries needing the site (oldest first), for the site's to-do list."""
     rows = Query.objects.visible_to(user).filter(status=Query.Status.OPEN).select_related("patient")
-    summary = _for_user_sites(
-        user,
-        "open-queries",
-        lambda: rows.aggregate(
-            n=Count("id"), oldest=Min("created_at"), automatic=Count("id", filter=Q(automatic=True))
-        ),
-    )
+    summary = rows.aggregate(n=Count("id"), oldest=Min("created_at"), automatic=Count("id", filter=Q(automatic=True)))
     return {"queries": list(rows.order_by("created_at")[:10]), **summary}

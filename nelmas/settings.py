@@ -205,7 +205,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # benchmark's two trials) sharing one Redis never read each other's figures.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)  # then recomputed by the worker
 DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # never shown older than this
-# The nurse's home totals, cached per site until the site's data change (nelmas.site_cache); this is
+# The nurse's home panels, cached per site until the site's data change (nelmas.site_cache); this is
 # only the backstop for what no save announces.
 SITE_FIGURES_SECONDS = env.int("SITE_FIGURES_SECONDS", default=300)
 CACHES = {

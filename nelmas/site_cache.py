@@ -1,20 +1,18 @@
-"""Figures about a set of sites, cached until one of those sites' data changes.
+"""What is cached about a set of sites (the nurse's home panels) stays until one of them changes.
 
-Each site has a generation number in the cache, moved on by every save of the records the figures
-are computed from (crf.receivers). A figure's key holds the generations of the sites it covers, so a
-change at a site makes its figures be computed afresh on the next look, while figures of other sites
-stay cached. Written by hand: Django's cache offers versions per key, not per group of keys, and the
-caching libraries that invalidate on save (cacheops, cachalot) cache every query of the models
-concerned, which would put the audit-sensitive trial data itself in Redis.
+Each site has a generation number in the cache, moved on by every save of the records the panels
+are built from (crf.receivers). A cache key holds the generations of the sites it covers, so a
+change at a site makes its panels be rendered afresh on the next look, while other sites' stay
+cached. Written by hand: Django's cache offers versions per key, not per group of keys, and the
+libraries that invalidate on save (cacheops, cachalot) cache every query on those models, a far
+wider net than four panels of one page.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -40,19 +38,14 @@ def _fresh_generation() -> int:
     return secrets.randbits(62)
 
 
-def cached_for_sites(name: str, site_ids: Iterable[int], compute: Callable[[], Any]) -> Any:
-    """``compute()`` for these sites, from the cache while none of them has changed (and at most
-    SITE_FIGURES_SECONDS old, a backstop for changes made without a save, such as the date)."""
+def sites_stamp(site_ids: Iterable[int]) -> str:
+    """The current generations of these sites and today's date: a cache key part that changes when
+    any of the sites' data changes, and every day."""
     ids = sorted(site_ids)
     keys = [_generation_key(pk) for pk in ids]
     generations = cache.get_many(keys)
     for missing in set(keys) - set(generations):
         cache.add(missing, _fresh_generation(), None)
         generations[missing] = cache.get(missing)
-    stamp = ".".join(f"{pk}-{generations.get(key, 0)}" for pk, key in zip(ids, keys, strict=True))
-    key = f"site-figures:{name}:{timezone.localdate().isoformat()}:{stamp}"
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, getattr(settings, "SITE_FIGURES_SECONDS", 300))
-    return value
+    sites = ".".join(f"{pk}-{generations.get(key, 0)}" for pk, key in zip(ids, keys, strict=True))
+    return f"{timezone.localdate().isoformat()}:{sites}"

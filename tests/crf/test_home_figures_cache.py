@@ -1,5 +1,5 @@
-"""The nurse's home totals are cached per site until that site's visits, queries or patients change:
-never stale after a save, never shared with or moved on by another site."""
+"""The nurse's home panels are cached per site until that site's visits, queries, patients or
+re-consent tasks change: never stale after a save, never shared with or moved on by another site."""
 
 import datetime as dt
 import uuid
@@ -15,10 +15,10 @@ from django.utils import timezone
 
 from crf import services
 from crf.models import Demographics
-from crf.selectors import site_query_summary, visits_due
-from nelmas.site_cache import cached_for_sites, site_data_changed
-from patients.models import Patient
+from nelmas.site_cache import site_data_changed, sites_stamp
+from patients.models import Patient, ReconsentTask
 from tests.crf.factories import scheduled_patient
+from tests.patients.factories import ConsentDocumentFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,41 +27,50 @@ def _home(client):
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(reverse("home"))
     assert response.status_code == 200
-    return response.context, len(ctx.captured_queries)
+    return response.content.decode(), len(ctx.captured_queries)
 
 
-def test_a_second_look_reads_the_totals_from_the_cache(client, world):
+def _panels(page: str) -> str:
+    return page.split('id="due-heading"')[1].split('id="sites-heading"')[0]
+
+
+def test_a_second_look_reads_the_panels_from_the_cache(client, world):
     scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
     client.force_login(world.nurse_a)
     first, cold = _home(client)
     again, warm = _home(client)
-    assert warm == cold - 2  # the two totals queries
-    assert again["visits"]["overdue_count"] == first["visits"]["overdue_count"] > 0
-    assert again["site_queries"]["n"] == first["site_queries"]["n"]
+    assert warm <= cold - 8  # the counts and lists of four panels
+    assert _panels(again) == _panels(first) and "Overdue (2)" in first
 
 
-def test_totals_follow_every_save_at_the_site_at_once(client, world):
+def test_every_kind_of_save_at_the_site_shows_at_once(client, world):
     patient = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
     client.force_login(world.nurse_a)
-    before, _n = _home(client)
+    _home(client)
     overdue = patient.visits.get(code="C1")
     services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_a)
-    after_visit, _n = _home(client)
-    assert after_visit["visits"]["overdue_count"] == before["visits"]["overdue_count"] - 1
+    page, _n = _home(client)
+    assert "Overdue (1)" in page
     form = services.crf_save(
         model=Demographics,
         visit=patient.visits.get(code="RAND"),
         data={"height_cm": Decimal("170"), "weight_kg": Decimal("70")},
         actor=world.nurse_a,
     )
-    services.query_raise(form=form, field="height_cm", text="Please check", actor=world.data_manager)
-    after_query, _n = _home(client)
-    assert after_query["site_queries"]["n"] == before["site_queries"]["n"] + 1
+    services.query_raise(form=form, field="height_cm", text="Please check the height", actor=world.data_manager)
+    page, _n = _home(client)
+    assert "1 open query" in page and "Please check the height" in page
+    newcomer = PatientFactory(site=world.site_a)
+    page, _n = _home(client)
+    assert newcomer.trial_number in _panels(page)  # recent patients
+    ReconsentTask.objects.create(patient=newcomer, document=ConsentDocumentFactory())
+    page, _n = _home(client)
+    assert "Re-consent due" in _panels(page)
     withdrawn = Patient.objects.get(pk=patient.pk)
     withdrawn.status = Patient.Status.WITHDRAWN
     withdrawn.save()
-    after_withdrawal, _n = _home(client)
-    assert after_withdrawal["visits"]["overdue_count"] == 0 and after_withdrawal["visits"]["due_count"] == 0
+    page, _n = _home(client)
+    assert "Overdue (" not in page and patient.trial_number + " · " not in page
 
 
 def test_another_sites_change_neither_shows_nor_empties_the_cache(client, world):
@@ -72,46 +81,39 @@ def test_another_sites_change_neither_shows_nor_empties_the_cache(client, world)
     overdue = other.visits.get(code="C1")
     services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_b)
     after, warm = _home(client)
-    assert warm == cold - 2 and after["visits"] == before["visits"]
+    assert warm <= cold - 8 and _panels(after) == _panels(before)
+    assert other.trial_number not in before
     client.force_login(world.nurse_b)
     theirs, _n = _home(client)
-    assert before["visits"]["overdue_count"] == 2  # randomisation and cycle 1
-    assert theirs["visits"]["overdue_count"] == 1  # their cycle 1 was done
+    assert "Overdue (2)" in before and "Overdue (1)" in theirs
+    assert other.trial_number in theirs and _panels(theirs) != _panels(before)
 
 
-def test_site_scoped_figures_never_mix_sites(world):
-    scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
-    scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
-    scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
-    mine, theirs = visits_due(user=world.nurse_a), visits_due(user=world.nurse_b)
-    assert theirs["overdue_count"] == 2 * mine["overdue_count"] > 0
-    assert site_query_summary(user=world.nurse_a)["n"] == 0
+def test_trial_wide_roles_have_no_site_panels(client, world):
+    client.force_login(world.trial_manager)
+    page, _n = _home(client)
+    assert 'id="due-heading"' not in page
 
 
-def test_an_evicted_generation_never_brings_back_old_figures(world):
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return len(calls)
-
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 1
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 1
+def test_an_evicted_or_moved_on_generation_never_brings_back_an_old_stamp(world):
+    first = sites_stamp([world.site_a.pk])
+    assert sites_stamp([world.site_a.pk]) == first
     cache.delete(f"site-generation:{world.site_a.pk}")  # evicted by the cache
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 2
+    after_eviction = sites_stamp([world.site_a.pk])
+    assert after_eviction != first
     site_data_changed(world.site_a.pk)
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 3
-    site_data_changed(world.site_b.pk)  # another site: still cached
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 3
+    moved_on = sites_stamp([world.site_a.pk])
+    assert moved_on not in (first, after_eviction)
+    site_data_changed(world.site_b.pk)  # another site
+    assert sites_stamp([world.site_a.pk]) == moved_on
+    assert sites_stamp([world.site_a.pk, world.site_b.pk]) != sites_stamp([world.site_a.pk])
 
 
-def test_figures_are_recomputed_the_next_day(world, monkeypatch):
-    calls = []
-    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
-    cached_for_sites("x", [world.site_a.pk], compute)
+def test_the_stamp_changes_with_the_day(world, monkeypatch):
+    today = sites_stamp([world.site_a.pk])
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
     monkeypatch.setattr(timezone, "localdate", lambda *a, **k: tomorrow)
-    assert cached_for_sites("x", [world.site_a.pk], compute) == 2
+    assert sites_stamp([world.site_a.pk]) != today
 
 
 @pytest.mark.postgres
@@ -122,18 +124,13 @@ def test_generations_work_on_redis_shared_by_processes(world):
         pytest.fail("This test needs Redis: set REDIS_URL (make test and .ci/run do).")
     prefix = f"nelmas-test-{uuid.uuid4().hex}"
     redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": settings.REDIS_URL}
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"n": len(calls)}
-
     with override_settings(CACHES={"default": {**redis, "KEY_PREFIX": prefix}}):
         site_data_changed(world.site_a.pk)  # no generation yet: one is started
-        assert cached_for_sites("x", [world.site_a.pk], compute) == {"n": 1}
+        first = sites_stamp([world.site_a.pk])
         other = caches.create_connection("default")  # another gunicorn worker's connection
         before = other.get(f"site-generation:{world.site_a.pk}")
+        assert isinstance(before, int)
         site_data_changed(world.site_a.pk)
         assert other.get(f"site-generation:{world.site_a.pk}") == before + 1
-        assert cached_for_sites("x", [world.site_a.pk], compute) == {"n": 2}
-        other.delete_many([f"site-generation:{world.site_a.pk}", f"site-generation:{world.site_b.pk}"])
+        assert sites_stamp([world.site_a.pk]) != first
+        other.delete_many([f"site-generation:{world.site_a.pk}"])
