@@ -13,13 +13,13 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
-from sites.models import Site
+from sites.models import Site, in_site_scope
 
 
 class PatientQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> PatientQuerySet:
-        """Patients of the sites the user may see (the site scope of sites.Site.visible_to)."""
-        return self.filter(site__in=Site.objects.visible_to(user))
+        """Patients of the sites the user may see (sites.models.visible_site_ids)."""
+        return in_site_scope(self, user, "site_id")
 
 
 class Sex(models.TextChoices):
@@ -118,7 +118,7 @@ class Patient(TrialRecord):
 
 class ScreeningQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> ScreeningQuerySet:
-        return self.filter(site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "site_id")
 
 
 class ScreeningEntry(TrialRecord):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from patients.models import Patient
-from sites.models import Site
+from sites.models import in_site_scope
 
 
 class Causality(models.TextChoices):
@@ -64,7 +64,7 @@ class ReferenceSafetyInformation(TrialRecord):
 
 class AdverseEventQuerySet(NoDeleteQuerySet):
     def visible_to(self, user):
-        return self.filter(patient__site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "patient__site_id")
 
 
 SERIOUSNESS = [
@@ -134,7 +134,7 @@ class AdverseEvent(TrialRecord):
 
 class SaeReportQuerySet(NoDeleteQuerySet):
     def visible_to(self, user):
-        return self.filter(adverse_event__patient__site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "adverse_event__patient__site_id")
 
 
 class SaeReport(TrialRecord):

@@ -18,14 +18,33 @@ from accounts.roles import SiteRole
 from .countries import COUNTRIES
 
 
+def visible_site_ids(user) -> list[int] | None:
+    """The one definition of site scope: None for trial-wide data roles (every site), else the ids
+    of the sites the user holds a current role at (none for an anonymous or inactive user)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    if user.sees_all_sites:
+        return None
+    return sorted(user.site_roles)
+
+
+def in_site_scope(queryset, user, site_field: str):
+    """``queryset`` cut to the sites ``user`` may see, ``site_field`` being the path to the site's id
+    (``"site_id"``, ``"patient__site_id"``).
+
+    A plain ``site_id IN (…)`` rather than a subquery on the sites table, and no filter at all for
+    trial-wide roles (every record belongs to a site): the planner can then use the site's indexes,
+    and a data manager's count of open queries no longer joins every patient (5 ms at 10,000)."""
+    ids = visible_site_ids(user)
+    if ids is None:
+        return queryset
+    return queryset.filter(**{f"{site_field}__in": ids}) if ids else queryset.none()
+
+
 class SiteQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> SiteQuerySet:
-        """The one definition of site scope: trial-wide data roles see all, site staff their own."""
-        if user is None or not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.sees_all_sites:
-            return self
-        return self.filter(pk__in=list(user.site_roles))
+        """Trial-wide data roles see all sites, site staff their own (visible_site_ids)."""
+        return in_site_scope(self, user, "pk")
 
     def active(self) -> SiteQuerySet:
         return self.filter(status=Site.Status.ACTIVE)
@@ -137,7 +156,7 @@ class DelegationQuerySet(NoDeleteQuerySet):
         )
 
     def visible_to(self, user) -> DelegationQuerySet:
-        return self.filter(site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "site_id")
 
 
 class Delegation(TrialRecord):

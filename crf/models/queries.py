@@ -10,12 +10,12 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from patients.models import Patient
-from sites.models import Site
+from sites.models import in_site_scope
 
 
 class QueryQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> QueryQuerySet:
-        return self.filter(patient__site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "patient__site_id")
 
     def open(self) -> QueryQuerySet:
         return self.exclude(status=Query.Status.CLOSED)

@@ -11,12 +11,12 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from patients.models import Patient
-from sites.models import Site
+from sites.models import in_site_scope
 
 
 class VisitQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> VisitQuerySet:
-        return self.filter(patient__site__in=Site.objects.visible_to(user))
+        return in_site_scope(self, user, "patient__site_id")
 
     def open_on(self, day: dt.date) -> VisitQuerySet:
         """Visits still expected (not done, missed or not applicable)."""
