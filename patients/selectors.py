@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
+from sites.models import visible_site_ids
+
 from .models import Consent, Patient, ReconsentTask
 
 
@@ -44,7 +46,7 @@ def patient_list(*, user, query: str = "", site_code: str = "", status: str = ""
             open_reconsent=Exists(ReconsentTask.objects.filter(patient=OuterRef("pk"), completed_at__isnull=True)),
             last_consent_version=Subquery(latest_consent.values("document__document_version")[:1]),
         )
-        .order_by("site__code", "site_sequence")
+        .order_by(*_list_order(user))
     )
     if query:
         query = query.strip().upper()
@@ -54,6 +56,14 @@ def patient_list(*, user, query: str = "", site_code: str = "", status: str = ""
     if status:
         patients = patients.filter(status=status)
     return patients
+
+
+def _list_order(user) -> tuple[str, ...]:
+    """By site code, then registration order. For staff of a single site the code is the same on
+    every row: registration order alone is the same order, and one PostgreSQL reads from the index
+    on (site, site_sequence) a page at a time instead of sorting the site's 5,000 patients."""
+    ids = visible_site_ids(user)
+    return ("site_sequence",) if ids is not None and len(ids) == 1 else ("site__code", "site_sequence")
 
 
 def home_worklist(*, user, limit: int = 15) -> dict:

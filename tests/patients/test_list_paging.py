@@ -90,3 +90,25 @@ def test_query_list_pages(client, world, monkeypatch):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-PAT-002")
+
+
+def test_the_list_is_in_site_code_then_registration_order_for_one_site_or_many(client, world):
+    """Single-site staff get registration order straight from the (site, sequence) index; users of
+    several sites get site code first, the same order either way."""
+    from accounts.roles import SiteRole
+    from tests.sites.factories import DelegationFactory
+
+    a = PatientFactory.create_batch(3, site=world.site_a)
+    b = PatientFactory.create_batch(3, site=world.site_b)
+    both = DelegationFactory(site=world.site_b, role=SiteRole.RESEARCH_NURSE).user
+    DelegationFactory(site=world.site_a, user=both, role=SiteRole.RESEARCH_NURSE)
+    by_code = sorted([world.site_a, world.site_b], key=lambda s: s.code)
+    in_order = sorted(a + b, key=lambda p: p.site_sequence)
+    expected = [p.trial_number for site in by_code for p in in_order if p.site == site]
+    for user, rows in (
+        (world.nurse_a, [p.trial_number for p in sorted(a, key=lambda p: p.site_sequence)]),
+        (both, expected),
+        (world.data_manager, expected),
+    ):
+        client.force_login(user)
+        assert _rows(client.get(reverse("patients:patient_list"))) == rows
