@@ -97,7 +97,8 @@ def patient_detail(request, trial_number):
             "assessment": assessment,
             "evaluation": evaluation,
             "eligibility_signatures": signature_status(obj=assessment) if assessment else [],
-            "blockers": patient_randomisation_blockers(patient),
+            # Only an eligible patient's page says what stands in the way of randomising.
+            "blockers": patient_randomisation_blockers(patient) if patient.status == Patient.Status.ELIGIBLE else [],
             "is_site_staff": request.user.has_site_role(patient.site),
             "is_investigator": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
         },

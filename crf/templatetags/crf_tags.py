@@ -10,10 +10,19 @@ from crf.selectors import patient_timeline
 register = template.Library()
 
 
+def _timeline(context, patient) -> list[dict]:
+    """The patient's timeline, read once per page however many tags show it."""
+    cache = context.render_context
+    key = ("crf_timeline", patient.pk)
+    if key not in cache:
+        cache[key] = patient_timeline(patient)
+    return cache[key]
+
+
 @register.inclusion_tag("crf/patient_panel.html", takes_context=True)
 def visits_panel(context, patient):
     """The patient's visit timeline with form statuses and open queries (fixed number of queries)."""
-    timeline = patient_timeline(patient)
+    timeline = _timeline(context, patient)
     counts = Counter(row["state"] for row in timeline if not row["visit"].is_log)
     return {
         "patient": patient,
@@ -24,16 +33,21 @@ def visits_panel(context, patient):
     }
 
 
-@register.inclusion_tag("crf/next_visit.html")
-def next_visit(patient):
-    """What is due next for a randomised patient, in one line (two queries)."""
-    from crf.models import Visit
-
-    visits = list(Visit.objects.filter(patient=patient).open_on(None).order_by("window_end", "sequence")[:3])
-    for visit in visits:
-        visit.patient = patient
-    upcoming = next((v for v in visits if v.state() in ("overdue", "due", "upcoming")), None)
-    return {"patient": patient, "visit": upcoming, "state": upcoming.state() if upcoming else None}
+@register.inclusion_tag("crf/next_visit.html", takes_context=True)
+def next_visit(context, patient):
+    """What is due next for a randomised patient, in one line: the open visit whose window closes
+    first, from the timeline the page shows anyway (no query of its own)."""
+    waiting = [
+        row
+        for row in _timeline(context, patient)
+        if not row["visit"].is_log and row["state"] in ("overdue", "due", "upcoming")
+    ]
+    upcoming = min(waiting, key=lambda r: (r["visit"].window_end, r["visit"].sequence), default=None)
+    return {
+        "patient": patient,
+        "visit": upcoming["visit"] if upcoming else None,
+        "state": upcoming["state"] if upcoming else None,
+    }
 
 
 # Badges as filters, not {% include %}: a patient's timeline shows a hundred of them, and an include

@@ -29,3 +29,27 @@ def test_the_patient_page_links_every_form_of_the_timeline(client, world):
         assert f'href="{row["url"]}"' in page
         for form in row["forms"]:
             assert f'href="{form["url"]}"' in page
+
+
+def _next_line(page: str) -> str:
+    return page.split('id="next-heading"')[1].split("</section>")[0]
+
+
+def test_the_patient_page_names_the_open_visit_whose_window_closes_first(client, world):
+    from crf import services
+
+    patient = scheduled_patient(world.site_a, arm="B", resection_days_ago=100, randomised_days_ago=60)
+    client.force_login(world.nurse_a)
+    visits = {v.code: v for v in patient.visits.all()}
+    first = _next_line(client.get(patient.get_absolute_url()).content.decode())
+    assert "Randomisation and baseline" in first and "Overdue" in first  # closed first, still open
+    services.visit_mark_done(visit=visits["RAND"], day=visits["RAND"].window_start, actor=world.nurse_a)
+    services.visit_mark_missed(visit=visits["C1"], reason="Patient unwell", actor=world.nurse_a)
+    then = _next_line(client.get(patient.get_absolute_url()).content.decode())
+    open_visits = [v for v in patient.visits.all() if v.code not in ("RAND", "C1", "LOG")]
+    waiting = sorted(open_visits, key=lambda v: (v.window_end, v.sequence))
+    assert waiting[0].label in then and "Randomisation and baseline" not in then
+    for visit in patient.visits.exclude(code="LOG"):
+        if visit.done_on is None and not visit.missed_reason:
+            services.visit_mark_missed(visit=visit, reason="Lost to follow-up", actor=world.nurse_a)
+    assert "No visit is waiting." in _next_line(client.get(patient.get_absolute_url()).content.decode())
