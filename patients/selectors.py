@@ -60,7 +60,7 @@ def patient_list(*, user, query: str = "", site_code: str = "", status: str = ""
 
 def _list_order(user) -> tuple[str, ...]:
     """By site code, then registration order. For staff of a single site the code is the same on
-    every row: registration order alone is the same order, and one PostgreSQL reads from the index
+    every row: registration order alone is the same order, and PostgreSQL reads from the index
     on (site, site_sequence) a page at a time instead of sorting the site's 5,000 patients."""
     ids = visible_site_ids(user)
     return ("site_sequence",) if ids is not None and len(ids) == 1 else ("site__code", "site_sequence")
