@@ -298,17 +298,22 @@ def _visit_done_from_form(form: CrfForm, actor: User) -> None:
 EDIT_CHECK_REASON = "Raised by an edit check"
 
 
-def automatic_query(form: CrfForm, field: str, message: str) -> Query:
-    """The (unsaved) query an edit check's soft failure raises on ``form``."""
+def _query_on(form: CrfForm, field: str, text: str, **fields) -> Query:
+    """An unsaved query on ``field`` of ``form``."""
     return Query(
         patient=form.patient,
         form_code=form.FORM_CODE,
         form_id=form.pk,
         visit_code=form.visit.code,
         field=field,
-        text=message,
-        automatic=True,
+        text=text,
+        **fields,
     )
+
+
+def automatic_query(form: CrfForm, field: str, message: str) -> Query:
+    """The (unsaved) query an edit check's soft failure raises on ``form``."""
+    return _query_on(form, field, message, automatic=True)
 
 
 def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
@@ -401,19 +406,7 @@ def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
         raise DomainError("Choose a field of this form.", field="field")
     if not text.strip():
         raise DomainError("Write the query.", field="text")
-    query = record_create(
-        obj=Query(
-            patient=form.patient,
-            form_code=form.FORM_CODE,
-            form_id=form.pk,
-            visit_code=form.visit.code,
-            field=field,
-            text=text,
-            raised_by=actor,
-        ),
-        actor=actor,
-        reason="Query raised",
-    )
+    query = record_create(obj=_query_on(form, field, text, raised_by=actor), actor=actor, reason="Query raised")
     audit_event_record(kind=AuditEvent.Kind.QUERY_RAISED, actor=actor, target=query, summary=text[:200])
     return query
 

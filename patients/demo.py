@@ -14,6 +14,58 @@ from .models import EligibilityAssessment, Patient, ScreeningEntry
 
 DEMO_PASSWORD = "nelmas-demo-2026"  # noqa: S105 - the demo accounts' printed password
 
+
+def screen_and_register(
+    *,
+    site,
+    nurse,
+    resection,
+    born,
+    sex,
+    initials,
+    document,
+    consented_at,
+    future_research,
+    today,
+    confirm_possible_duplicate=False,
+) -> Patient:
+    """An eligible screening entry a month after liver resection, then the patient registered from
+    it with full consent, through the services (the demo data and the simulated trials)."""
+    screening = services.screening_log_add(
+        actor=nurse,
+        site=site,
+        data={
+            "screened_on": resection + dt.timedelta(days=29),
+            "age": today.year - born,
+            "sex": sex,
+            "eligible": True,
+            "not_randomised_reason": "",
+            "reason_detail": "",
+        },
+    )
+    return services.patient_register(
+        actor=nurse,
+        site=site,
+        screening=screening,
+        data={
+            "initials": initials,
+            "year_of_birth": born,
+            "sex": sex,
+            "liver_resection_date": resection,
+            "primary_resection_date": resection,
+        },
+        consent={
+            "document": document,
+            "consented_at": consented_at,
+            "samples_biobank": True,
+            "tissue": True,
+            "future_research": future_research,
+            "gp_letter": True,
+        },
+        confirm_possible_duplicate=confirm_possible_duplicate,
+    )
+
+
 # site, initials, year of birth, sex, days since liver resection, primary site, Ki-67, grade, margin, outcome
 PATIENTS = [
     ("GB01", "AJ", 1961, "F", 70, "pancreas", "2.0", "G1", "R0", "eligible"),
@@ -78,37 +130,17 @@ def seed(*, stdout) -> None:
         nurse = User.objects.get(username=f"nurse.{code.lower()}")
         pi = User.objects.get(username=f"pi.{code.lower()}")
         resection = today - dt.timedelta(days=days)
-        screening = services.screening_log_add(
-            actor=nurse,
+        patient = screen_and_register(
             site=site,
-            data={
-                "screened_on": resection + dt.timedelta(days=29),
-                "age": today.year - born,
-                "sex": sex,
-                "eligible": True,
-                "not_randomised_reason": "",
-                "reason_detail": "",
-            },
-        )
-        patient = services.patient_register(
-            actor=nurse,
-            site=site,
-            screening=screening,
-            data={
-                "initials": initials,
-                "year_of_birth": born,
-                "sex": sex,
-                "liver_resection_date": resection,
-                "primary_resection_date": resection,
-            },
-            consent={
-                "document": current,
-                "consented_at": timezone.now() - dt.timedelta(days=max(days - 30, 1)),
-                "samples_biobank": True,
-                "tissue": True,
-                "future_research": initials != "BK",
-                "gp_letter": True,
-            },
+            nurse=nurse,
+            resection=resection,
+            born=born,
+            sex=sex,
+            initials=initials,
+            document=current,
+            consented_at=timezone.now() - dt.timedelta(days=max(days - 30, 1)),
+            future_research=initials != "BK",
+            today=today,
         )
         answers = {
             "assessed_on": resection + dt.timedelta(days=31),

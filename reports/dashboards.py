@@ -277,7 +277,7 @@ def dashboard_compute(name: str, *, user) -> tuple[dict, dt.datetime]:
 
     key = _scope_key(name, user)
     entry = (DASHBOARDS[name](user=user), timezone.now())
-    cache.set(key, entry, getattr(settings, "DASHBOARD_STALE_SECONDS", 600))
+    cache.set(key, entry, settings.DASHBOARD_STALE_SECONDS)
     cache.delete(f"{key}:refreshing")
     return entry
 
@@ -302,11 +302,11 @@ def cached(name: str, *, user, refresh: bool = False) -> tuple[dict, dt.datetime
     key = _scope_key(name, user)
     entry = None if refresh else cache.get(key)
     age = (timezone.now() - entry[1]).total_seconds() if entry is not None else None
-    if age is None or age >= getattr(settings, "DASHBOARD_STALE_SECONDS", 600):
+    if age is None or age >= settings.DASHBOARD_STALE_SECONDS:
         return dashboard_compute(name, user=user)
-    if age >= getattr(settings, "DASHBOARD_CACHE_SECONDS", 60) and cache.add(
-        f"{key}:refreshing", 1, getattr(settings, "DASHBOARD_CACHE_SECONDS", 60)
-    ):  # one refresh per scope at a time, however many people look meanwhile
+    fresh_for = settings.DASHBOARD_CACHE_SECONDS
+    if age >= fresh_for and cache.add(f"{key}:refreshing", 1, fresh_for):
+        # one refresh per scope at a time, however many people look meanwhile
         try:
             refresh_dashboard.delay(name, user.pk)
         except Exception:  # the broker is down: the page still answers, with figures it says are old

@@ -44,6 +44,7 @@ from crf.models import (
 from crf.registry import FORMS
 from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
 from patients import services as patients
+from patients.demo import screen_and_register
 from patients.models import ConsentDocument, Withdrawal
 from randomisation.services import patient_randomise
 from safety import services as safety
@@ -188,37 +189,17 @@ def register_eligible(
 ):
     """Screening, registration with consent, eligibility saved and confirmed by the site's PI, all
     through the services: a patient ready to be randomised (the simulation and the benchmark)."""
-    screening = patients.screening_log_add(
-        actor=nurse,
+    patient = screen_and_register(
         site=site,
-        data={
-            "screened_on": resection + dt.timedelta(days=29),
-            "age": today.year - born,
-            "sex": sex,
-            "eligible": True,
-            "not_randomised_reason": "",
-            "reason_detail": "",
-        },
-    )
-    patient = patients.patient_register(
-        actor=nurse,
-        site=site,
-        screening=screening,
-        data={
-            "initials": initials,
-            "year_of_birth": born,
-            "sex": sex,
-            "liver_resection_date": resection,
-            "primary_resection_date": resection,
-        },
-        consent={
-            "document": document,
-            "consented_at": consented_at,
-            "samples_biobank": True,
-            "tissue": True,
-            "future_research": future_research,
-            "gp_letter": True,
-        },
+        nurse=nurse,
+        resection=resection,
+        born=born,
+        sex=sex,
+        initials=initials,
+        document=document,
+        consented_at=consented_at,
+        future_research=future_research,
+        today=today,
         confirm_possible_duplicate=True,
     )
     patients.eligibility_save(actor=nurse, patient=patient, data=answers)
