@@ -99,12 +99,22 @@ class User(AbstractUser):
         return self.is_active and self.trial_role in roles
 
     @cached_property
-    def site_roles(self) -> dict[int, frozenset[str]]:
-        """Site id → roles held there today through a current delegation entry (one query)."""
+    def delegation_grants(self) -> tuple[tuple[int, str, frozenset[str]], ...]:
+        """(site id, role, duties) of every delegation entry in force today: started, not ended,
+        signed off by the PI (DelegationQuerySet.current). One query, kept for the life of this
+        object (a request); the permission policy (core.policy.can) and the site scope read it."""
         if not self.is_active or self.pk is None:
-            return {}
+            return ()
+        return tuple(
+            (site_id, role, frozenset(duties or ()))
+            for site_id, role, duties in self.delegations.current().values_list("site_id", "role", "duties")
+        )
+
+    @cached_property
+    def site_roles(self) -> dict[int, frozenset[str]]:
+        """Site id → roles held there today through a current delegation entry."""
         roles: dict[int, set[str]] = {}
-        for site_id, role in self.delegations.current().values_list("site_id", "role"):
+        for site_id, role, _duties in self.delegation_grants:
             roles.setdefault(site_id, set()).add(role)
         return {k: frozenset(v) for k, v in roles.items()}
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the CSP allows no CDN
     "accounts",
+    "core",
     "sites",
     "patients",
     "randomisation",

@@ -14,8 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from accounts.roles import SiteRole
+from core.policy import Duty
 
 from .countries import COUNTRIES
+
+__all__ = ["Delegation", "Duty", "Site"]  # Duty is declared with the policy it gates
 
 
 def visible_site_ids(user) -> list[int] | None:
@@ -130,17 +133,6 @@ class Site(TrialRecord):
 
     def can_recruit(self) -> bool:
         return self.status == self.Status.ACTIVE
-
-
-class Duty(models.TextChoices):
-    CONSENT = "consent", _("Take informed consent")
-    ELIGIBILITY = "eligibility", _("Assess and confirm eligibility")
-    RANDOMISATION = "randomisation", _("Randomise patients")
-    CRF_ENTRY = "crf_entry", _("Enter and correct CRF data")
-    AE_REPORTING = "ae_reporting", _("Record adverse events")
-    SAE_ASSESSMENT = "sae_assessment", _("Assess and sign SAEs (medically qualified)")
-    DRUG_ADMINISTRATION = "drug_administration", _("Administer Lutathera")
-    SAMPLES = "samples", _("Collect and ship samples")
 
 
 class DelegationQuerySet(NoDeleteQuerySet):
