@@ -15,8 +15,10 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.policy import Action, require
+
 from .audit import audit_event_record
-from .errors import DomainError, NotPermitted, ReasonRequired
+from .errors import DomainError, ReasonRequired
 from .models import AuditEvent, User
 from .roles import INVESTIGATOR_ROLES, TrialRole
 
@@ -96,8 +98,7 @@ def otp_match(*, user: User, token: str, purpose: str, target=None, ip_address: 
 @transaction.atomic
 def two_factor_reset(*, actor: User, user: User, reason: str) -> None:
     """Account recovery: an administrator removes a user's devices; the user must enrol again."""
-    if not actor.has_trial_role(TrialRole.SYSADMIN):
-        raise NotPermitted("Only a system administrator can reset two-factor authentication.")
+    require(actor, Action.ACCOUNT_MANAGE)
     if not reason.strip():
         raise ReasonRequired()
     for device in devices_for_user(user, confirmed=None):

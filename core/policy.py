@@ -88,7 +88,8 @@ class Action(models.TextChoices):
     SDV = "sdv", _("Verify source data (SDV)")
     QUERY_RAISE = "query_raise", _("Raise a query")
     QUERY_ANSWER = "query_answer", _("Answer a query")
-    QUERY_CLOSE = "query_close", _("Close or re-open a query")
+    QUERY_CLOSE = "query_close", _("Close or re-open any query")
+    QUERY_CLOSE_OWN = "query_close_own", _("Close or re-open a query one raised")
     FORM_LOCK = "form_lock", _("Lock a form")
     FORM_UNLOCK = "form_unlock", _("Unlock a form")
     CASEBOOK_SIGN = "casebook_sign", _("Sign a patient's casebook (investigator)")
@@ -247,9 +248,9 @@ POLICY: dict[Action, Rule] = {
         refusal="Answering queries needs the query answering duty at the site.",
         source=_DELEGATION,
     ),
-    Action.QUERY_CLOSE: _rule(
-        (DM, MON),
-        refusal="The person who raised the query, or the data manager, closes it.",
+    Action.QUERY_CLOSE: _rule((DM,), refusal="The data manager closes queries others raised."),
+    Action.QUERY_CLOSE_OWN: _rule(
+        (DM, MON), refusal="The person who raised the query, or the data manager, closes it."
     ),
     Action.FORM_LOCK: _rule((DM,), refusal="Only the data manager locks forms."),
     Action.FORM_UNLOCK: _rule((DM,), refusal="Only the data manager unlocks forms."),

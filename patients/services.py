@@ -13,12 +13,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_apply, signature_verify
-from sites.models import Duty, Site
-from sites.selectors import user_has_duty
+from core.policy import Action, require
+from sites.models import Site
 
 from .eligibility import evaluate, stratification_levels
 from .models import (
@@ -35,11 +34,6 @@ ELIGIBILITY_MEANING = "I confirm this patient's eligibility assessment"
 ON_STUDY = (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.RANDOMISED, Patient.Status.FOLLOW_UP)
 
 
-def _require_duty(actor: User, site: Site, duty: str, what: str) -> None:
-    if not user_has_duty(actor, site, duty):
-        raise NotPermitted(f"You need a current delegation at {site.code} to {what}.")
-
-
 def _not_future(day: dt.date | None, field: str, what: str) -> None:
     if day is not None and day > timezone.localdate():
         raise DomainError(f"The {what} is in the future.", field=field)
@@ -47,8 +41,7 @@ def _not_future(day: dt.date | None, field: str, what: str) -> None:
 
 @transaction.atomic
 def screening_log_add(*, actor: User, site: Site, data: dict) -> ScreeningEntry:
-    if not actor.has_site_role(site):
-        raise NotPermitted(f"You need a current delegation at {site.code} to add to its screening log.")
+    require(actor, Action.SCREENING_LOG_ADD, site)
     _not_future(data.get("screened_on"), "screened_on", "screening date")
     if not data.get("eligible") and not data.get("not_randomised_reason"):
         raise DomainError("Give the reason this patient is not taking part.", field="not_randomised_reason")
@@ -88,9 +81,9 @@ def patient_register(
     ``data``: initials, year_of_birth, sex, liver_resection_date, primary_resection_date.
     ``consent``: document, consented_at and the optional consents.
     """
+    require(actor, Action.PATIENT_REGISTER, site)
     if not site.can_recruit():
         raise DomainError(f"Site {site.code} is {site.get_status_display().lower()}: it cannot register patients.")
-    _require_duty(actor, site, Duty.CONSENT, "register patients and record consent")
     initials = data["initials"].upper()
     _not_future(data["liver_resection_date"], "liver_resection_date", "date of liver resection")
     _not_future(data["primary_resection_date"], "primary_resection_date", "date of primary resection")
@@ -155,7 +148,7 @@ def patient_register(
 @transaction.atomic
 def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
     """Record a (re-)consent; it completes the re-consent task for that version."""
-    _require_duty(actor, patient.site, Duty.CONSENT, "record consent")
+    require(actor, Action.CONSENT_RECORD, patient.site)
     if not patient.is_on_study():
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}.")
     _check_consent_document(data["document"], data["consented_at"])
@@ -174,8 +167,7 @@ def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
 @transaction.atomic
 def consent_document_add(*, actor: User, data: dict) -> ConsentDocument:
     """A new approved version; every patient on study who has not signed it gets a re-consent task."""
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Only the trial manager manages consent document versions.")
+    require(actor, Action.CONSENT_DOCUMENT_MANAGE)
     if ConsentDocument.objects.filter(document_version=data["document_version"]).exists():
         raise DomainError(f"Version {data['document_version']} already exists.", field="document_version")
     if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
@@ -204,8 +196,7 @@ def consent_document_add(*, actor: User, data: dict) -> ConsentDocument:
 @transaction.atomic
 def patient_withdraw(*, actor: User, patient: Patient, data: dict) -> Withdrawal:
     """Withdraw a patient at a level; their data stays, later forms stop being expected."""
-    if not actor.has_site_role(patient.site):
-        raise NotPermitted("Only the site's delegated staff record withdrawals.")
+    require(actor, Action.PATIENT_WITHDRAW, patient.site)
     if patient.status in (Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED):
         raise DomainError(f"{patient.trial_number} is already {patient.get_status_display().lower()}.")
     _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date")
@@ -235,7 +226,7 @@ def eligibility_save(
 ) -> EligibilityAssessment:
     """Save the answers (partially is fine). A change after confirmation needs a reason, invalidates
     the signature and sends the assessment back for confirmation."""
-    _require_duty(actor, patient.site, Duty.ELIGIBILITY, "assess eligibility")
+    require(actor, Action.ELIGIBILITY_ASSESS, patient.site)
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
         _not_future(data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name))
     existing = EligibilityAssessment.objects.filter(patient=patient).first()
@@ -272,13 +263,10 @@ def eligibility_confirm(
     *, actor: User, patient: Patient, password: str, otp_token: str = "", ip_address: str | None = None
 ) -> EligibilityAssessment:
     """The PI or a delegated investigator confirms the outcome with an electronic signature."""
+    require(actor, Action.ELIGIBILITY_CONFIRM, patient.site)
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     if assessment is None:
         raise DomainError("Enter the eligibility assessment first.")
-    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES) or not user_has_duty(
-        actor, patient.site, Duty.ELIGIBILITY
-    ):
-        raise NotPermitted("Eligibility is confirmed by the PI or a delegated investigator of the site.")
     if patient.status not in (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
     result = evaluate(assessment, patient)

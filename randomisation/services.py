@@ -12,10 +12,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
 from accounts.notifications import notification_queue
 from accounts.roles import TrialRole
+from core.policy import Action, require
 from patients.models import Patient
 from patients.selectors import patient_randomisation_blockers
 from sites.models import Delegation, Site
@@ -26,11 +27,6 @@ from .models import FACTOR_LEVELS, Allocation, AllocationList, Method, Randomisa
 from .signals import patient_randomised
 
 DEFAULT_FACTORS = ["primary_site", "who_grade", "resection_margin"]
-
-
-def _require_statistician(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.STATISTICIAN):
-        raise NotPermitted("Only the statistician sets up randomisation.")
 
 
 def active_config() -> RandomisationConfig | None:
@@ -45,7 +41,7 @@ def config_strata(config: RandomisationConfig) -> list[str]:
 @transaction.atomic
 def config_save(*, actor: User, data: dict, reason: str = "") -> RandomisationConfig:
     """Create the first configuration or change it; once frozen, a change is a new version."""
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     unknown = set(data.get("factors", [])) - set(FACTOR_LEVELS)
     if unknown:
         raise DomainError(f"Unknown stratification factor(s): {', '.join(sorted(unknown))}.", field="factors")
@@ -127,7 +123,7 @@ def slots_per_stratum(config: RandomisationConfig) -> int:
 
 @transaction.atomic
 def list_generate(*, actor: User, seed: str = "") -> AllocationList:
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     config = active_config()
     if config is None or config.method != Method.BLOCKS:
         raise DomainError("The active design is not generated permuted blocks.")
@@ -142,7 +138,7 @@ def list_generate(*, actor: User, seed: str = "") -> AllocationList:
 
 @transaction.atomic
 def list_import(*, actor: User, text: str) -> AllocationList:
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     config = active_config()
     if config is None or config.method != Method.IMPORTED:
         raise DomainError("The active design does not use an imported list.")
@@ -207,8 +203,7 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
         existing = Allocation.objects.filter(patient=locked).first()
         if existing is not None:
             return existing
-        if not actor.has_site_role(locked.site):
-            raise NotPermitted("Only the site's delegated staff randomise its patients.")
+        require(actor, Action.RANDOMISE, locked.site)
         blockers = patient_randomisation_blockers(locked)
         if blockers:
             raise DomainError("Not randomised: " + " ".join(blockers), code="not_randomisable")

@@ -6,14 +6,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import User
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_apply, signature_status, signature_verify
+from core.policy import Action, require
 from crf.locking import entry_guard
 from patients.models import Patient
-from sites.models import Duty
-from sites.selectors import user_has_duty
 
 from . import clocks
 from .models import RELATED, AdverseEvent, Expectedness, Outcome, ReferenceSafetyInformation, SaeReport
@@ -78,11 +76,6 @@ def ae_check(data: dict, *, patient: Patient) -> list[tuple[str, str]]:
     return errors
 
 
-def _require_ae_staff(actor: User, patient: Patient) -> None:
-    if not actor.has_site_role(patient.site):
-        raise NotPermitted("Adverse events are recorded by the site's delegated staff.")
-
-
 @transaction.atomic
 def ae_save(
     *,
@@ -95,7 +88,7 @@ def ae_save(
 ) -> AdverseEvent:
     """Record or change an AE. Marking it serious opens exactly one initial SAE report, due
     SAE_INITIAL_HOURS after the site became aware."""
-    _require_ae_staff(actor, patient)
+    require(actor, Action.AE_REPORT, patient.site)
     entry_guard()
     merged = {f.name: getattr(instance, f.name) for f in AdverseEvent._meta.concrete_fields} if instance else {}
     merged |= data
@@ -130,7 +123,7 @@ def sae_update(
     *, report: SaeReport, data: dict, actor: User, reason: str = "", expected_version: int | None = None
 ) -> SaeReport:
     """The site's report fields. A change after the PI signed invalidates the signature (audited)."""
-    _require_ae_staff(actor, report.patient)
+    require(actor, Action.AE_REPORT, report.patient.site)
     entry_guard()
     merged = {**{n: getattr(report, n) for n in ("admission_date", "discharge_date")}, **data}
     if merged["admission_date"] and merged["discharge_date"] and merged["discharge_date"] < merged["admission_date"]:
@@ -143,7 +136,7 @@ def sae_update(
 @transaction.atomic
 def sae_follow_up(*, report: SaeReport, actor: User, aware_at=None) -> SaeReport:
     """A numbered follow-up report on the same event."""
-    _require_ae_staff(actor, report.patient)
+    require(actor, Action.AE_REPORT, report.patient.site)
     ae = report.adverse_event
     number = (ae.sae_reports.order_by("-number").values_list("number", flat=True).first() or 0) + 1
     aware_at = aware_at or timezone.now()
@@ -167,11 +160,7 @@ def sae_sign(
 
     Only the signer's own password (and one-time code) signs: nobody signs for someone else.
     """
-    patient = report.patient
-    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES) or not user_has_duty(
-        actor, patient.site, Duty.SAE_ASSESSMENT
-    ):
-        raise NotPermitted("SAEs are signed by the PI or a delegated, medically qualified investigator.")
+    require(actor, Action.SAE_ASSESS_SIGN, report.patient.site)
     missing = [
         k
         for k in ("pi_causality_lutathera", "pi_causality_amino_acids", "pi_causality_procedures", "pi_expectedness")
@@ -214,8 +203,7 @@ def sponsor_review(
     SUSAR = related (by the PI or the sponsor: the sponsor cannot downgrade the investigator's
     causality) and unexpected (the sponsor's assessment against the RSI).
     """
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("The sponsor's review is done by the trial manager (sponsor safety).")
+    require(actor, Action.SPONSOR_REVIEW, report.patient.site)
     if not pi_signed(report):
         raise DomainError("The PI has not signed this report (or the signature was invalidated).")
     if not causality or not expectedness or sponsor_aware_at is None:
@@ -248,8 +236,7 @@ def sponsor_review(
 
 @transaction.atomic
 def susar_reported(*, report: SaeReport, actor: User, regulator_on=None, ethics_on=None) -> SaeReport:
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Regulatory submissions are recorded by the trial manager.")
+    require(actor, Action.SUSAR_SUBMISSION_RECORD, report.patient.site)
     if not report.susar:
         raise DomainError("Only a SUSAR is reported to the regulator from here.")
     data = {k: v for k, v in (("reported_regulator_on", regulator_on), ("reported_ethics_on", ethics_on)) if v}
@@ -258,8 +245,7 @@ def susar_reported(*, report: SaeReport, actor: User, regulator_on=None, ethics_
 
 @transaction.atomic
 def rsi_add(*, actor: User, data: dict) -> ReferenceSafetyInformation:
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("RSI versions are added by the trial manager.")
+    require(actor, Action.RSI_MANAGE)
     if ReferenceSafetyInformation.objects.filter(version=data.get("version")).exists():
         raise DomainError("This RSI version exists.", field="version")
     return record_create(obj=ReferenceSafetyInformation(**data), actor=actor, reason="RSI version added")
