@@ -201,6 +201,31 @@ class AuditEvent(models.Model):
         raise TrialDataDeletionError("Audit events are append-only.")
 
 
+# Events about accounts and roles: all of the audit trail the system administrator sees. Their
+# targets are users and delegation entries; none carries a patient, an arm or a clinical value.
+ACCOUNT_EVENT_KINDS = frozenset(
+    {
+        AuditEvent.Kind.LOGIN,
+        AuditEvent.Kind.LOGOUT,
+        AuditEvent.Kind.LOGIN_FAILED,
+        AuditEvent.Kind.LOCKED_OUT,
+        AuditEvent.Kind.ACCOUNT_CREATED,
+        AuditEvent.Kind.ACCOUNT_CHANGED,
+        AuditEvent.Kind.ROLE_CHANGED,
+        AuditEvent.Kind.ACCOUNT_DEACTIVATED,
+        AuditEvent.Kind.DELEGATION_ADDED,
+        AuditEvent.Kind.DELEGATION_SIGNED,
+        AuditEvent.Kind.DELEGATION_ENDED,
+        AuditEvent.Kind.TWO_FACTOR_ENROLLED,
+        AuditEvent.Kind.TWO_FACTOR_FAILED,
+        AuditEvent.Kind.TWO_FACTOR_RESET,
+        AuditEvent.Kind.API_TOKEN_CREATED,
+        AuditEvent.Kind.API_TOKEN_REVOKED,
+        AuditEvent.Kind.API_TOKEN_REFUSED,
+    }
+)
+
+
 class Signature(models.Model):
     """An electronic signature (21 CFR Part 11 §11.50, §11.70, §11.200).
 

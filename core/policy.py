@@ -16,7 +16,9 @@ What a rule means:
 - otherwise the user needs a delegation entry at the site that is current (started, not ended,
   signed off by the PI; the PI's own entry comes from the site's registration) whose role is in
   ``site_roles`` and, when ``duty`` is set, whose duties include it. Role and duty come from the
-  same entry: a nurse entry with the SAE duty does not make its holder an investigator.
+  same entry: a nurse entry with the SAE duty does not make its holder an investigator. The PI
+  holds every duty at their own site: they delegate duties and stay responsible for all of them
+  (ICH E6(R3) 2.3.1), so a duty added to ``Duty`` later needs no change to existing PI entries.
 - ``can(user, action)`` without a site answers "at some site" (for navigation and buttons);
   services always pass the record's site.
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +63,15 @@ class Duty(models.TextChoices):
     DRUG_ADMINISTRATION = "drug_administration", _("Administer Lutathera")
     SAMPLES = "samples", _("Collect and ship samples")
     QUERY_ANSWERING = "query_answering", _("Answer data queries")
+
+
+# The duties each site role is normally delegated: what the delegation form proposes, the demo
+# data and the test factories give. A nurse is not medically qualified, so never SAE assessment.
+TYPICAL_DUTIES: dict[str, tuple[str, ...]] = {
+    SiteRole.PRINCIPAL_INVESTIGATOR: tuple(Duty.values),
+    SiteRole.SUB_INVESTIGATOR: tuple(Duty.values),
+    SiteRole.RESEARCH_NURSE: tuple(d for d in Duty.values if d != Duty.SAE_ASSESSMENT),
+}
 
 
 class Action(models.TextChoices):
@@ -337,7 +349,8 @@ def can(user, action: Action | str, site=None) -> bool:
         return False
     site_id = getattr(site, "pk", site)
     return any(
-        role in rule.site_roles and (rule.duty is None or rule.duty in duties)
+        role in rule.site_roles
+        and (rule.duty is None or rule.duty in duties or role == SiteRole.PRINCIPAL_INVESTIGATOR)
         for held_site, role, duties in user.delegation_grants
         if site_id is None or held_site == site_id
     )
@@ -356,11 +369,32 @@ def allowed_actions(user, site=None) -> frozenset[Action]:
     return frozenset(action for action in Action if can(user, action, site))
 
 
-def role_grants(action: Action, role: str) -> str:
-    """How the table grants ``action`` to ``role``: "yes", "with duty", or "" (the policy page)."""
-    rule = POLICY[action]
-    if role in rule.trial_roles:
-        return "yes"
-    if role in rule.site_roles:
-        return "with duty" if rule.duty else "yes"
-    return ""
+def deny_unless(user, action: Action | str, site=None) -> None:
+    """For views: ``PermissionDenied`` (403) unless ``can``. A record outside the user's scope never
+    gets here: its ``access_*`` function answered 404 first."""
+    if not can(user, action, site):
+        raise PermissionDenied
+
+
+class UnknownAction(LookupError):
+    """A template or view asked about an action the policy does not declare."""
+
+
+class Allowed:
+    """``can`` for one user (and site) as a template reads it: ``{% if may.randomise %}``.
+
+    The context processor gives every page ``may`` for the user at any site; a page about one
+    site's record passes ``Allowed(user, site)`` instead. An unknown action name is an error, so a
+    misspelt button condition fails loudly rather than hiding the button."""
+
+    def __init__(self, user, site=None) -> None:
+        self.user, self.site = user, site
+
+    def __getitem__(self, action: str) -> bool:
+        if action not in Action.values:
+            # Not a KeyError: the template engine would swallow that and hide the button silently.
+            raise UnknownAction(f"No action {action!r} in the permission policy")
+        return can(self.user, action, self.site)
+
+    def __contains__(self, action: str) -> bool:
+        return self[action]

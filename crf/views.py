@@ -9,9 +9,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError, EditConflict
 from accounts.forms import form_add_domain_error
-from accounts.permissions import trial_role_required
-from accounts.roles import TrialRole
+from accounts.permissions import action_required
 from accounts.views import render_history
+from core.policy import Action, Allowed, can, deny_unless, form_entry_action
 from nelmas.paging import paginate
 from patients.access import access_patient
 
@@ -19,6 +19,7 @@ from . import schedule, selectors, services
 from .access import access_form, access_query, access_visit
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .models import Casebook, FormStatus, Query
+from .registry import FORMS
 
 
 def form_url(visit, form_code, entry=None):
@@ -51,11 +52,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
     patient = visit.patient
-    is_site_staff = request.user.has_site_role(patient.site)
+    may_enter = can(request.user, form_entry_action(form_code), patient.site)
     form_class = crf_form_class(model)
     form = form_class(instance=instance)
     conflict = None
-    readonly = (instance is not None and instance.status == FormStatus.LOCKED) or not is_site_staff
+    readonly = (instance is not None and instance.status == FormStatus.LOCKED) or not may_enter
     if request.method == "POST":
         if readonly:
             raise PermissionDenied
@@ -132,10 +133,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
             "entries": entries,
-            "is_site_staff": is_site_staff,
-            "can_verify": request.user.has_trial_role(TrialRole.MONITOR) and instance and instance.can_verify(),
-            "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
-            "can_query": bool(request.user.has_trial_role(TrialRole.DATA_MANAGER, TrialRole.MONITOR) and instance),
+            "may": Allowed(request.user, patient.site),
+            "may_enter": may_enter,
             "query_form": QueryForm(model=model),
             "reason_form": ReasonForm(),
             "readonly": readonly,
@@ -152,6 +151,16 @@ def crf_form(request, trial_number, code, form_code, entry=None):
     )
 
 
+# The policy action each form button needs; None: completing needs the form's own entry action.
+FORM_ACTIONS = {
+    "verify": Action.SDV,
+    "lock": Action.FORM_LOCK,
+    "unlock": Action.FORM_UNLOCK,
+    "complete": None,
+    "query": Action.QUERY_RAISE,
+}
+
+
 @require_POST
 @login_required
 def crf_action(request, trial_number, code, form_code, action, entry=None):
@@ -159,6 +168,12 @@ def crf_action(request, trial_number, code, form_code, action, entry=None):
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
     back = form_url(visit, form_code, entry)
+    if action not in FORM_ACTIONS:
+        raise PermissionDenied
+    needed = FORM_ACTIONS[action] or form_entry_action(form_code)
+    if needed == Action.CRF_ENTER:
+        needed = Action.CRF_COMPLETE
+    deny_unless(request.user, needed, visit.patient.site)
     if instance is None:
         return redirect(back)
     try:
@@ -213,7 +228,10 @@ def visit_detail(request, trial_number, code):
             "visit": visit,
             "patient": visit.patient,
             "forms": selectors.visit_forms(visit),
-            "is_site_staff": request.user.has_site_role(visit.patient.site),
+            "may": Allowed(request.user, visit.patient.site),
+            "enterable": {
+                code for code in FORMS if can(request.user, form_entry_action(code), visit.patient.site)
+            },
             "date_form": VisitDateForm(initial={"day": visit.done_on or timezone.localdate()}),
             "reason_form": ReasonForm(),
         },
@@ -224,8 +242,7 @@ def visit_detail(request, trial_number, code):
 @login_required
 def visit_missed(request, trial_number, code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, visit.patient.site)
     try:
         services.visit_mark_missed(visit=visit, reason=request.POST.get("reason", ""), actor=request.user)
         messages.success(request, _("Visit recorded as missed."))
@@ -238,8 +255,7 @@ def visit_missed(request, trial_number, code):
 @login_required
 def visit_done(request, trial_number, code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, visit.patient.site)
     form = VisitDateForm(request.POST)
     try:
         if not form.is_valid():
@@ -255,8 +271,7 @@ def visit_done(request, trial_number, code):
 @login_required
 def form_not_done(request, trial_number, code, form_code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, form_entry_action(form_code), visit.patient.site)
     try:
         services.crf_mark_not_done(
             visit=visit, form_code=form_code, reason=request.POST.get("reason", ""), actor=request.user
@@ -271,8 +286,7 @@ def form_not_done(request, trial_number, code, form_code):
 @login_required
 def visit_unscheduled(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, patient.site)
     form = VisitDateForm(request.POST)
     try:
         if not form.is_valid():
@@ -287,7 +301,7 @@ def visit_unscheduled(request, trial_number):
     return redirect("crf:visit", trial_number=trial_number, code=visit.code)
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def query_list(request):
     status = request.GET.get("status", "open")
     queries = Query.objects.visible_to(request.user).select_related("patient__site", "raised_by")
@@ -312,6 +326,10 @@ def query_detail(request, query_id):
     form = MessageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         action, text = request.POST.get("action"), form.cleaned_data["text"]
+        if action == "answer":
+            deny_unless(request.user, Action.QUERY_ANSWER, query.patient.site)
+        elif action in ("close", "reopen") and not services.query_may_close(query=query, actor=request.user):
+            raise PermissionDenied
         try:
             if action == "answer":
                 services.query_answer(query=query, text=text, actor=request.user)
@@ -327,8 +345,6 @@ def query_detail(request, query_id):
             messages.success(request, _("Query updated."))
             return redirect("crf:query_detail", query_id=query.pk)
     model_code, visit_code = query.form_code, query.visit_code
-    from .registry import FORMS
-
     kwargs = {"trial_number": query.patient.trial_number, "code": visit_code, "form_code": model_code}
     target = (
         reverse("crf:entry", kwargs=kwargs | {"entry": query.form_id})
@@ -344,13 +360,13 @@ def query_detail(request, query_id):
             "field_label": FORMS[model_code]._meta.get_field(query.field).verbose_name,
             "messages_list": query.messages.select_related("author"),
             "form_url": target + f"#field-{query.field}",
-            "is_site_staff": request.user.has_site_role(query.patient.site),
-            "can_close": query.raised_by_id == request.user.pk or request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "may": Allowed(request.user, query.patient.site),
+            "can_close": services.query_may_close(query=query, actor=request.user),
         },
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
+@action_required(Action.SCHEDULE_VIEW)
 def schedule_page(request):
     return render(
         request,
@@ -368,15 +384,12 @@ def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
     from accounts.forms import SignatureForm
     from accounts.permissions import client_ip
-    from accounts.roles import INVESTIGATOR_ROLES
     from accounts.signatures import signature_status
 
     patient = access_patient(user=request.user, trial_number=trial_number)
     form = SignatureForm(request.POST or None, meaning=services.CASEBOOK_MEANING, user=request.user)
-    can_sign = request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES)
     if request.method == "POST":
-        if not can_sign:
-            raise PermissionDenied
+        deny_unless(request.user, Action.CASEBOOK_SIGN, patient.site)
         if form.is_valid():
             try:
                 services.casebook_sign(
@@ -402,7 +415,7 @@ def casebook(request, trial_number):
             "casebook": book,
             "signatures": signature_status(obj=book) if book else [],
             "form": form,
-            "can_sign": can_sign,
+            "may": Allowed(request.user, patient.site),
         },
     )
 

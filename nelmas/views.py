@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.template import loader
 from django.utils.functional import SimpleLazyObject
 
-from accounts.roles import TrialRole
+from core.policy import Action, can
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
 from safety.selectors import overdue_saes
@@ -23,11 +23,10 @@ def home(request):
     sites = Site.objects.visible_to(user).select_related("pi")
     context = {
         "sites": sites,
-        "is_trial_manager": user.has_trial_role(TrialRole.TRIAL_MANAGER),
-        "is_sysadmin": user.has_trial_role(TrialRole.SYSADMIN),
+        "is_sysadmin": can(user, Action.ACCOUNT_MANAGE) and not can(user, Action.TRIAL_DATA_VIEW),
         "site_roles": user.site_roles,
     }
-    if user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER) or user.has_site_role():
+    if can(user, Action.TRIAL_DATA_VIEW):
         context["overdue_saes"] = overdue_saes(user=user)  # live: SAE deadlines pass without a save
     if user.has_site_role():
         # The site staff's four panels are rendered once per state of their sites and kept until a

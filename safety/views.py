@@ -13,10 +13,10 @@ from accounts.errors import DomainError, EditConflict
 from accounts.exports import csv_bytes
 from accounts.forms import form_add_domain_error
 from accounts.models import AuditEvent
-from accounts.permissions import client_ip, trial_role_required
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
+from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_status
 from accounts.views import render_history
+from core.policy import Action, Allowed, deny_unless
 from patients.access import access_patient
 from sites.models import Site
 
@@ -34,9 +34,8 @@ def _ae_fields():
 def ae_form(request, trial_number, ae_id=None):
     patient = access_patient(user=request.user, trial_number=trial_number)
     instance = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id) if ae_id else None
-    is_site_staff = request.user.has_site_role(patient.site)
-    if request.method == "POST" and not is_site_staff:
-        raise PermissionDenied
+    if request.method == "POST":
+        deny_unless(request.user, Action.AE_REPORT, patient.site)
     bound = AdverseEvent.objects.get(pk=instance.pk) if instance else None
     form = AdverseEventForm(request.POST or None, instance=bound, tz_name=patient.site.timezone)
     if request.method == "POST" and form.is_valid():
@@ -77,7 +76,7 @@ def ae_form(request, trial_number, ae_id=None):
             "patient": patient,
             "form": form,
             "instance": instance,
-            "is_site_staff": is_site_staff,
+            "may": Allowed(request.user, patient.site),
             "death_record_missing": instance and services.death_record_missing(instance),
         },
     )
@@ -90,7 +89,7 @@ def ae_list(request, trial_number):
     return render(
         request,
         "safety/ae_list.html",
-        {"patient": patient, "events": events, "is_site_staff": request.user.has_site_role(patient.site)},
+        {"patient": patient, "events": events, "may": Allowed(request.user, patient.site)},
     )
 
 
@@ -110,12 +109,10 @@ def ae_history(request, trial_number, ae_id):
 def sae_detail(request, report_id):
     report = access_sae(user=request.user, report_id=report_id)
     patient = report.patient
-    is_site_staff = request.user.has_site_role(patient.site)
     signatures = signature_status(obj=report)
     form = SaeReportForm(request.POST or None, instance=type(report).objects.get(pk=report.pk))
     if request.method == "POST":
-        if not is_site_staff:
-            raise PermissionDenied
+        deny_unless(request.user, Action.AE_REPORT, patient.site)
         if form.is_valid():
             data = {
                 n: form.cleaned_data[n] for n in SaeReportForm.Meta.fields if getattr(report, n) != form.cleaned_data[n]
@@ -144,9 +141,7 @@ def sae_detail(request, report_id):
             "clocks": selectors.sae_clocks(report),
             "signatures": signatures,
             "signed": any(v for _s, v in signatures),
-            "is_site_staff": is_site_staff,
-            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
-            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "may": Allowed(request.user, patient.site),
             "assessment_form": AssessmentForm(),
             "review_form": SponsorReviewForm(initial={"sponsor_aware_at": report.submitted_at}),
             "submission_form": SubmissionForm(),
@@ -161,6 +156,7 @@ def sae_detail(request, report_id):
 @login_required
 def sae_sign(request, report_id):
     report = access_sae(user=request.user, report_id=report_id)
+    deny_unless(request.user, Action.SAE_ASSESS_SIGN, report.patient.site)
     form = AssessmentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Give every assessment, your password and tick the statement."))
@@ -185,10 +181,20 @@ def sae_sign(request, report_id):
     return redirect("safety:sae_detail", report_id=report.pk)
 
 
+SAE_ACTIONS = {
+    "review": Action.SPONSOR_REVIEW,
+    "submitted": Action.SUSAR_SUBMISSION_RECORD,
+    "follow_up": Action.AE_REPORT,
+}
+
+
 @require_POST
 @login_required
 def sae_action(request, report_id, action):
     report = access_sae(user=request.user, report_id=report_id)
+    if action not in SAE_ACTIONS:
+        raise PermissionDenied
+    deny_unless(request.user, SAE_ACTIONS[action], report.patient.site)
     try:
         if action == "review":
             form = SponsorReviewForm(request.POST)
@@ -225,7 +231,7 @@ def sae_history(request, report_id):
     )
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def sae_list(request):
     reports = list(selectors.sae_list(user=request.user).filter(retired_at__isnull=True))
     now = timezone.now()
@@ -234,11 +240,9 @@ def sae_list(request):
     return render(request, "safety/sae_list.html", {"rows": rows})
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def listing(request):
     user = request.user
-    if not (user.sees_all_sites or user.has_site_role()):
-        raise PermissionDenied
     params = {k: request.GET.get(k, "") for k in ("site", "arm", "grade", "causality")}
     events = selectors.ae_listing(user=user, **params)
     rows = selectors.listing_rows(events)
@@ -266,12 +270,11 @@ def listing(request):
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@action_required(Action.RSI_VIEW)
 def rsi_list(request):
     form = RsiForm(request.POST or None)
     if request.method == "POST":
-        if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
-            raise PermissionDenied
+        deny_unless(request.user, Action.RSI_MANAGE)
         if form.is_valid():
             try:
                 services.rsi_add(actor=request.user, data=form.cleaned_data)
@@ -287,6 +290,5 @@ def rsi_list(request):
             "versions": ReferenceSafetyInformation.objects.all(),
             "in_force": ReferenceSafetyInformation.in_force(),
             "form": form,
-            "can_add": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
         },
     )

@@ -4,6 +4,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from core.policy import Action, can
 from crf.forms import VisitDateForm
 from crf.selectors import patient_timeline
 
@@ -28,7 +29,9 @@ def visits_panel(context, patient):
         "patient": patient,
         "timeline": timeline,
         "counts": sorted(counts.items()),
-        "can_add": bool(timeline) and context["request"].user.has_site_role(patient.site) and patient.is_on_study(),
+        "can_add": bool(timeline)
+        and can(context["request"].user, Action.CRF_ENTER, patient.site)
+        and patient.is_on_study(),
         "date_form": VisitDateForm(),
     }
 

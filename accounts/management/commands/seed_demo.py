@@ -50,6 +50,7 @@ NURSE_DUTIES = [
     Duty.CRF_ENTRY,
     Duty.AE_REPORTING,
     Duty.SAMPLES,
+    Duty.QUERY_ANSWERING,
 ]
 
 
