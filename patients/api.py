@@ -4,6 +4,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.policy import Action, require
 from nelmas.api import ERRORS
 from sites.models import Site
 
@@ -79,6 +80,8 @@ class PatientList(APIView):
         request=RegisterSerializer, responses={201: PatientSerializer, **ERRORS}, summary="Register a consented patient"
     )
     def post(self, request):
+        # The policy answers before the body is read: a forged request is 403, not a 400 of fields.
+        require(request.user, Action.PATIENT_REGISTER)
         body = RegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
@@ -114,6 +117,7 @@ class PatientConsent(APIView):
     )
     def post(self, request, trial_number):
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, Action.CONSENT_RECORD, patient.site)
         body = ConsentInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         consent = services.consent_record(actor=request.user, patient=patient, data=body.to_service())
@@ -142,6 +146,7 @@ class PatientEligibility(APIView):
         from .eligibility import evaluate
 
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, Action.ELIGIBILITY_ASSESS, patient.site)
         body = EligibilityInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         form = EligibilityForm(data=body.validated_data["answers"])

@@ -200,10 +200,11 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
     """
     with transaction.atomic():
         locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
+        # Before the idempotent repeat: a repeat call by someone without the duty learns nothing.
+        require(actor, Action.RANDOMISE, locked.site)
         existing = Allocation.objects.filter(patient=locked).first()
         if existing is not None:
             return existing
-        require(actor, Action.RANDOMISE, locked.site)
         blockers = patient_randomisation_blockers(locked)
         if blockers:
             raise DomainError("Not randomised: " + " ".join(blockers), code="not_randomisable")
