@@ -6,10 +6,21 @@ from accounts.roles import SiteRole, TrialRole
 
 from .policy import POLICY, Action, Duty
 
-# Columns of the policy table: trial-wide roles, then site roles (which need the duty).
-ROLE_COLUMNS: list[tuple[str, str]] = [
-    *((role.value, str(role.label)) for role in TrialRole if role),
-    *((role.value, str(role.label)) for role in SiteRole),
+# Columns of the policy table: site roles (which need the duty) first, then trial-wide roles, each
+# with a short heading so that all eight fit beside the action on a laptop screen.
+SHORT = {
+    SiteRole.PRINCIPAL_INVESTIGATOR: "PI",
+    SiteRole.SUB_INVESTIGATOR: "Sub-I",
+    SiteRole.RESEARCH_NURSE: "Nurse",
+    TrialRole.TRIAL_MANAGER: "TM",
+    TrialRole.DATA_MANAGER: "DM",
+    TrialRole.MONITOR: "Monitor",
+    TrialRole.STATISTICIAN: "Stats",
+    TrialRole.SYSADMIN: "Admin",
+}
+ROLE_COLUMNS: list[tuple[str, str, str]] = [
+    *((role.value, str(role.label), SHORT[role]) for role in SiteRole),
+    *((role.value, str(role.label), SHORT[role]) for role in TrialRole if role),
 ]
 
 
@@ -21,7 +32,7 @@ def policy_rows() -> list[dict]:
     for action in Action:
         rule = POLICY[action]
         cells = []
-        for role, _label in ROLE_COLUMNS:
+        for role, _label, _short in ROLE_COLUMNS:
             if role in rule.trial_roles:
                 cells.append("yes")
             elif role in rule.site_roles:
