@@ -30,7 +30,8 @@ class SignatureRefused(DomainError):
     code = "signature_refused"
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A field value as it enters the canonical JSON of a signed digest."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -42,7 +43,11 @@ def _plain(value: Any) -> Any:
 
 def content_digest(obj: models.Model) -> str:
     """SHA-256 of the record's content in a canonical JSON form (sorted keys, plain values)."""
-    content = {f.attname: _plain(getattr(obj, f.attname)) for f in content_fields(obj)}
+    content = {f.attname: plain_value(getattr(obj, f.attname)) for f in content_fields(obj)}
+    # A record whose signature also covers related records (an SAE report and its adverse event)
+    # names their content; a change to any of it then no longer matches the signed digest.
+    if hasattr(obj, "signed_related_content"):
+        content |= {k: plain_value(v) for k, v in obj.signed_related_content().items()}
     canonical = json.dumps(
         {"model": obj._meta.label_lower, "pk": str(obj.pk), "content": content},
         sort_keys=True,

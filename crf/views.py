@@ -369,7 +369,6 @@ def casebook(request, trial_number):
     from accounts.forms import SignatureForm
     from accounts.permissions import client_ip
     from accounts.roles import INVESTIGATOR_ROLES
-    from accounts.signatures import signature_status
 
     patient = access_patient(user=request.user, trial_number=trial_number)
     form = SignatureForm(request.POST or None, meaning=services.CASEBOOK_MEANING, user=request.user)
@@ -400,7 +399,7 @@ def casebook(request, trial_number):
             "timeline": selectors.patient_timeline(patient),
             "blockers": services.casebook_blockers(patient),
             "casebook": book,
-            "signatures": signature_status(obj=book) if book else [],
+            "signatures": services.casebook_signature_status(patient),
             "form": form,
             "can_sign": can_sign,
         },

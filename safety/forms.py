@@ -96,32 +96,70 @@ class SaeReportForm(forms.ModelForm):
         }
 
 
+# The PI's answers open blank: a pre-set "unrelated / expected" would let a hurried signature
+# classify away a SUSAR (protocol "Safety reporting").
+BLANK = [("", _("— choose —"))]
+
+
 class AssessmentForm(forms.Form):
-    pi_causality_lutathera = forms.ChoiceField(label=_("Causality: Lutathera"), choices=Causality.choices)
-    pi_causality_amino_acids = forms.ChoiceField(label=_("Causality: amino acids"), choices=Causality.choices)
-    pi_causality_procedures = forms.ChoiceField(label=_("Causality: trial procedures"), choices=Causality.choices)
-    pi_expectedness = forms.ChoiceField(label=_("Expectedness against the RSI in force"), choices=Expectedness.choices)
+    pi_causality_lutathera = forms.ChoiceField(
+        label=_("Causality: Lutathera"),
+        choices=BLANK + Causality.choices,
+        error_messages={"required": _("Choose the causality.")},
+    )
+    pi_causality_amino_acids = forms.ChoiceField(
+        label=_("Causality: amino acids"),
+        choices=BLANK + Causality.choices,
+        error_messages={"required": _("Choose the causality.")},
+    )
+    pi_causality_procedures = forms.ChoiceField(
+        label=_("Causality: trial procedures"),
+        choices=BLANK + Causality.choices,
+        error_messages={"required": _("Choose the causality.")},
+    )
+    pi_expectedness = forms.ChoiceField(
+        label=_("Expectedness against the RSI at onset"),
+        choices=BLANK + Expectedness.choices,
+        error_messages={"required": _("Choose the expectedness.")},
+    )
+    pi_comment = forms.CharField(
+        label=_("Your comment on the assessment"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
     password = forms.CharField(
-        label=_("Your password"), widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Your password"),
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": _("Enter your password to sign.")},
     )
     otp_token = forms.CharField(label=_("One-time code (if you use two-factor)"), required=False, max_length=12)
-    accept = forms.BooleanField(label=_("I sign with the meaning stated above"))
+    accept = forms.BooleanField(
+        label=_("I sign with the meaning stated above"),
+        error_messages={"required": _("Tick the statement to sign.")},
+    )
 
 
 class SponsorReviewForm(forms.Form):
-    causality = forms.ChoiceField(label=_("Sponsor causality (Lutathera)"), choices=Causality.choices)
-    expectedness = forms.ChoiceField(label=_("Sponsor expectedness"), choices=Expectedness.choices)
-    sponsor_aware_at = forms.DateTimeField(label=_("Sponsor became aware (UTC)"), widget=LocalDateTimeInput())
+    causality = forms.ChoiceField(label=_("Sponsor causality (Lutathera)"), choices=BLANK + Causality.choices)
+    expectedness = forms.ChoiceField(label=_("Sponsor expectedness"), choices=BLANK + Expectedness.choices)
+    sponsor_aware_at = forms.DateTimeField(
+        label=_("Sponsor aware earlier than receipt (UTC)"),
+        required=False,
+        widget=LocalDateTimeInput(),
+        help_text=_("Only if the sponsor learnt of it before the report arrived: day 0 is the earlier."),
+    )
     comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def clean_sponsor_aware_at(self):
         value = self.cleaned_data["sponsor_aware_at"]
+        if value is None:
+            return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 class SubmissionForm(forms.Form):
     regulator_on = forms.DateField(label=_("Reported to the regulator"), required=False, widget=DateInput())
     ethics_on = forms.DateField(label=_("Reported to the ethics committee"), required=False, widget=DateInput())
+    followup_on = forms.DateField(label=_("Follow-up report sent"), required=False, widget=DateInput())
+    upgrade_on = forms.DateField(label=_("Upgraded SUSAR reported"), required=False, widget=DateInput())
 
 
 class RsiForm(forms.ModelForm):

@@ -23,7 +23,11 @@ def sae_clocks(report: SaeReport, now=None) -> list[dict]:
         reported = report.reported_regulator_on and report.reported_ethics_on
         rows.append(("SUSAR to regulator and ethics committee", report.susar_due_at, reported))
         if report.susar_followup_due_at:
-            rows.append(("SUSAR follow-up report", report.susar_followup_due_at, None))
+            rows.append(("SUSAR follow-up report", report.susar_followup_due_at, report.followup_reported_on))
+        if report.susar_upgrade_due_at:
+            rows.append(
+                ("Upgraded (fatal/life-threatening) SUSAR", report.susar_upgrade_due_at, report.upgrade_reported_on)
+            )
     result = []
     for label, due, met in rows:
         state = "met" if met else ("overdue" if due and due < now else "open")
@@ -39,6 +43,49 @@ def sae_clocks(report: SaeReport, now=None) -> list[dict]:
     return result
 
 
+def assessment_rows(report: SaeReport) -> list[dict]:
+    """The three opinions side by side: the site reporter's (on the AE), the PI's and the sponsor's."""
+    ae = report.adverse_event
+    return [
+        {
+            "field": "pi_causality_lutathera",
+            "label": "Causality: Lutathera",
+            "site": ae.get_causality_lutathera_display(),
+            "pi": report.get_pi_causality_lutathera_display(),
+            "sponsor": report.get_sponsor_causality_display(),
+        },
+        {
+            "field": "pi_causality_amino_acids",
+            "label": "Causality: amino acids",
+            "site": ae.get_causality_amino_acids_display(),
+            "pi": report.get_pi_causality_amino_acids_display(),
+            "sponsor": "",
+        },
+        {
+            "field": "pi_causality_procedures",
+            "label": "Causality: trial procedures",
+            "site": ae.get_causality_procedures_display(),
+            "pi": report.get_pi_causality_procedures_display(),
+            "sponsor": "",
+        },
+        {
+            "field": "pi_expectedness",
+            "label": "Expectedness",
+            "site": "",
+            "pi": report.get_pi_expectedness_display(),
+            "sponsor": report.get_sponsor_expectedness_display(),
+        },
+    ]
+
+
+def casebook_parts(patient):
+    """The patient's AEs and SAE reports, as the casebook sign-off covers them."""
+    for ae in AdverseEvent.objects.filter(patient=patient).order_by("pk"):
+        yield "adverse_event", ae
+    for report in SaeReport.objects.filter(adverse_event__patient=patient).order_by("pk"):
+        yield "sae_report", report
+
+
 def sae_list(*, user) -> QuerySet[SaeReport]:
     return SaeReport.objects.visible_to(user).select_related("adverse_event__patient__site", "reviewed_by")
 
@@ -50,7 +97,8 @@ def overdue_saes(*, user, now=None) -> list[SaeReport]:
     overdue = (
         Q(due_at__lt=now, submitted_at__isnull=True)
         | (Q(susar=True, susar_due_at__lt=now) & susar_unreported)
-        | Q(susar=True, susar_followup_due_at__lt=now)
+        | Q(susar=True, susar_followup_due_at__lt=now, followup_reported_on__isnull=True)
+        | Q(susar=True, susar_upgrade_due_at__lt=now, upgrade_reported_on__isnull=True)
     )
     return list(sae_list(user=user).filter(retired_at__isnull=True).filter(overdue).order_by("due_at")[:50])
 

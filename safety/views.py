@@ -106,15 +106,44 @@ def ae_history(request, trial_number, ae_id):
     )
 
 
+def _sae_page(request, report, *, form=None, assessment_form=None, status=200):
+    patient = report.patient
+    ae = report.adverse_event
+    signatures = signature_status(obj=report)
+    return render(
+        request,
+        "safety/sae_detail.html",
+        {
+            "report": report,
+            "ae": ae,
+            "patient": patient,
+            "form": form or SaeReportForm(instance=type(report).objects.get(pk=report.pk)),
+            "clocks": selectors.sae_clocks(report),
+            "signatures": signatures,
+            "signed": any(v for _s, v in signatures),
+            "is_site_staff": request.user.has_site_role(patient.site),
+            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
+            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "assessment_form": assessment_form or AssessmentForm(),
+            "assessment_rows": selectors.assessment_rows(report),
+            "causality_disagrees": services.causality_disagrees(report),
+            "minimum_missing": services.minimum_criteria_missing(report),
+            "review_form": SponsorReviewForm(),
+            "submission_form": SubmissionForm(),
+            "rsi": report.rsi or ReferenceSafetyInformation.at_onset(ae.onset_date),
+            "death_record_missing": services.death_record_missing(ae),
+            "others": ae.sae_reports.exclude(pk=report.pk),
+        },
+        status=status,
+    )
+
+
 @login_required
 def sae_detail(request, report_id):
     report = access_sae(user=request.user, report_id=report_id)
-    patient = report.patient
-    is_site_staff = request.user.has_site_role(patient.site)
-    signatures = signature_status(obj=report)
     form = SaeReportForm(request.POST or None, instance=type(report).objects.get(pk=report.pk))
     if request.method == "POST":
-        if not is_site_staff:
+        if not request.user.has_site_role(report.patient.site):
             raise PermissionDenied
         if form.is_valid():
             data = {
@@ -133,56 +162,37 @@ def sae_detail(request, report_id):
             else:
                 messages.success(request, _("SAE report saved."))
                 return redirect("safety:sae_detail", report_id=report.pk)
-    return render(
-        request,
-        "safety/sae_detail.html",
-        {
-            "report": report,
-            "ae": report.adverse_event,
-            "patient": patient,
-            "form": form,
-            "clocks": selectors.sae_clocks(report),
-            "signatures": signatures,
-            "signed": any(v for _s, v in signatures),
-            "is_site_staff": is_site_staff,
-            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
-            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
-            "assessment_form": AssessmentForm(),
-            "review_form": SponsorReviewForm(initial={"sponsor_aware_at": report.submitted_at}),
-            "submission_form": SubmissionForm(),
-            "rsi": ReferenceSafetyInformation.in_force(),
-            "death_record_missing": services.death_record_missing(report.adverse_event),
-            "others": report.adverse_event.sae_reports.exclude(pk=report.pk),
-        },
-    )
+    return _sae_page(request, report, form=form)
 
 
 @require_POST
 @login_required
 def sae_sign(request, report_id):
+    """A refused signature or a missing answer shows the page again with everything the PI chose
+    and typed, and the error beside the field concerned (the password is never echoed)."""
     report = access_sae(user=request.user, report_id=report_id)
     form = AssessmentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give every assessment, your password and tick the statement."))
-        return redirect("safety:sae_detail", report_id=report.pk)
-    assessment = {
-        k: form.cleaned_data[k]
-        for k in ("pi_causality_lutathera", "pi_causality_amino_acids", "pi_causality_procedures", "pi_expectedness")
-    }
-    try:
-        services.sae_sign(
-            report=report,
-            actor=request.user,
-            password=form.cleaned_data["password"],
-            otp_token=form.cleaned_data["otp_token"],
-            assessment=assessment,
-            ip_address=client_ip(request),
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Assessment signed."))
-    return redirect("safety:sae_detail", report_id=report.pk)
+    if form.is_valid():
+        assessment = {k: form.cleaned_data[k] for k in (*services.ASSESSMENT_FIELDS, "pi_comment")}
+        try:
+            services.sae_sign(
+                report=report,
+                actor=request.user,
+                password=form.cleaned_data["password"],
+                otp_token=form.cleaned_data["otp_token"],
+                assessment=assessment,
+                ip_address=client_ip(request),
+            )
+        except services.AssessmentInvalid as exc:
+            for field, message in exc.errors:
+                form.add_error(field, message)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Assessment signed."))
+            return redirect("safety:sae_detail", report_id=report.pk)
+    report = access_sae(user=request.user, report_id=report_id)
+    return _sae_page(request, report, assessment_form=form, status=400)
 
 
 @require_POST
@@ -190,10 +200,13 @@ def sae_sign(request, report_id):
 def sae_action(request, report_id, action):
     report = access_sae(user=request.user, report_id=report_id)
     try:
-        if action == "review":
+        if action == "submit":
+            services.sae_submit(report=report, actor=request.user)
+            messages.success(request, _("Sent to the sponsor."))
+        elif action == "review":
             form = SponsorReviewForm(request.POST)
             if not form.is_valid():
-                raise DomainError(_("Give the sponsor's causality, expectedness and awareness time."))
+                raise DomainError(_("Give the sponsor's causality and expectedness."))
             services.sponsor_review(report=report, actor=request.user, **form.cleaned_data)
             messages.success(request, _("Sponsor review saved."))
         elif action == "submitted":
