@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from sites.forms import DateInput
 
-from .models import AdverseEvent, Causality, Expectedness, ReferenceSafetyInformation, SaeReport
+from .models import AdverseEvent, Causality, Expectedness, ReferenceSafetyInformation, ReportingTimelines, SaeReport
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -167,3 +167,21 @@ class RsiForm(forms.ModelForm):
         model = ReferenceSafetyInformation
         fields = ["version", "document", "effective_date", "expected_terms"]
         widgets = {"effective_date": DateInput(), "expected_terms": forms.Textarea(attrs={"rows": 6})}
+
+
+class TimelinesForm(forms.ModelForm):
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("For example the protocol amendment or regulatory guidance that changes it."),
+    )
+
+    class Meta:
+        model = ReportingTimelines
+        fields = [
+            "sae_initial_hours",
+            "susar_fatal_days",
+            "susar_fatal_followup_days",
+            "susar_other_days",
+            "sponsor_timezone",
+        ]

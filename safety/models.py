@@ -68,6 +68,38 @@ class ReferenceSafetyInformation(TrialRecord):
         return term.strip().lower() in terms
 
 
+class ReportingTimelines(TrialRecord):
+    """The safety reporting timelines as configuration data: one row, reviewed on a page, each
+    change audited with its reason. Until first saved, the regulatory defaults below apply."""
+
+    # Where each default comes from (shown on the review page).
+    SOURCES = {
+        "sae_initial_hours": "Protocol; UK SI 2004/1031 reg. 32 (investigator reports immediately, 24 h)",
+        "susar_fatal_days": "UK SI 2004/1031 reg. 33(1)(a); EU CTR 536/2014 art. 42(2)(a)",
+        "susar_fatal_followup_days": "UK SI 2004/1031 reg. 33(2): within 8 days of sending the initial report",
+        "susar_other_days": "UK SI 2004/1031 reg. 33(1)(b); EU CTR 536/2014 art. 42(2)(b)",
+        "sponsor_timezone": "Sponsor's calendar (the sponsor is in the UK)",
+    }
+
+    sae_initial_hours = models.PositiveSmallIntegerField(_("site's initial SAE report (hours)"), default=24)
+    susar_fatal_days = models.PositiveSmallIntegerField(_("fatal or life-threatening SUSAR (days)"), default=7)
+    susar_fatal_followup_days = models.PositiveSmallIntegerField(
+        _("follow-up of a fatal or life-threatening SUSAR (days after sending)"), default=8
+    )
+    susar_other_days = models.PositiveSmallIntegerField(_("other SUSAR (days)"), default=15)
+    sponsor_timezone = models.CharField(_("sponsor's time zone"), max_length=64, default="Europe/London")
+
+    class Meta:
+        verbose_name = _("reporting timelines")
+
+    def __str__(self) -> str:
+        return "Safety reporting timelines"
+
+    @classmethod
+    def current(cls) -> ReportingTimelines:
+        return cls.objects.order_by("pk").first() or cls()
+
+
 class AdverseEventQuerySet(NoDeleteQuerySet):
     def visible_to(self, user):
         return in_site_scope(self, user, "patient__site_id")

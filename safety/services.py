@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,7 +25,15 @@ from sites.models import Duty
 from sites.selectors import user_has_duty
 
 from . import clocks
-from .models import RELATED, AdverseEvent, Expectedness, Outcome, ReferenceSafetyInformation, SaeReport
+from .models import (
+    RELATED,
+    AdverseEvent,
+    Expectedness,
+    Outcome,
+    ReferenceSafetyInformation,
+    ReportingTimelines,
+    SaeReport,
+)
 
 PI_MEANING = "I confirm my causality and expectedness assessment"
 CRITERIA = [
@@ -457,3 +467,33 @@ def rsi_add(*, actor: User, data: dict) -> ReferenceSafetyInformation:
     if ReferenceSafetyInformation.objects.filter(version=data.get("version")).exists():
         raise DomainError("This RSI version exists.", field="version")
     return record_create(obj=ReferenceSafetyInformation(**data), actor=actor, reason="RSI version added")
+
+
+TIMELINE_FIELDS = (
+    "sae_initial_hours",
+    "susar_fatal_days",
+    "susar_fatal_followup_days",
+    "susar_other_days",
+    "sponsor_timezone",
+)
+
+
+@transaction.atomic
+def timelines_update(*, actor: User, data: dict, reason: str) -> ReportingTimelines:
+    """Change the reporting timelines (trial manager, with a reason). Clocks already set keep
+    their deadlines; new ones use the new timelines."""
+    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
+        raise NotPermitted("The reporting timelines are set by the trial manager (sponsor).")
+    if not (reason or "").strip():
+        raise DomainError("Give the reason for the change (for example the protocol amendment).", field="reason")
+    zone = data.get("sponsor_timezone")
+    if zone is not None and zone not in zoneinfo.available_timezones():
+        raise DomainError("Not a time zone name (for example Europe/London).", field="sponsor_timezone")
+    for name in TIMELINE_FIELDS[:-1]:
+        if name in data and not data[name]:
+            raise DomainError("A timeline is at least 1.", field=name)
+    row = ReportingTimelines.objects.select_for_update().order_by("pk").first()
+    values = {k: v for k, v in data.items() if k in TIMELINE_FIELDS}
+    if row is None:
+        return record_create(obj=ReportingTimelines(**values), actor=actor, reason=reason.strip())
+    return record_update(obj=row, data=values, actor=actor, reason=reason.strip())

@@ -1,3 +1,6 @@
+import hashlib
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -18,12 +21,25 @@ from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_status
 from accounts.views import render_history
 from patients.access import access_patient
+from reports.documents import render_pdf
+from sites.forms import DateInput
 from sites.models import Site
 
 from . import selectors, services
 from .access import access_ae, access_sae
-from .forms import AdverseEventForm, AssessmentForm, RsiForm, SaeReportForm, SponsorReviewForm, SubmissionForm
-from .models import AdverseEvent, Causality, ReferenceSafetyInformation
+from .forms import (
+    AdverseEventForm,
+    AssessmentForm,
+    RsiForm,
+    SaeReportForm,
+    SponsorReviewForm,
+    SubmissionForm,
+    TimelinesForm,
+)
+from .models import AdverseEvent, Causality, ReferenceSafetyInformation, ReportingTimelines
+
+# Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
+LINE_LISTING_ROLES = (TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
 
 
 def _ae_fields():
@@ -244,7 +260,8 @@ def sae_list(request):
     now = timezone.now()
     rows = [(r, selectors.sae_clocks(r, now)) for r in reports]
     rows.sort(key=lambda row: (not any(c["state"] == "overdue" for c in row[1]), row[0].due_at))
-    return render(request, "safety/sae_list.html", {"rows": rows})
+    can_line_list = request.user.has_trial_role(*LINE_LISTING_ROLES)
+    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list})
 
 
 @login_required
@@ -302,4 +319,98 @@ def rsi_list(request):
             "form": form,
             "can_add": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
         },
+    )
+
+
+class LineListingForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Cases"), choices=[("susar", _("SUSARs")), ("sae", _("All SAEs"))], initial="susar"
+    )
+    start = forms.DateField(label=_("From (sponsor day 0)"), widget=DateInput())
+    end = forms.DateField(label=_("To"), widget=DateInput())
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            self.add_error("end", _("The period ends before it starts."))
+        return data
+
+
+@trial_role_required(*LINE_LISTING_ROLES)
+def line_listing(request):
+    """SUSAR and SAE line listings of a period for the DSUR and the DMC (CSV and PDF). Trial-wide
+    roles only: a site's PI reads their own SAEs on the SAE list, not the trial's listing."""
+    form = LineListingForm(request.GET or None)
+    rows = None
+    if form.is_valid():
+        start, end, kind = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["kind"]
+        rows = selectors.safety_line_listing(start=start, end=end, susars_only=kind == "susar")
+        versions = sorted({r["rsi_version"] for r in rows})
+        title = f"{'SUSAR' if kind == 'susar' else 'SAE'} line listing {start:%d %b %Y} – {end:%d %b %Y}"
+        wanted = request.GET.get("format")
+        if wanted in ("csv", "pdf"):
+            if wanted == "csv":
+                body = csv_bytes(
+                    [label for _k, label in selectors.SAFETY_LISTING_COLUMNS],
+                    ([row[k] for k, _l in selectors.SAFETY_LISTING_COLUMNS] for row in rows),
+                )
+                content_type = "text/csv; charset=utf-8"
+            else:
+                context = {
+                    "title": title,
+                    "rows": rows,
+                    "columns": selectors.SAFETY_LISTING_COLUMNS,
+                    "rsi_versions": versions,
+                }
+                body = render_pdf("pdf/safety_line_listing.html", context).content
+                content_type = "application/pdf"
+            digest = hashlib.sha256(body).hexdigest()
+            audit_event_record(
+                kind=AuditEvent.Kind.EXPORTED,
+                actor=request.user,
+                summary=f"{title} ({wanted.upper()}, {len(rows)} cases)",
+                detail={"start": start.isoformat(), "end": end.isoformat(), "kind": kind, "sha256": digest},
+            )
+            response = HttpResponse(body, content_type=content_type)
+            response["Content-Disposition"] = f'attachment; filename="nelmas-{kind}-listing-{start}-{end}.{wanted}"'
+            return response
+        return render(
+            request,
+            "safety/line_listing.html",
+            {"form": form, "rows": rows, "columns": selectors.SAFETY_LISTING_COLUMNS, "rsi_versions": versions},
+        )
+    return render(request, "safety/line_listing.html", {"form": form, "rows": rows})
+
+
+@trial_role_required(*LINE_LISTING_ROLES)
+def timelines(request):
+    """The reporting timelines with their sources and history; the trial manager changes them."""
+    current = ReportingTimelines.current()
+    can_edit = request.user.has_trial_role(TrialRole.TRIAL_MANAGER)
+    form = TimelinesForm(request.POST or None, instance=ReportingTimelines.current())
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            data = {n: form.cleaned_data[n] for n in services.TIMELINE_FIELDS}
+            try:
+                services.timelines_update(actor=request.user, data=data, reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Reporting timelines saved."))
+                return redirect("safety:timelines")
+    rows = [
+        (
+            ReportingTimelines._meta.get_field(name).verbose_name,
+            getattr(current, name),
+            ReportingTimelines.SOURCES[name],
+        )
+        for name in services.TIMELINE_FIELDS
+    ]
+    history = current.history.select_related("history_user").order_by("-history_date") if current.pk else []
+    return render(
+        request,
+        "safety/timelines.html",
+        {"rows": rows, "form": form, "can_edit": can_edit, "saved": bool(current.pk), "history": history},
     )

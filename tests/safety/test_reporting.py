@@ -4,12 +4,15 @@ Every expected value here is worked out by hand from the rule cited beside it (p
 reporting" and "Locks and sign-off"), not read back from the code.
 """
 
+import csv
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
@@ -17,7 +20,8 @@ from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
 from accounts.errors import DomainError
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, User
+from accounts.roles import SiteRole
 from accounts.signatures import signature_status
 from crf import services as crf_services
 from crf.models import Demographics, EndOfStudy
@@ -25,6 +29,7 @@ from safety import clocks, selectors, services
 from safety.documents import build_sae_report
 from safety.escalations import report_stages
 from safety.models import AdverseEvent, ReferenceSafetyInformation, SaeEscalation, SaeReport
+from sites.models import Delegation
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import EligibilityAssessmentFactory, eligible_answers
 from tests.safety.factories import rsi, serious_ae
@@ -299,10 +304,10 @@ def test_fatal_susar_follow_up_due_8_days_after_the_initial_report_was_sent(sent
     assert clocks.susar_followup_due(sent_on, tz_name="Europe/London") == due_utc.replace(tzinfo=UTC)
 
 
-def test_fatal_susar_day0_27_march_sent_28_march_follow_up_due_5_april(world, settings):
+def test_fatal_susar_day0_27_march_sent_28_march_follow_up_due_5_april(world):
     """Acceptance: fatal SUSAR, sponsor day 0 = 27 Mar 10:00 UTC, initial report sent 28 Mar →
     follow-up due 5 Apr (sponsor time zone); recomputed as the sent dates are recorded."""
-    settings.SPONSOR_TIMEZONE = "Europe/London"
+    assert clocks.sponsor_timezone() == "Europe/London"  # the default timelines
     rsi()
     ae = serious_ae(
         world.site_a,
@@ -461,3 +466,74 @@ def test_an_eligibility_change_after_the_casebook_sign_off_shows_it_void(world, 
     EligibilityAssessmentFactory(patient=patient, **eligible_answers(patient))
     [(_signature, valid)] = crf_services.casebook_signature_status(patient)
     assert not valid
+
+
+# 7. Line listings ---------------------------------------------------------------------------------
+
+
+def _simulated_susars():
+    """A simulated trial (its own sites and staff) whose SAEs the sponsor reviews."""
+    call_command("simulate_trial", "--patients", "16", "--seed", "2026", stdout=io.StringIO())
+    sponsor = User.objects.get(username="tm")
+    reports = list(SaeReport.objects.filter(number=0).select_related("adverse_event__patient__site"))
+    assert reports and all(r.submitted_at for r in reports)  # signed = sent by the site
+    for index, report in enumerate(reports):
+        services.sponsor_review(
+            report=report,
+            actor=sponsor,
+            causality="probable",
+            expectedness="unexpected" if index % 2 == 0 else "expected",
+        )
+    return sponsor, reports
+
+
+@pytest.mark.postgres
+def test_susar_line_listing_of_a_simulated_trial_has_every_susar_of_the_period(client, db, artifacts_dir):
+    sponsor, reports = _simulated_susars()
+    susars = {f"{r.patient.trial_number}-AE{r.adverse_event_id}" for r in SaeReport.objects.filter(susar=True)}
+    assert susars and len(susars) < len(reports)  # the expected ones are not SUSARs
+    start, end = dt.date(2000, 1, 1), timezone.localdate()
+    client.force_login(sponsor)
+    url = reverse("safety:line_listing")
+    response = client.get(url, {"kind": "susar", "start": start, "end": end, "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert {r["Case"] for r in rows} == susars
+    assert all(r["SUSAR"] == "yes" and r["RSI version"] == "sim-2026" for r in rows)
+    # A PI of a simulated site gets none of it, their own site's cases included.
+    pi = Delegation.objects.filter(role=SiteRole.PRINCIPAL_INVESTIGATOR).first().user
+    client.force_login(pi)
+    assert client.get(url, {"kind": "susar", "start": start, "end": end, "format": "csv"}).status_code == 403
+    client.force_login(sponsor)
+    everything = client.get(url, {"kind": "sae", "start": start, "end": end, "format": "csv"})
+    assert len(list(csv.DictReader(io.StringIO(everything.content.decode("utf-8-sig"))))) == len(reports)
+    # A period before any report was received holds none.
+    none = client.get(url, {"kind": "susar", "start": "2000-01-01", "end": "2000-12-31", "format": "csv"})
+    assert len(list(csv.DictReader(io.StringIO(none.content.decode("utf-8-sig"))))) == 0
+    pdf = client.get(url, {"kind": "susar", "start": start, "end": end, "format": "pdf"})
+    assert pdf["Content-Type"] == "application/pdf"
+    (Path(artifacts_dir) / "susar-line-listing.pdf").write_bytes(pdf.content)  # kept by CI for review
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    compact = "".join(text.split())  # a narrow column wraps a case id at its hyphens
+    assert "sim-2026" in text and all(case in compact for case in susars)
+    exported = AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORTED, actor=sponsor)
+    assert exported.count() == 4 and all(len(e.detail["sha256"]) == 64 for e in exported)
+
+
+def test_a_pi_gets_no_trial_wide_line_listing(client, world):
+    """Trial-wide roles only: a PI would otherwise read other sites' cases (protocol; issue 24)."""
+    rsi()
+    serious_ae(world.site_b, world.nurse_b)
+    for user in (world.pi_a, world.nurse_a, world.sysadmin):
+        client.force_login(user)
+        response = client.get(
+            reverse("safety:line_listing"), {"kind": "sae", "start": "2000-01-01", "end": "2099-01-01", "format": "csv"}
+        )
+        assert response.status_code == 403 and b"NL01" not in response.content
+
+
+def test_a_case_not_yet_sent_is_listed_by_the_sites_awareness(client, world):
+    aware = timezone.now() - dt.timedelta(days=3)
+    ae = serious_ae(world.site_a, world.nurse_a, aware_at=aware)
+    rows = selectors.safety_line_listing(start=aware.date(), end=timezone.localdate(), susars_only=False)
+    [row] = rows
+    assert row["case"] == f"{ae.patient.trial_number}-AE{ae.pk}" and row["day0"] == "not yet sent"

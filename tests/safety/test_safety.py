@@ -129,11 +129,42 @@ def test_susar_elapsed_time_is_one_hour_short_across_spring_dst():
     assert due - aware == dt.timedelta(days=7) - dt.timedelta(hours=1)
 
 
-def test_timelines_are_configuration(settings):
-    settings.SAFETY_TIMELINES = settings.SAFETY_TIMELINES | {"SUSAR_OTHER_DAYS": 10, "SAE_INITIAL_HOURS": 12}
+def test_timelines_are_configuration_data_changed_by_the_trial_manager_with_a_reason(world):
+    with pytest.raises(NotPermitted):
+        services.timelines_update(actor=world.data_manager, data={"susar_other_days": 10}, reason="x")
+    with pytest.raises(DomainError):
+        services.timelines_update(actor=world.trial_manager, data={"susar_other_days": 10}, reason="")
+    services.timelines_update(
+        actor=world.trial_manager, data={"susar_other_days": 10, "sae_initial_hours": 12}, reason="Amendment 3"
+    )
     aware = dt.datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
     assert clocks.susar_due(aware, fatal_or_life_threatening=False, tz_name="UTC") == aware + dt.timedelta(days=10)
     assert clocks.sae_initial_due(aware) == aware + dt.timedelta(hours=12)
+    with pytest.raises(DomainError, match="time zone"):
+        services.timelines_update(actor=world.trial_manager, data={"sponsor_timezone": "Mars/Olympus"}, reason="x")
+
+
+def test_timelines_page_shows_values_sources_and_changes(client, world):
+    client.force_login(world.trial_manager)
+    url = reverse("safety:timelines")
+    page = client.get(url).content.decode()
+    assert "reg. 33(2)" in page and "never changed" in page
+    response = client.post(
+        url,
+        {
+            "sae_initial_hours": 24,
+            "susar_fatal_days": 7,
+            "susar_fatal_followup_days": 8,
+            "susar_other_days": 15,
+            "sponsor_timezone": "Europe/Amsterdam",
+            "reason": "Sponsor moved to Rotterdam",
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert "Europe/Amsterdam" in page and "Sponsor moved to Rotterdam" in page
+    client.force_login(world.pi_a)
+    assert client.get(url).status_code == 403
 
 
 def test_wrong_password_is_refused_and_audited_right_one_records_the_manifestation(world, password):
