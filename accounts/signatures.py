@@ -67,6 +67,21 @@ def _recent_failures(user: User) -> int:
     return AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, actor=user, at__gte=since).count()
 
 
+# The first signing of a session asks for every component, the user id as well as the password
+# (21 CFR 11.200(a)(1)(i)); later signings in the same session the password (and one-time code).
+SESSION_SIGNED_KEY = "signature_identity_confirmed"
+
+
+def signature_identity_needed(session) -> bool:
+    """Whether the next signing in this session must also give the user id."""
+    return not session.get(SESSION_SIGNED_KEY)
+
+
+def signature_session_mark(session) -> None:
+    """After a successful signing: the session's signer has given every component once."""
+    session[SESSION_SIGNED_KEY] = True
+
+
 def signature_verify(
     *,
     user: User,
@@ -75,13 +90,25 @@ def signature_verify(
     obj: models.Model,
     ip_address: str | None = None,
     otp_token: str = "",
+    username: str | None = None,
 ) -> None:
     """Re-authenticate the signer (§11.200); raise SignatureRefused and audit the failure otherwise.
 
-    Call it outside any transaction the caller may roll back, so the failure record survives.
+    ``username`` is checked when given (the first signing of a session). Call it outside any
+    transaction the caller may roll back, so the failure record survives.
     """
     if not user.is_active:
         raise SignatureRefused("This account is not active.")
+    if username is not None and username.strip() != user.username:
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_FAILED,
+            actor=user,
+            target=obj,
+            summary="Wrong user id at signing",
+            detail={"meaning": meaning},
+            ip_address=ip_address,
+        )
+        raise SignatureRefused("This is not your user id. Nothing was signed.", field="username")
     if _recent_failures(user) >= settings.SIGNATURE_FAILURE_LIMIT:
         audit_event_record(
             kind=AuditEvent.Kind.SIGNATURE_FAILED,

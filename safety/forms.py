@@ -50,7 +50,15 @@ class AdverseEventForm(forms.ModelForm):
             "outcome",
             "dosing_cycle",
         ]
-        widgets = {"onset_date": DateInput(), "stop_date": DateInput()}
+        widgets = {
+            "onset_date": DateInput(),
+            "stop_date": DateInput(),
+            # The browser's own suggestion list over the CTCAE v5 terms: no script needed.
+            "term": forms.TextInput(attrs={"list": "ctcae-terms", "autocomplete": "off"}),
+        }
+        help_texts = {
+            "term": _("Pick a CTCAE v5.0 term as you type; another term is allowed and is flagged for MedDRA coding.")
+        }
 
     def __init__(self, *args, tz_name: str, **kwargs):
         from zoneinfo import ZoneInfo
@@ -125,12 +133,24 @@ class AssessmentForm(forms.Form):
     pi_comment = forms.CharField(
         label=_("Your comment on the assessment"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+    username = forms.CharField(
+        label=_("Your user id"),
+        help_text=_("Asked at the first signature of a session (21 CFR 11.200)."),
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+        error_messages={"required": _("Enter your user id to sign.")},
+    )
     password = forms.CharField(
         label=_("Your password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         error_messages={"required": _("Enter your password to sign.")},
     )
     otp_token = forms.CharField(label=_("One-time code (if you use two-factor)"), required=False, max_length=12)
+
+    def __init__(self, *args, identity_needed: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not identity_needed:
+            del self.fields["username"]
+
     accept = forms.BooleanField(
         label=_("I sign with the meaning stated above"),
         error_messages={"required": _("Tick the statement to sign.")},
@@ -185,3 +205,9 @@ class TimelinesForm(forms.ModelForm):
             "susar_other_days",
             "sponsor_timezone",
         ]
+
+
+class CodingForm(forms.Form):
+    meddra_llt_code = forms.CharField(label=_("MedDRA LLT code"), max_length=8)
+    meddra_pt_code = forms.CharField(label=_("MedDRA PT code"), max_length=8)
+    meddra_version = forms.CharField(label=_("MedDRA version"), max_length=10)

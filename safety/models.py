@@ -154,8 +154,24 @@ class AdverseEvent(TrialRecord):
     dosing_cycle = models.PositiveSmallIntegerField(
         _("after Lutathera cycle"), null=True, blank=True, choices=[(1, "1"), (2, "2")]
     )
+    # Coding: the CTCAE v5 term picked or free text (flagged for coding); MedDRA codes, filled by
+    # the coder for a sponsor holding a MedDRA licence.
+    ctcae_soc = models.CharField(_("CTCAE v5 system organ class"), max_length=120, blank=True)
+    needs_coding = models.BooleanField(_("free text: to be coded"), default=False)
+    meddra_version = models.CharField(_("MedDRA version"), max_length=10, blank=True)
+    meddra_llt_code = models.CharField(_("MedDRA LLT code"), max_length=8, blank=True)
+    meddra_pt_code = models.CharField(_("MedDRA PT code"), max_length=8, blank=True)
+    coded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    coded_at = models.DateTimeField(_("coded at"), null=True, blank=True)
 
     objects = AdverseEventQuerySet.as_manager()
+
+    # Coding is the coder's work, not the site's data: it neither voids a signature nor the sign-off.
+    UNSIGNED_FIELDS = frozenset(
+        {"ctcae_soc", "needs_coding", "meddra_version", "meddra_llt_code", "meddra_pt_code", "coded_by", "coded_at"}
+    )
 
     # What the PI's SAE signature covers of the event (protocol "Safety reporting"): every clinical
     # field the site records. Coding fields are left out: coding is not the investigator's judgement.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 
 from django.db import transaction
@@ -34,6 +35,7 @@ from .models import (
     ReportingTimelines,
     SaeReport,
 )
+from .terms import ctcae_match
 
 PI_MEANING = "I confirm my causality and expectedness assessment"
 CRITERIA = [
@@ -141,6 +143,18 @@ def ae_save(
     errors = ae_check(merged, patient=patient)
     if errors:
         raise AeInvalid(errors)
+    if "term" in data:
+        match = ctcae_match(data["term"])
+        # A CTCAE term is stored as CTCAE spells it; free text stays as typed and waits for coding.
+        data = data | (
+            {"term": match[0], "ctcae_soc": match[1], "needs_coding": False}
+            if match
+            else {"ctcae_soc": "", "needs_coding": True}
+        )
+        if instance is not None and instance.term != data["term"] and instance.coded_at:
+            # The codes were for the old term: the new one is coded again.
+            data |= {"meddra_llt_code": "", "meddra_pt_code": "", "meddra_version": "", "coded_by": None}
+            data |= {"coded_at": None, "needs_coding": True}
     was_severe = bool(instance and (instance.criterion_death or instance.criterion_life_threatening))
     if instance is None:
         ae = record_create(obj=AdverseEvent(patient=patient, **data), actor=actor, reason="First entry")
@@ -296,6 +310,7 @@ def sae_sign(
     assessment: dict,
     otp_token: str = "",
     ip_address: str | None = None,
+    username: str | None = None,
 ) -> SaeReport:
     """The PI or a delegated, medically qualified investigator assesses and signs (21 CFR 11.50/11.200).
 
@@ -323,7 +338,13 @@ def sae_sign(
         raise DomainError("No Reference Safety Information was in force at the onset: the trial manager adds it.")
     # Outside the transaction: a refused signature leaves its audit record behind.
     signature_verify(
-        user=actor, password=password, meaning=PI_MEANING, obj=report, ip_address=ip_address, otp_token=otp_token
+        user=actor,
+        password=password,
+        meaning=PI_MEANING,
+        obj=report,
+        ip_address=ip_address,
+        otp_token=otp_token,
+        username=username,
     )
     with transaction.atomic():
         data = {k: assessment[k] for k in ASSESSMENT_FIELDS} | {
@@ -497,3 +518,31 @@ def timelines_update(*, actor: User, data: dict, reason: str) -> ReportingTimeli
     if row is None:
         return record_create(obj=ReportingTimelines(**values), actor=actor, reason=reason.strip())
     return record_update(obj=row, data=values, actor=actor, reason=reason.strip())
+
+
+MEDDRA_CODE = re.compile(r"^1\d{7}$")
+
+
+@transaction.atomic
+def ae_code(*, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, version: str) -> AdverseEvent:
+    """The coder records the MedDRA LLT and PT codes and the MedDRA version (data manager as coder)."""
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("MedDRA coding is done by the coder (data management).")
+    for field, code in (("meddra_llt_code", llt_code), ("meddra_pt_code", pt_code)):
+        if not MEDDRA_CODE.match(code or ""):
+            raise DomainError("A MedDRA code has 8 digits and starts with 1.", field=field)
+    if not re.match(r"^\d{1,2}\.\d$", version or ""):
+        raise DomainError("Give the MedDRA version, for example 27.1.", field="meddra_version")
+    return record_update(
+        obj=ae,
+        data={
+            "meddra_llt_code": llt_code,
+            "meddra_pt_code": pt_code,
+            "meddra_version": version,
+            "needs_coding": False,
+            "coded_by": actor,
+            "coded_at": timezone.now(),
+        },
+        actor=actor,
+        reason=f"MedDRA coding ({version})",
+    )

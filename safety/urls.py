@@ -18,4 +18,5 @@ urlpatterns = [
     path("patients/<str:trial_number>/aes/new/", views.ae_form, name="ae_new"),
     path("patients/<str:trial_number>/aes/<int:ae_id>/", views.ae_form, name="ae_edit"),
     path("patients/<str:trial_number>/aes/<int:ae_id>/history/", views.ae_history, name="ae_history"),
+    path("patients/<str:trial_number>/aes/<int:ae_id>/code/", views.ae_code, name="ae_code"),
 ]

@@ -18,7 +18,7 @@ from accounts.forms import form_add_domain_error
 from accounts.models import AuditEvent
 from accounts.permissions import client_ip, trial_role_required
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
-from accounts.signatures import signature_status
+from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
 from patients.access import access_patient
 from reports.documents import render_pdf
@@ -30,6 +30,7 @@ from .access import access_ae, access_sae
 from .forms import (
     AdverseEventForm,
     AssessmentForm,
+    CodingForm,
     RsiForm,
     SaeReportForm,
     SponsorReviewForm,
@@ -37,6 +38,7 @@ from .forms import (
     TimelinesForm,
 )
 from .models import AdverseEvent, Causality, ReferenceSafetyInformation, ReportingTimelines
+from .terms import ctcae_terms
 
 # Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
 LINE_LISTING_ROLES = (TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
@@ -47,15 +49,16 @@ def _ae_fields():
 
 
 @login_required
-def ae_form(request, trial_number, ae_id=None):
+def ae_form(request, trial_number, ae_id=None, coding_form=None):
     patient = access_patient(user=request.user, trial_number=trial_number)
     instance = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id) if ae_id else None
     is_site_staff = request.user.has_site_role(patient.site)
-    if request.method == "POST" and not is_site_staff:
+    if request.method == "POST" and coding_form is None and not is_site_staff:
         raise PermissionDenied
     bound = AdverseEvent.objects.get(pk=instance.pk) if instance else None
-    form = AdverseEventForm(request.POST or None, instance=bound, tz_name=patient.site.timezone)
-    if request.method == "POST" and form.is_valid():
+    posted = request.POST if request.method == "POST" and coding_form is None else None
+    form = AdverseEventForm(posted, instance=bound, tz_name=patient.site.timezone)
+    if posted is not None and form.is_valid():
         data = {n: form.cleaned_data[n] for n in _ae_fields()}
         had_report = bool(instance and instance.sae_reports.exists())
         if instance:
@@ -95,8 +98,42 @@ def ae_form(request, trial_number, ae_id=None):
             "instance": instance,
             "is_site_staff": is_site_staff,
             "death_record_missing": instance and services.death_record_missing(instance),
+            "ctcae_terms": [term for term, _soc in ctcae_terms().values()],
+            "can_code": bool(instance) and request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "coding_form": coding_form or CodingForm(initial=_coding_initial(instance)),
         },
     )
+
+
+def _coding_initial(ae):
+    if ae is None:
+        return {}
+    return {n: getattr(ae, n) for n in ("meddra_llt_code", "meddra_pt_code", "meddra_version")}
+
+
+@require_POST
+@login_required
+def ae_code(request, trial_number, ae_id):
+    """The coder's MedDRA codes for an AE (data manager as coder)."""
+    ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
+    if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
+        raise PermissionDenied
+    form = CodingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ae_code(
+                ae=ae,
+                actor=request.user,
+                llt_code=form.cleaned_data["meddra_llt_code"],
+                pt_code=form.cleaned_data["meddra_pt_code"],
+                version=form.cleaned_data["meddra_version"],
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Coding saved."))
+            return redirect("safety:ae_edit", trial_number=trial_number, ae_id=ae.pk)
+    return ae_form(request, trial_number, ae_id, coding_form=form)
 
 
 @login_required
@@ -140,7 +177,8 @@ def _sae_page(request, report, *, form=None, assessment_form=None, status=200):
             "is_site_staff": request.user.has_site_role(patient.site),
             "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
             "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
-            "assessment_form": assessment_form or AssessmentForm(),
+            "assessment_form": assessment_form
+            or AssessmentForm(identity_needed=signature_identity_needed(request.session)),
             "assessment_rows": selectors.assessment_rows(report),
             "causality_disagrees": services.causality_disagrees(report),
             "minimum_missing": services.minimum_criteria_missing(report),
@@ -187,7 +225,7 @@ def sae_sign(request, report_id):
     """A refused signature or a missing answer shows the page again with everything the PI chose
     and typed, and the error beside the field concerned (the password is never echoed)."""
     report = access_sae(user=request.user, report_id=report_id)
-    form = AssessmentForm(request.POST)
+    form = AssessmentForm(request.POST, identity_needed=signature_identity_needed(request.session))
     if form.is_valid():
         assessment = {k: form.cleaned_data[k] for k in (*services.ASSESSMENT_FIELDS, "pi_comment")}
         try:
@@ -198,6 +236,7 @@ def sae_sign(request, report_id):
                 otp_token=form.cleaned_data["otp_token"],
                 assessment=assessment,
                 ip_address=client_ip(request),
+                username=form.cleaned_data.get("username"),
             )
         except services.AssessmentInvalid as exc:
             for field, message in exc.errors:
@@ -205,6 +244,7 @@ def sae_sign(request, report_id):
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
+            signature_session_mark(request.session)
             messages.success(request, _("Assessment signed."))
             return redirect("safety:sae_detail", report_id=report.pk)
     report = access_sae(user=request.user, report_id=report_id)

@@ -39,6 +39,7 @@ def test_pi_on_a_phone_keeps_answers_through_a_missing_answer_and_a_wrong_passwo
     page.select_option("#id_pi_causality_amino_acids", "unrelated")
     page.select_option("#id_pi_causality_procedures", "unlikely")
     page.fill("#id_pi_comment", COMMENT)
+    page.fill("#id_username", world.pi_a.username)  # first signature of the session (21 CFR 11.200)
     page.fill("#id_password", password)
     page.check("#id_accept")
     page.click("button:has-text('Sign assessment')")

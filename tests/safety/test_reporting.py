@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError
+from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
 from accounts.roles import SiteRole
 from accounts.signatures import signature_status
@@ -158,7 +158,12 @@ def test_missing_answers_or_a_wrong_password_keep_what_the_pi_typed(client, worl
     report = _ready(serious_ae(world.site_a, world.nurse_a).sae_reports.get(), world.nurse_a)
     client.force_login(world.pi_a)
     url = reverse("safety:sae_sign", args=[report.pk])
-    typed = {"pi_causality_lutathera": "definite", "pi_comment": "Platelets fell after cycle 1.", "accept": "on"}
+    typed = {
+        "pi_causality_lutathera": "definite",
+        "pi_comment": "Platelets fell after cycle 1.",
+        "accept": "on",
+        "username": world.pi_a.username,
+    }
     response = client.post(url, typed | {"password": password})
     page = response.content.decode()
     assert response.status_code == 400
@@ -537,3 +542,68 @@ def test_a_case_not_yet_sent_is_listed_by_the_sites_awareness(client, world):
     rows = selectors.safety_line_listing(start=aware.date(), end=timezone.localdate(), susars_only=False)
     [row] = rows
     assert row["case"] == f"{ae.patient.trial_number}-AE{ae.pk}" and row["day0"] == "not yet sent"
+
+
+# 8. AE term entry: CTCAE v5 terms, free text flagged for coding, MedDRA codes by the coder ----------
+
+
+def test_a_ctcae_term_is_recognised_and_free_text_is_flagged_for_coding(world):
+    """CTCAE v5.0 (NCI, 2017) spells the term "Febrile neutropenia" under Blood and lymphatic
+    system disorders; "Small bowel obstruction" is not a CTCAE term ("Small intestinal obstruction" is)."""
+    picked = serious_ae(world.site_a, world.nurse_a, term="febrile neutropenia")
+    assert picked.term == "Febrile neutropenia" and picked.ctcae_soc == "Blood and lymphatic system disorders"
+    assert not picked.needs_coding
+    typed = serious_ae(world.site_a, world.nurse_a, term="Small bowel obstruction")
+    assert typed.term == "Small bowel obstruction" and typed.needs_coding and typed.ctcae_soc == ""
+
+
+def test_the_coder_fills_meddra_codes_which_void_no_signature(client, world, password):
+    report = _signed(world, password, term="Small bowel obstruction")
+    ae = report.adverse_event
+    with pytest.raises(NotPermitted):
+        services.ae_code(ae=ae, actor=world.nurse_a, llt_code="10041101", pt_code="10041101", version="27.1")
+    with pytest.raises(DomainError):
+        services.ae_code(ae=ae, actor=world.data_manager, llt_code="123", pt_code="10041101", version="27.1")
+    client.force_login(world.data_manager)
+    url = reverse("safety:ae_code", args=[ae.patient.trial_number, ae.pk])
+    response = client.post(url, {"meddra_llt_code": "10041101", "meddra_pt_code": "10041101", "meddra_version": "27.1"})
+    assert response.status_code == 302
+    ae.refresh_from_db()
+    assert ae.meddra_llt_code == "10041101" and ae.coded_by == world.data_manager and not ae.needs_coding
+    assert services.pi_signed(SaeReport.objects.get(pk=report.pk))  # coding is not the PI's data
+    # A new term from the site needs coding again.
+    services.ae_save(patient=ae.patient, actor=world.nurse_a, instance=ae, data={"term": "Ileus"}, reason="CT")
+    ae.refresh_from_db()
+    assert ae.meddra_llt_code == "" and ae.ctcae_soc == "Gastrointestinal disorders"
+    client.force_login(world.nurse_a)
+    assert client.post(url, {"meddra_llt_code": "1"}).status_code == 403
+
+
+def test_the_ae_form_offers_the_ctcae_terms(client, world):
+    patient = scheduled_patient(world.site_a)
+    client.force_login(world.nurse_a)
+    page = client.get(reverse("safety:ae_new", args=[patient.trial_number])).content.decode()
+    assert 'list="ctcae-terms"' in page and '<option value="Platelet count decreased">' in page
+
+
+def test_the_first_signing_of_a_session_asks_for_the_user_id_later_ones_the_password(client, world, password):
+    """21 CFR 11.200(a)(1)(i): the first signing in a continuous session uses all components (user id
+    and password); subsequent signings in that session at least one (the password)."""
+    rsi()
+    first = _ready(serious_ae(world.site_a, world.nurse_a).sae_reports.get(), world.nurse_a)
+    second = _ready(serious_ae(world.site_a, world.nurse_a).sae_reports.get(), world.nurse_a)
+    client.force_login(world.pi_a)
+    assert 'name="username"' in client.get(reverse("safety:sae_detail", args=[first.pk])).content.decode()
+    answers = ASSESSMENT | {"password": password, "accept": "on"}
+    wrong = client.post(reverse("safety:sae_sign", args=[first.pk]), answers | {"username": world.pi_b.username})
+    assert "This is not your user id. Nothing was signed." in wrong.content.decode()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, summary="Wrong user id at signing").exists()
+    signed = client.post(reverse("safety:sae_sign", args=[first.pk]), answers | {"username": world.pi_a.username})
+    assert signed.status_code == 302 and services.pi_signed(SaeReport.objects.get(pk=first.pk))
+    assert 'name="username"' not in client.get(reverse("safety:sae_detail", args=[second.pk])).content.decode()
+    assert client.post(reverse("safety:sae_sign", args=[second.pk]), answers).status_code == 302
+    assert services.pi_signed(SaeReport.objects.get(pk=second.pk))
+    # A new session starts again with the user id.
+    client.logout()
+    client.force_login(world.pi_a)
+    assert 'name="username"' in client.get(reverse("safety:sae_detail", args=[second.pk])).content.decode()
