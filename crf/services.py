@@ -538,7 +538,13 @@ def casebook_blockers(patient: Patient) -> list[str]:
 
 
 def casebook_sign(
-    *, patient: Patient, actor: User, password: str, otp_token: str = "", ip_address: str | None = None
+    *,
+    patient: Patient,
+    actor: User,
+    password: str,
+    otp_token: str = "",
+    ip_address: str | None = None,
+    username: str | None = None,
 ) -> Casebook:
     """The PI (or a delegated investigator) signs the patient's casebook with an e-signature."""
     from accounts.roles import INVESTIGATOR_ROLES
@@ -570,6 +576,7 @@ def casebook_sign(
         obj=casebook,
         ip_address=ip_address,
         otp_token=otp_token,
+        username=username,
     )
     signature_apply(user=actor, meaning=CASEBOOK_MEANING, obj=casebook, ip_address=ip_address)
     return casebook

@@ -159,7 +159,7 @@ def ae_history(request, trial_number, ae_id):
     )
 
 
-def _sae_page(request, report, *, form=None, assessment_form=None, status=200):
+def _sae_page(request, report, *, form=None, assessment_form=None):
     patient = report.patient
     ae = report.adverse_event
     signatures = signature_status(obj=report)
@@ -188,7 +188,6 @@ def _sae_page(request, report, *, form=None, assessment_form=None, status=200):
             "death_record_missing": services.death_record_missing(ae),
             "others": ae.sae_reports.exclude(pk=report.pk),
         },
-        status=status,
     )
 
 
@@ -248,7 +247,7 @@ def sae_sign(request, report_id):
             messages.success(request, _("Assessment signed."))
             return redirect("safety:sae_detail", report_id=report.pk)
     report = access_sae(user=request.user, report_id=report_id)
-    return _sae_page(request, report, assessment_form=form, status=400)
+    return _sae_page(request, report, assessment_form=form)
 
 
 @require_POST

@@ -75,3 +75,38 @@ def test_pi_on_a_phone_keeps_answers_through_a_missing_answer_and_a_wrong_passwo
     assert services.pi_signed(report) and report.pi_comment == COMMENT
     assert report.pi_expectedness == "unexpected" and report.pi_causality_lutathera == "probable"
     phone.close()
+
+
+def test_sponsor_reads_line_listing_and_timelines_and_the_nurse_picks_a_ctcae_term(
+    page, live_server, world, login, shots, assert_accessible
+):
+    rsi()
+    ae = serious_ae(world.site_a, world.nurse_a)
+    services.sae_submit(
+        report=services.sae_update(report=ae.sae_reports.get(), data={"narrative": "Fever."}, actor=world.nurse_a),
+        actor=world.nurse_a,
+    )
+    login(page, world.trial_manager)
+    page.goto(f"{live_server.url}/safety/sae/{ae.sae_reports.get().pk}/")
+    page.select_option("#id_causality", "probable")
+    page.select_option("#id_expectedness", "unexpected")
+    page.click("button:has-text('Save review')")
+    assert "SUSAR" in page.inner_text("#sponsor-heading + dl")
+    assert_accessible(page)
+    shots(page, "sponsor-review-before-pi")
+    page.goto(f"{live_server.url}/safety/line-listing/?kind=susar&start=2000-01-01&end=2099-12-31")
+    assert f"{ae.patient.trial_number}-AE{ae.pk}" in page.inner_text("main")
+    assert "2024-06" in page.inner_text("main")
+    assert_accessible(page)
+    shots(page, "susar-line-listing")
+    page.goto(f"{live_server.url}/safety/timelines/")
+    assert "reg. 33(2)" in page.inner_text("main")
+    assert_accessible(page)
+    shots(page, "timelines")
+    page.context.clear_cookies()
+    login(page, world.nurse_a)
+    page.goto(f"{live_server.url}/safety/patients/{ae.patient.trial_number}/aes/new/")
+    assert page.locator("#id_term").get_attribute("list") == "ctcae-terms"
+    assert page.locator("#ctcae-terms option[value='Platelet count decreased']").count() == 1
+    assert_accessible(page)
+    shots(page, "ae-form-term-picker")
