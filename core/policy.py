@@ -110,6 +110,9 @@ class Action(models.TextChoices):
     SAE_ASSESS_SIGN = "sae_assess_sign", _("Assess causality and sign an SAE report")
     SPONSOR_REVIEW = "sponsor_review", _("Sponsor review of an SAE")
     SUSAR_SUBMISSION_RECORD = "susar_submission_record", _("Record SUSAR submissions")
+    LINE_LISTING = "line_listing", _("SAE and SUSAR line listings, reporting timelines")
+    TIMELINES_MANAGE = "timelines_manage", _("Change the safety reporting timelines")
+    MEDDRA_CODE = "meddra_code", _("Code adverse events in MedDRA")
     RSI_VIEW = "rsi_view", _("See Reference Safety Information versions")
     RSI_MANAGE = "rsi_manage", _("Add Reference Safety Information versions")
     # Data management
@@ -288,6 +291,9 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.SPONSOR_REVIEW: _rule((TM,), refusal="The sponsor's review is done by the trial manager (sponsor safety)."),
     Action.SUSAR_SUBMISSION_RECORD: _rule((TM,), refusal="Regulatory submissions are recorded by the trial manager."),
+    Action.LINE_LISTING: _rule(DATA_ROLES, refusal="Line listings are for the sponsor team."),
+    Action.TIMELINES_MANAGE: _rule((TM,), refusal="The reporting timelines are set by the trial manager (sponsor)."),
+    Action.MEDDRA_CODE: _rule((DM,), refusal="MedDRA coding is done by the coder (data management)."),
     Action.RSI_VIEW: _rule((TM, DM, MON), refusal="Reference Safety Information versions are for the sponsor team."),
     Action.RSI_MANAGE: _rule((TM,), refusal="RSI versions are added by the trial manager."),
     Action.DATASET_VIEW: _rule((DM, TM), refusal="The dataset lock page is for the data manager and trial manager."),

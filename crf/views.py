@@ -384,10 +384,15 @@ def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
     from accounts.forms import SignatureForm
     from accounts.permissions import client_ip
-    from accounts.signatures import signature_status
+    from accounts.signatures import signature_identity_needed, signature_session_mark
 
     patient = access_patient(user=request.user, trial_number=trial_number)
-    form = SignatureForm(request.POST or None, meaning=services.CASEBOOK_MEANING, user=request.user)
+    form = SignatureForm(
+        request.POST or None,
+        meaning=services.CASEBOOK_MEANING,
+        user=request.user,
+        identity_needed=signature_identity_needed(request.session),
+    )
     if request.method == "POST":
         deny_unless(request.user, Action.CASEBOOK_SIGN, patient.site)
         if form.is_valid():
@@ -398,10 +403,12 @@ def casebook(request, trial_number):
                     password=form.cleaned_data["password"],
                     otp_token=form.cleaned_data.get("otp_token", ""),
                     ip_address=client_ip(request),
+                    username=form.cleaned_data.get("username"),
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
+                signature_session_mark(request.session)
                 messages.success(request, _("Casebook signed."))
                 return redirect("crf:casebook", trial_number=trial_number)
     book = Casebook.objects.filter(patient=patient).first()
@@ -413,7 +420,7 @@ def casebook(request, trial_number):
             "timeline": selectors.patient_timeline(patient),
             "blockers": services.casebook_blockers(patient),
             "casebook": book,
-            "signatures": signature_status(obj=book) if book else [],
+            "signatures": services.casebook_signature_status(patient),
             "form": form,
             "may": Allowed(request.user, patient.site),
         },
