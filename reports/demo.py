@@ -18,16 +18,16 @@ HISTORY_MONTHS = 14
 HISTORY_SEED = 2026
 
 
-def seed(*, stdout) -> None:
+def seed(*, stdout, patients: int = HISTORY_PATIENTS) -> None:
     from randomisation.demo import RANDOMISED, design_seed
     from safety.demo import rsi_seed
 
     from .simulation import simulate_trial
 
-    if Allocation.objects.exclude(patient__trial_number__in=RANDOMISED).exists():
+    if patients <= 0 or Allocation.objects.exclude(patient__trial_number__in=RANDOMISED).exists():
         return
     start = timezone.localdate() - dt.timedelta(days=round(HISTORY_MONTHS * 30.44))
     design_seed()
     rsi_seed(effective_date=start - dt.timedelta(days=90))
-    counts = simulate_trial(patients_n=HISTORY_PATIENTS, seed=HISTORY_SEED, start=start)
+    counts = simulate_trial(patients_n=patients, seed=HISTORY_SEED, start=start)
     stdout.write(f"  {counts['randomised']} patients of simulated history since {start:%b %Y}")

@@ -65,8 +65,14 @@ class Command(BaseCommand):
             action="store_true",
             help="accounts, sites and the randomisation list only (simulate_trial builds the rest)",
         )
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=None,
+            help="patients of simulated history over the past 14 months (default 36; 0 for none)",
+        )
 
-    def handle(self, *args, base_only=False, **options):
+    def handle(self, *args, base_only=False, history=None, **options):
         users = {}
         for username, full_name, role in ACCOUNTS:
             user = User.objects.filter(username=username).first()
@@ -134,7 +140,8 @@ class Command(BaseCommand):
         # Each domain adds its demo records after the sites exist, in dependency order. A domain's
         # ``demo.seed(stdout=...)`` must be idempotent like this command.
         for module_name in ["randomisation.demo"] if base_only else DEMO_MODULES:
-            import_module(module_name).seed(stdout=self.stdout)
+            extra = {"patients": history} if module_name == "reports.demo" and history is not None else {}
+            import_module(module_name).seed(stdout=self.stdout, **extra)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000 with:"))
         for username, full_name, role in ACCOUNTS:
