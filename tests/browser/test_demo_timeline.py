@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
-from randomisation.models import Allocation
+from randomisation.models import Allocation, AllocationList
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -42,3 +42,19 @@ def test_demo_recruitment_chart_shows_a_history_over_months(page, live_server, s
     assert "39" in page.locator("main").inner_text() and "/ 90" in page.locator("main").inner_text()
     drivers = page.locator("table.forecast-drivers").inner_text()
     assert "GB01" in drivers and "NL01" in drivers and "DE01" in drivers and "planned, from" in drivers
+
+
+def test_statistician_sees_a_weak_seed_refused_at_the_field(page, live_server, world, login, shots, assert_accessible):
+    from randomisation import services
+
+    services.config_save(
+        actor=world.statistician, data={"method": "blocks", "factors": ["who_grade"], "block_sizes": [2, 4]}
+    )
+    login(page, world.statistician)
+    page.goto(f"{live_server.url}/randomisation/list/generate/")
+    page.fill("#id_seed", "ab")
+    page.click("main button[type=submit]")
+    assert "8 bits; at least 128 bits" in page.locator("main").inner_text()
+    assert_accessible(page)
+    shots(page, "weak-seed-refused")
+    assert not AllocationList.objects.exists()
