@@ -11,7 +11,7 @@ the data queries are written by ``reports.bulk_entry``: the same checks and audi
 because through the services a 10,000-patient trial would take days to build.
 
 Timeline: the sites open one after another from the start date (``start``, by default four years
-and two months ago) and each recruits at its own rate (SITE_RATES), so the recruitment curve, the
+ago) and each recruits at its own rate (SITE_RATES), so the recruitment curve, the
 forecast, the overdue lists and the reminders look like a running trial. Patients are randomised in
 the order of their simulated randomisation dates (the list integrity check reads allocations in
 that order). The clinical dates (resection, consent, randomisation, visits, doses, events) lie on
@@ -152,7 +152,8 @@ def _plans(rng, n: int, openings: list[dt.date], today: dt.date) -> list[_Plan]:
     for _ in range(n):
         k = rng.choices(range(len(openings)), weights=weights)[0]
         randomised = openings[k] + dt.timedelta(days=rng.randint(0, spans[k]))
-        plans.append(_Plan(rng, today, k, randomised - dt.timedelta(days=32)))
+        # Resected a month before: the randomisation day (31–34 days later) is never before the opening.
+        plans.append(_Plan(rng, today, k, randomised - dt.timedelta(days=31)))
     plans.sort(key=lambda plan: plan.rand_day)
     return plans
 
