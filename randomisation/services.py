@@ -22,11 +22,12 @@ from patients.selectors import patient_randomisation_blockers
 from sites.models import Delegation, Site
 
 from . import design
-from .generator import SeededCsprng, new_seed
+from .generator import SeededCsprng, new_seed, seed_problem
 from .models import FACTOR_LEVELS, Allocation, AllocationList, Method, RandomisationConfig, Slot, StratumCursor
 from .signals import patient_randomised
 
 DEFAULT_FACTORS = ["primary_site", "who_grade", "resection_margin"]
+SITE_FACTOR = "site"
 
 
 def active_config() -> RandomisationConfig | None:
@@ -128,10 +129,10 @@ def list_generate(*, actor: User, seed: str = "") -> AllocationList:
     if config is None or config.method != Method.BLOCKS:
         raise DomainError("The active design is not generated permuted blocks.")
     seed = seed or new_seed()
-    try:
-        rng = SeededCsprng(seed, label="nelmas-list")
-    except ValueError as exc:
-        raise DomainError("The seed must be hexadecimal.", field="seed") from exc
+    problem = seed_problem(seed)
+    if problem:
+        raise DomainError(problem, code="weak_seed", field="seed")
+    rng = SeededCsprng(seed, label="nelmas-list")
     rows = design.generate_blocks(rng, config_strata(config), slots_per_stratum(config), config.block_sizes)
     return _store_list(config=config, rows=rows, source="generated", seed=seed, actor=actor)
 
@@ -170,14 +171,19 @@ def _allocate_by_minimisation(config: RandomisationConfig, patient: Patient) -> 
     # one at a time.
     RandomisationConfig.objects.select_for_update().get(pk=config.pk)
     levels = {f: patient.stratification_factors()[f] for f in config.factors}
-    counts: dict[str, dict[str, dict[str, int]]] = {}
     field = {
         "primary_site": "patient__primary_site_group",
         "who_grade": "patient__who_grade",
         "resection_margin": "patient__resection_margin",
+        SITE_FACTOR: "patient__site__code",
     }
+    # "Stratify by site" makes the site one more factor of the imbalance sum (Pocock & Simon 1975
+    # treat the institution as a prognostic factor like any other), so a site's own arms stay balanced.
+    if config.stratify_by_site:
+        levels[SITE_FACTOR] = patient.site.code
+    counts: dict[str, dict[str, dict[str, int]]] = {}
     allocations = Allocation.objects.filter(config__number__lte=config.number)
-    for factor in config.factors:
+    for factor in levels:
         rows = allocations.values(field[factor], "arm").annotate(n=Count("id"))
         for row in rows:
             counts.setdefault(factor, {}).setdefault(row[field[factor]], {})[row["arm"]] = row["n"]

@@ -33,6 +33,7 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
             "timezone",
             "pi",
             "recruitment_target",
+            "planned_activation_date",
             "ethics_approval_date",
             "rd_approval_date",
             "contract_signed_date",
@@ -43,6 +44,7 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
         widgets = {
             name: DateInput()
             for name in (
+                "planned_activation_date",
                 "ethics_approval_date",
                 "rd_approval_date",
                 "contract_signed_date",

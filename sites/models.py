@@ -81,6 +81,21 @@ class Site(TrialRecord):
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    # The recruitment forecast counts a planned site from this date (Anisimov & Fedorov 2007), and
+    # a site that stopped recruiting only up to when it stopped.
+    planned_activation_date = models.DateField(
+        _("planned activation date"),
+        null=True,
+        blank=True,
+        help_text=_("When the site is expected to open; the recruitment forecast counts it from then."),
+    )
+    recruitment_stopped_at = models.DateTimeField(
+        _("recruitment stopped at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the site is put on hold or closed; cleared when it reopens."),
+    )
 
     # Activation checklist (GCP: no recruitment before approvals, contract and initiation).
     ethics_approval_date = models.DateField(_("ethics approval date"), null=True, blank=True)

@@ -76,6 +76,12 @@ def _set_status(*, actor: User, site: Site, status: str, reason: str) -> Site:
     data = {"status": status}
     if status == Site.Status.ACTIVE and site.activated_at is None:
         data["activated_at"] = timezone.now()
+    if status in (Site.Status.ON_HOLD, Site.Status.CLOSED) and site.status == Site.Status.ACTIVE:
+        data["recruitment_stopped_at"] = timezone.now()
+    elif status == Site.Status.ACTIVE:
+        # Reopened: the forecast counts it open from its first activation, the hold included, which
+        # understates its rate a little rather than overstating it.
+        data["recruitment_stopped_at"] = None
     site = record_update(obj=site, data=data, actor=actor, reason=reason)
     audit_event_record(
         kind=AuditEvent.Kind.SITE_STATUS_CHANGED,
