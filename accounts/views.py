@@ -31,8 +31,8 @@ from .twofactor import (
     device_management_allowed,
     otp_match,
     requires_two_factor,
-    totp_enrolment_confirm,
     totp_device_remove,
+    totp_enrolment_confirm,
     totp_enrolment_start,
     totp_qr_svg,
     two_factor_reset,
@@ -145,7 +145,9 @@ def two_factor_setup(request):
                 otp_login(request, confirmed)
             if codes:
                 return render(request, "accounts/two_factor_codes.html", {"codes": codes})
-            messages.success(request, _("%(name)s added; your other authenticators keep working.") % {"name": confirmed.name})
+            messages.success(
+                request, _("%(name)s added; your other authenticators keep working.") % {"name": confirmed.name}
+            )
             return redirect("accounts:two_factor_setup")
     secret = base64.b32encode(device.bin_key).decode()
     return render(
