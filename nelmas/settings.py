@@ -110,6 +110,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The PostgreSQL role the application serves requests as; it must not own the tables. `migrate`
+# (run as the owner) grants it read/write on trial data and read/append on the audit trail.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 
 # --- Accounts, login policy -----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

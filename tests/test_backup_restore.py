@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -11,13 +12,15 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import AuditEvent
+from tests.support.db_roles import owner_user
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _url(name: str) -> str:
+    """As the owner: creating the restore target and restoring into it are the owner's jobs."""
     db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    return f"postgres://{owner_user()}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
 
 
 def _psql(sql: str) -> None:
@@ -36,6 +39,7 @@ def test_backup_restores_into_a_fresh_database_with_identical_rows_and_audit_tra
         "DATABASE_URL": _url(connection.settings_dict["NAME"]),
         "MEDIA_ROOT": str(media),
         "DJANGO_SETTINGS_MODULE": "nelmas.settings_test",
+        "PYTHON": sys.executable,  # the scripts default to ./.venv, which a git worktree lacks
     }
     backup = tmp_path / "backup"
     subprocess.run(["scripts/backup.sh", str(backup)], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -65,6 +69,7 @@ def test_a_tampered_backup_is_refused(tmp_path):
         "DATABASE_URL": _url(connection.settings_dict["NAME"]),
         "MEDIA_ROOT": str(tmp_path / "m"),
         "DJANGO_SETTINGS_MODULE": "nelmas.settings_test",
+        "PYTHON": sys.executable,  # the scripts default to ./.venv, which a git worktree lacks
     }
     backup = tmp_path / "backup"
     subprocess.run(["scripts/backup.sh", str(backup)], cwd=ROOT, env=env, check=True, capture_output=True)
