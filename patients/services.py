@@ -239,6 +239,10 @@ def eligibility_save(
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
         _not_future(data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name))
     existing = EligibilityAssessment.objects.filter(patient=patient).first()
+    # The date of assessment is the one answer the record cannot exist without: refused at the
+    # field, not left to the database's NOT NULL (a 500 from the API, issue 19).
+    if ("assessed_on" in data or existing is None) and not data.get("assessed_on"):
+        raise DomainError("Enter the date of assessment.", code="required", field="assessed_on")
     if existing is None:
         return record_create(
             obj=EligibilityAssessment(patient=patient, **data), actor=actor, reason="Eligibility assessment started"

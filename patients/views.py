@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.forms import SignatureForm, form_add_domain_error, posted_version
 from accounts.permissions import client_ip, trial_role_required
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_status
@@ -170,7 +170,7 @@ def eligibility_edit(request, trial_number):
                 patient=patient,
                 data=data,
                 reason=form.cleaned_data.get("reason", ""),
-                expected_version=int(request.POST["version"]) if assessment else None,
+                expected_version=posted_version(request) if assessment else None,
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)

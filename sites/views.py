@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
 from accounts.permissions import client_ip, trial_role_required
 from accounts.roles import TrialRole
 from accounts.signatures import signature_status
@@ -72,7 +72,7 @@ def site_update(request, code):
                 site=site,
                 data=data,
                 reason=form.cleaned_data["reason"],
-                expected_version=int(request.POST.get("version", site.version)),
+                expected_version=posted_version(request),
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -95,7 +95,7 @@ def site_status(request, code, action):
     form = SiteStatusForm(request.POST)
     try:
         if action == "activate":
-            services.site_activate(actor=request.user, site=site, reason=request.POST.get("reason", ""))
+            services.site_activate(actor=request.user, site=site, reason=posted_text(request, "reason"))
         elif not form.is_valid():
             raise DomainError(_("Give a reason for putting the site on hold or closing it."))
         elif action == "hold":

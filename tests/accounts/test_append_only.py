@@ -13,7 +13,7 @@ from accounts.append_only import ROW_TRIGGER, TRUNCATE_TRIGGER, append_only_tabl
 from accounts.models import AuditEvent
 from tests.support.db_roles import APP_ROLE, owner_user
 
-pytestmark = [pytest.mark.postgres, pytest.mark.requirement("URS-AUD-001")]
+pytestmark = [pytest.mark.postgres, pytest.mark.requirement("URS-AUD-003")]
 
 
 def _history_tables_in_database() -> set[str]:
