@@ -106,12 +106,22 @@ def patient_register(
         raise DomainError(
             f"Born in {data['year_of_birth']}, the patient is {age} at most: under 18.", field="year_of_birth"
         )
-    if screening is not None and (screening.site_id != site.pk or screening.patient_id is not None):
+    if screening is not None and screening.site_id != site.pk:
         raise DomainError("That screening entry belongs to another patient.", field="screening")
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
     Site.objects.select_for_update().get(pk=site.pk)
+    if screening is not None:
+        # Read again under the site lock: the entry passed in was read before it. A repeat of the
+        # same registration (a double click, a retried post, three tabs) returns the patient the
+        # first one made, even with "not a duplicate" ticked; one screening line is one patient.
+        screening = ScreeningEntry.objects.select_related("patient").get(pk=screening.pk)
+        if screening.patient_id is not None:
+            linked = screening.patient
+            if (linked.initials, linked.year_of_birth, linked.sex) == (initials, data["year_of_birth"], data["sex"]):
+                return linked
+            raise DomainError("That screening entry belongs to another patient.", field="screening")
     if not confirm_possible_duplicate:
         twin = Patient.objects.filter(
             site=site, initials=initials, year_of_birth=data["year_of_birth"], sex=data["sex"]
