@@ -132,7 +132,7 @@ def delegation_add(request, code):
     site = access_site(user=request.user, code=code)
     if not services.can_manage_delegation(request.user, site):
         raise PermissionDenied
-    form = DelegationForm(request.POST or None)
+    form = DelegationForm(request.POST or None, site=site)
     if request.method == "POST" and form.is_valid():
         try:
             services.delegation_add(actor=request.user, site=site, **form.cleaned_data)
