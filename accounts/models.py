@@ -165,6 +165,7 @@ class AuditEvent(models.Model):
         TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Two-factor authentication set up")
         TWO_FACTOR_FAILED = "two_factor_failed", _("Wrong one-time code")
         TWO_FACTOR_RESET = "two_factor_reset", _("Two-factor authentication reset by administrator")
+        TWO_FACTOR_REMOVED = "two_factor_removed", _("Authenticator app removed by its user")
         API_TOKEN_CREATED = "api_token_created", _("API token created")
         API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
         API_TOKEN_REFUSED = "api_token_refused", _("API token refused (revoked, expired or unknown)")

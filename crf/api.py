@@ -151,15 +151,22 @@ class QuerySerializer(serializers.ModelSerializer):
         fields = ["id", "trial_number", "visit_code", "form_code", "field", "text", "status", "automatic", "age_days"]
 
 
+class QueryFilterSerializer(serializers.Serializer):
+    # An unknown value is a 400 naming the parameter: it used to list every query (issue 19).
+    status = serializers.ChoiceField(choices=["open", "answered", "closed", "all"], default="open")
+
+
 class QueryList(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["open", "answered", "closed", "all"])],
+        parameters=[QueryFilterSerializer],
         responses={200: QuerySerializer(many=True), **ERRORS},
         summary="Data queries of your sites",
     )
     def get(self, request):
         queries = Query.objects.visible_to(request.user).select_related("patient").order_by("created_at")
-        wanted = request.query_params.get("status", "open")
+        params = QueryFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data["status"]
         if wanted == "open":
             queries = queries.open()
         elif wanted in Query.Status.values:

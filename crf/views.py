@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError, EditConflict
-from accounts.forms import form_add_domain_error
+from accounts.forms import form_add_domain_error, posted_text, posted_version
 from accounts.permissions import action_required
 from accounts.views import render_history
 from core.policy import Action, Allowed, can, deny_unless, form_entry_action
@@ -18,7 +18,7 @@ from patients.access import access_patient
 from . import schedule, selectors, services
 from .access import access_form, access_query, access_visit
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .models import Casebook, FormStatus, Query
+from .models import Casebook, FormNotDone, FormStatus, Query, Visit
 from .registry import FORMS
 
 
@@ -67,11 +67,9 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             data = {name: form.cleaned_data[name] for name in model.data_field_names()}
             if instance is not None:
                 data = {n: v for n, v in data.items() if saved_values[n] != v}
+            opened_at = 0
             try:
-                opened_at = int(request.POST.get("version") or 0)
-            except ValueError:
-                opened_at = 0
-            try:
+                opened_at = posted_version(request)
                 saved = services.crf_save(
                     model=model,
                     visit=visit,
@@ -184,7 +182,7 @@ def crf_action(request, trial_number, code, form_code, action, entry=None):
             services.crf_lock(form=instance, actor=request.user)
             messages.success(request, _("Form locked."))
         elif action == "unlock":
-            services.crf_unlock(form=instance, actor=request.user, reason=request.POST.get("reason", ""))
+            services.crf_unlock(form=instance, actor=request.user, reason=posted_text(request, "reason"))
             messages.success(request, _("Form unlocked."))
         elif action == "complete":
             services.crf_mark_complete(form=instance, actor=request.user)
@@ -244,7 +242,8 @@ def visit_missed(request, trial_number, code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
     deny_unless(request.user, Action.CRF_ENTER, visit.patient.site)
     try:
-        services.visit_mark_missed(visit=visit, reason=request.POST.get("reason", ""), actor=request.user)
+        reason = posted_text(request, "reason", max_length=Visit._meta.get_field("missed_reason").max_length)
+        services.visit_mark_missed(visit=visit, reason=reason, actor=request.user)
         messages.success(request, _("Visit recorded as missed."))
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -273,9 +272,8 @@ def form_not_done(request, trial_number, code, form_code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
     deny_unless(request.user, form_entry_action(form_code), visit.patient.site)
     try:
-        services.crf_mark_not_done(
-            visit=visit, form_code=form_code, reason=request.POST.get("reason", ""), actor=request.user
-        )
+        reason = posted_text(request, "reason", max_length=FormNotDone._meta.get_field("reason").max_length)
+        services.crf_mark_not_done(visit=visit, form_code=form_code, reason=reason, actor=request.user)
         messages.success(request, _("Recorded as not done."))
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -291,8 +289,9 @@ def visit_unscheduled(request, trial_number):
     try:
         if not form.is_valid():
             raise DomainError(_("Give the date of the visit (not in the future)."))
+        reason = posted_text(request, "reason", max_length=Visit._meta.get_field("unscheduled_reason").max_length)
         visit = services.visit_add_unscheduled(
-            patient=patient, day=form.cleaned_data["day"], reason=request.POST.get("reason", ""), actor=request.user
+            patient=patient, day=form.cleaned_data["day"], reason=reason, actor=request.user
         )
     except DomainError as exc:
         messages.error(request, exc.message)

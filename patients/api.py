@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.policy import Action, require
-from nelmas.api import ERRORS
+from nelmas.api import CONFLICT, ERRORS
 from sites.models import Site
 
 from . import services
@@ -127,7 +127,10 @@ class PatientConsent(APIView):
 class EligibilityInSerializer(serializers.Serializer):
     answers = serializers.DictField(help_text="Criterion answers by field name, as on the eligibility form")
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    version = serializers.IntegerField(required=False, help_text="the version you read (conflict check)")
+    # Required, as on the form: without it a stale POST silently overwrote newer answers (issue 19).
+    version = serializers.IntegerField(
+        min_value=0, help_text="the version you read (0 before the first save); a newer one answers 409"
+    )
 
 
 class EligibilityOutSerializer(serializers.Serializer):
@@ -139,7 +142,7 @@ class EligibilityOutSerializer(serializers.Serializer):
 class PatientEligibility(APIView):
     @extend_schema(
         request=EligibilityInSerializer,
-        responses={200: EligibilityOutSerializer, **ERRORS},
+        responses={200: EligibilityOutSerializer, **ERRORS, **CONFLICT},
         summary="Save eligibility answers (confirmation needs the investigator's e-signature in the app)",
     )
     def post(self, request, trial_number):
@@ -161,7 +164,7 @@ class PatientEligibility(APIView):
             patient=patient,
             data=answers,
             reason=body.validated_data["reason"],
-            expected_version=body.validated_data.get("version"),
+            expected_version=body.validated_data["version"],
         )
         result = evaluate(assessment, patient)
         return Response(

@@ -99,12 +99,22 @@ def patient_register(
         raise DomainError(
             f"Born in {data['year_of_birth']}, the patient is {age} at most: under 18.", field="year_of_birth"
         )
-    if screening is not None and (screening.site_id != site.pk or screening.patient_id is not None):
+    if screening is not None and screening.site_id != site.pk:
         raise DomainError("That screening entry belongs to another patient.", field="screening")
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
     Site.objects.select_for_update().get(pk=site.pk)
+    if screening is not None:
+        # Read again under the site lock: the entry passed in was read before it. A repeat of the
+        # same registration (a double click, a retried post, three tabs) returns the patient the
+        # first one made, even with "not a duplicate" ticked; one screening line is one patient.
+        screening = ScreeningEntry.objects.select_related("patient").get(pk=screening.pk)
+        if screening.patient_id is not None:
+            linked = screening.patient
+            if (linked.initials, linked.year_of_birth, linked.sex) == (initials, data["year_of_birth"], data["sex"]):
+                return linked
+            raise DomainError("That screening entry belongs to another patient.", field="screening")
     if not confirm_possible_duplicate:
         twin = Patient.objects.filter(
             site=site, initials=initials, year_of_birth=data["year_of_birth"], sex=data["sex"]
@@ -230,6 +240,10 @@ def eligibility_save(
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
         _not_future(data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name))
     existing = EligibilityAssessment.objects.filter(patient=patient).first()
+    # The date of assessment is the one answer the record cannot exist without: refused at the
+    # field, not left to the database's NOT NULL (a 500 from the API, issue 19).
+    if ("assessed_on" in data or existing is None) and not data.get("assessed_on"):
+        raise DomainError("Enter the date of assessment.", code="required", field="assessed_on")
     if existing is None:
         return record_create(
             obj=EligibilityAssessment(patient=patient, **data), actor=actor, reason="Eligibility assessment started"

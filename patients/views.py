@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.forms import SignatureForm, form_add_domain_error, posted_version
 from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_status
 from accounts.views import render_history
@@ -164,7 +164,7 @@ def eligibility_edit(request, trial_number):
                 patient=patient,
                 data=data,
                 reason=form.cleaned_data.get("reason", ""),
-                expected_version=int(request.POST["version"]) if assessment else None,
+                expected_version=posted_version(request) if assessment else None,
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)

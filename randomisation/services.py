@@ -87,7 +87,9 @@ def _store_list(
 ) -> AllocationList:
     if config.frozen_at is not None:
         raise DomainError("Patients have been randomised with this design: make a new version before a new list.")
-    AllocationList.objects.filter(config=config, is_active=True).update(is_active=False)
+    # One by one through record_update so each deactivation leaves its history row (issue 19).
+    for previous in AllocationList.objects.filter(config=config, is_active=True).order_by("pk"):
+        record_update(obj=previous, data={"is_active": False}, actor=actor, reason=f"Replaced by a new list ({source})")
     checksum = hashlib.sha256(design.list_to_csv(rows).encode()).hexdigest()
     allocation_list = record_create(
         obj=AllocationList(config=config, source=source, seed=seed, sha256=checksum, created_by=actor),
@@ -241,7 +243,13 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
             reason="Randomised",
         )
         if config.frozen_at is None:
-            RandomisationConfig.objects.filter(pk=config.pk).update(frozen_at=now)
+            # Re-read under the row lock: two first randomisations at once freeze the design once,
+            # at the first one's time, and the freeze is in the design's history (issue 19).
+            current = RandomisationConfig.objects.select_for_update().get(pk=config.pk)
+            if current.frozen_at is None:
+                record_update(
+                    obj=current, data={"frozen_at": now}, actor=actor, reason="Design frozen by the first randomisation"
+                )
         record_update(
             obj=locked, data={"status": Patient.Status.RANDOMISED}, actor=actor, reason=f"Randomised to arm {arm}"
         )

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from accounts.audit import audit_event_record
 from accounts.errors import DomainError
 from accounts.exports import csv_bytes
+from accounts.forms import posted_text
 from accounts.models import AuditEvent, User
 from accounts.permissions import action_required
 from accounts.services import user_deactivate
@@ -187,13 +188,13 @@ def dataset_page(request):
             if action == "lock":
                 locking.dataset_lock(
                     actor=request.user,
-                    reason=request.POST.get("reason", ""),
+                    reason=posted_text(request, "reason"),
                     kind=request.POST.get("kind", DatasetLock.Kind.INTERIM),
                     hard=request.POST.get("hard") == "on",
                 )
                 messages.success(request, _("Dataset locked."))
             elif action == "unlock":
-                locking.dataset_unlock(actor=request.user, reason=request.POST.get("reason", ""))
+                locking.dataset_unlock(actor=request.user, reason=posted_text(request, "reason"))
                 messages.success(request, _("Dataset unlocked."))
             elif action == "export":
                 generated = generated_file_request(

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts.audit import audit_event_record
 from accounts.errors import DomainError, EditConflict
 from accounts.exports import csv_bytes
-from accounts.forms import form_add_domain_error
+from accounts.forms import form_add_domain_error, posted_version
 from accounts.models import AuditEvent
 from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
@@ -69,7 +69,7 @@ def ae_form(request, trial_number, ae_id=None, coding_form=None):
                 actor=request.user,
                 instance=instance,
                 reason=form.cleaned_data["reason"],
-                expected_version=int(request.POST.get("version") or 0) if instance else None,
+                expected_version=posted_version(request) if instance else None,
             )
         except services.AeInvalid as exc:
             for field, message in exc.errors:
@@ -206,7 +206,7 @@ def sae_detail(request, report_id):
                     data=data,
                     actor=request.user,
                     reason=form.cleaned_data["reason"],
-                    expected_version=int(request.POST.get("version") or 0),
+                    expected_version=posted_version(request),
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)

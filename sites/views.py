@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
+from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
 from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_status
 from accounts.views import render_history
@@ -69,7 +69,7 @@ def site_update(request, code):
                 site=site,
                 data=data,
                 reason=form.cleaned_data["reason"],
-                expected_version=int(request.POST.get("version", site.version)),
+                expected_version=posted_version(request),
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -91,7 +91,7 @@ def site_status(request, code, action):
     form = SiteStatusForm(request.POST)
     try:
         if action == "activate":
-            services.site_activate(actor=request.user, site=site, reason=request.POST.get("reason", ""))
+            services.site_activate(actor=request.user, site=site, reason=posted_text(request, "reason"))
         elif not form.is_valid():
             raise DomainError(_("Give a reason for putting the site on hold or closing it."))
         elif action == "hold":
@@ -127,7 +127,7 @@ def site_history(request, code):
 def delegation_add(request, code):
     site = access_site(user=request.user, code=code)
     deny_unless(request.user, Action.DELEGATION_MANAGE, site)
-    form = DelegationForm(request.POST or None)
+    form = DelegationForm(request.POST or None, site=site)
     if request.method == "POST" and form.is_valid():
         try:
             services.delegation_add(actor=request.user, site=site, **form.cleaned_data)

@@ -46,6 +46,24 @@ def test_eligible_patient_gets_the_first_slot_of_their_stratum(
     assert RandomisationConfig.objects.get(pk=blocks_design.pk).frozen_at is not None
 
 
+def test_freezing_the_design_and_replacing_a_list_leave_history_rows(world, blocks_design, make_patient):
+    """Issue 19: both were QuerySet.update() writes, invisible in the audit trail (21 CFR 11.10(e))."""
+    from randomisation.models import AllocationList
+
+    first_list = AllocationList.objects.get(config=blocks_design, is_active=True)
+    services.list_generate(actor=world.statistician, seed="cd" * 32)
+    deactivated = first_list.history.filter(is_active=False).get()
+    assert deactivated.history_user == world.statistician and deactivated.history_change_reason.startswith("Replaced")
+    assert AllocationList.objects.filter(config=blocks_design, is_active=True).count() == 1
+
+    services.patient_randomise(patient=make_patient(), actor=world.nurse_a)
+    services.patient_randomise(patient=make_patient(), actor=world.nurse_a)
+    config = RandomisationConfig.objects.get(pk=blocks_design.pk)
+    frozen = config.history.exclude(frozen_at=None)
+    assert frozen.count() == 1  # frozen once, by the first randomisation, not again by the second
+    assert frozen.get().history_user == world.nurse_a and frozen.get().frozen_at == config.frozen_at
+
+
 def test_a_repeat_call_returns_the_same_allocation(world, blocks_design, make_patient):
     patient = make_patient()
     first = services.patient_randomise(patient=patient, actor=world.nurse_a)
