@@ -1,0 +1,57 @@
+"""Work-list pages that read across the CRFs: the record status grid and the SDV queue."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import render
+
+from accounts.roles import TrialRole
+from nelmas.paging import paginate
+from randomisation.models import Arm
+from sites.models import Site
+
+from . import worklists
+
+# Patients a page of the grid: about a thousand form links, still one screen's scroll per page.
+GRID_PER_PAGE = 25
+
+
+def _may_see_grid(user) -> bool:
+    """Site staff (their sites) and the trial-wide roles who work on the data."""
+    return user.has_site_role() or user.has_trial_role(
+        TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR
+    )
+
+
+@login_required
+def record_status_grid(request):
+    """Patients × visits, each cell the visit's forms with their status (REDCap's record status
+    dashboard), filterable by site, arm and status, in pages; a click opens any form."""
+    user = request.user
+    if not _may_see_grid(user):
+        raise PermissionDenied
+    site, arm, status = request.GET.get("site", ""), request.GET.get("arm", ""), request.GET.get("status", "")
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    if site not in {s.code for s in sites}:
+        site = ""  # another site's code filters nothing in: it must not tell that the site exists
+    if arm not in Arm.values:
+        arm = ""
+    if status not in worklists.STATE_LABELS:
+        status = ""
+    paging = paginate(
+        request, worklists.grid_patients(user=user, site=site, arm=arm, status=status), per_page=GRID_PER_PAGE
+    )
+    return render(
+        request,
+        "reports/record_status_grid.html",
+        {
+            **paging,
+            "rows": worklists.grid_rows(list(paging["page"].object_list)),
+            "columns": worklists.grid_columns(),
+            "legend": worklists.CELL_STATES,
+            "sites": sites,
+            "arms": Arm.choices,
+            "site": site,
+            "arm": arm,
+            "status": status,
+        },
+    )
