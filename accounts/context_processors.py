@@ -18,7 +18,9 @@ _ITEMS = [
     (
         _("Record status"),
         "reports:record_status_grid",
-        lambda u: u.has_site_role() or u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR),
+        lambda u: (
+            u.has_site_role() or u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+        ),
     ),
     (_("Queries"), "crf:query_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Safety"), "safety:sae_list", lambda u: u.sees_all_sites or u.has_site_role()),
