@@ -107,9 +107,9 @@ def _status_filter(status: str, today: dt.date) -> Q | None:
     if status == FormStatus.NOT_STARTED:
         # "Not started" as a filter means missing: a form expected at a visit that took place or
         # whose window has closed. Forms of visits still ahead are not started by design.
-        past_or_done = Visit.objects.filter(
-            retired_at__isnull=True, missed_reason="", not_applicable_reason=""
-        ).filter(Q(done_on__isnull=False) | (Q(window_end__lt=today) & ~Q(patient__status__in=OFF_STUDY)))
+        past_or_done = Visit.objects.filter(retired_at__isnull=True, missed_reason="", not_applicable_reason="").filter(
+            Q(done_on__isnull=False) | (Q(window_end__lt=today) & ~Q(patient__status__in=OFF_STUDY))
+        )
         q = Q(pk__in=[])
         for visit_def in schedule.schedule():
             for code in visit_def.forms:
@@ -198,10 +198,7 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
     saved = _saved_forms(ids)
     queries = {
         (r["form_code"], r["form_id"]): r["n"]
-        for r in Query.objects.open()
-        .filter(patient_id__in=ids)
-        .values("form_code", "form_id")
-        .annotate(n=Count("id"))
+        for r in Query.objects.open().filter(patient_id__in=ids).values("form_code", "form_id").annotate(n=Count("id"))
     }
     not_done: dict[int, set[str]] = defaultdict(set)
     for visit_id, code in FormNotDone.objects.filter(visit__patient_id__in=ids).values_list("visit_id", "form_code"):

@@ -87,7 +87,7 @@ def test_roles_without_data_work_are_refused(client, world, role):
 
 
 def test_filter_by_status_keeps_patients_with_such_a_form(client, world):
-    """"Missing" (not started) means an expected form of a visit done or whose window has closed."""
+    """ "Missing" (not started) means an expected form of a visit done or whose window has closed."""
     with_query = scheduled_patient(world.site_a)
     rand = with_query.visits.get(code="RAND")
     form = services.crf_save(model=LiverResection, visit=rand, data={"length_of_stay_days": 6}, actor=world.nurse_a)
