@@ -22,6 +22,11 @@ _ITEMS = [
             u.has_site_role() or u.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
         ),
     ),
+    (
+        _("SDV"),
+        "reports:sdv_queue",
+        lambda u: u.has_trial_role(TrialRole.MONITOR, TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER),
+    ),
     (_("Queries"), "crf:query_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (_("Safety"), "safety:sae_list", lambda u: u.sees_all_sites or u.has_site_role()),
     (

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -15,7 +16,7 @@ from accounts.views import render_history
 from nelmas.paging import paginate
 from patients.access import access_patient
 
-from . import schedule, selectors, services
+from . import schedule, sdv, selectors, services
 from .access import access_form, access_query, access_visit
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .models import Casebook, FormStatus, Query
@@ -43,6 +44,31 @@ def _changes_for_display(model, instance, expected_version):
         rows.append((record.history_date, record.history_user, changed))
         previous = record
     return rows
+
+
+def _verified_values(model, cleared) -> dict[str, str]:
+    """Field name → its value when last verified, as shown to a reader, for the highlight."""
+    if cleared is None:
+        return {}
+    shown = {}
+    for name, value in cleared.changed.items():
+        field = model._meta.get_field(name)
+        if value is None or value == "":
+            shown[name] = "—"
+        elif field.choices:
+            shown[name] = str(dict(field.flatchoices).get(value, value))
+        elif isinstance(value, bool):
+            shown[name] = _("Yes") if value else _("No")
+        else:
+            shown[name] = f"{value} {field.help_text}".strip() if field.help_text and not field.choices else str(value)
+    return shown
+
+
+def _safe_next(request) -> str:
+    """A same-site address to return to (the SDV queue), or ''."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else ""
 
 
 @login_required
@@ -115,6 +141,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         by_field.setdefault(query.field, []).append(query)
     missing = [(n, model._meta.get_field(n).verbose_name) for n in instance.missing_fields()] if instance else []
     entries = list(model.objects.filter(visit=visit).order_by("created_at")) if model.REPEATING else []
+    cleared = sdv.verification_cleared(instance)
     return render(
         request,
         "crf/form.html",
@@ -131,6 +158,9 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "required_given": len(model.REQUIRED_FOR_COMPLETE) - len(missing) if instance else 0,
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
+            "sdv_cleared": cleared,
+            "sdv_changed": _verified_values(model, cleared),
+            "next_url": _safe_next(request),
             "entries": entries,
             "is_site_staff": is_site_staff,
             "can_verify": request.user.has_trial_role(TrialRole.MONITOR) and instance and instance.can_verify(),
@@ -165,6 +195,8 @@ def crf_action(request, trial_number, code, form_code, action, entry=None):
         if action == "verify":
             services.crf_verify(form=instance, actor=request.user)
             messages.success(request, _("Source data verified."))
+            if _safe_next(request):
+                return redirect(_safe_next(request))
         elif action == "lock":
             services.crf_lock(form=instance, actor=request.user)
             messages.success(request, _("Form locked."))

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from accounts.roles import TrialRole
+from crf.registry import FORMS
 from nelmas.paging import paginate
 from randomisation.models import Arm
 from sites.models import Site
@@ -53,5 +54,45 @@ def record_status_grid(request):
             "site": site,
             "arm": arm,
             "status": status,
+        },
+    )
+
+
+def _may_see_sdv(user) -> bool:
+    return user.has_trial_role(TrialRole.MONITOR, TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)
+
+
+@login_required
+def sdv_queue(request):
+    """Forms awaiting source data verification, and forms changed since verified, oldest first,
+    filterable by site and form; each links to its form, and back here after verifying."""
+    user = request.user
+    if not _may_see_sdv(user):
+        raise PermissionDenied
+    kind = request.GET.get("kind", worklists.SDV_AWAITING)
+    if kind not in dict(worklists.SDV_KINDS):
+        kind = worklists.SDV_AWAITING
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    site = request.GET.get("site", "")
+    if site not in {s.code for s in sites}:
+        site = ""
+    form_code = request.GET.get("form", "")
+    if form_code not in FORMS:
+        form_code = ""
+    paging = paginate(request, worklists.sdv_forms(user=user, kind=kind, site=site, form_code=form_code))
+    return render(
+        request,
+        "reports/sdv_queue.html",
+        {
+            **paging,
+            "rows": worklists.sdv_rows(list(paging["page"].object_list)),
+            "kind": kind,
+            "kinds": worklists.SDV_KINDS,
+            "sites": sites,
+            "site": site,
+            "form_code": form_code,
+            "forms": [(code, model.FORM_TITLE) for code, model in FORMS.items()],
+            "here": request.get_full_path(),
+            "is_monitor": user.has_trial_role(TrialRole.MONITOR),
         },
     )

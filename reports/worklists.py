@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -214,4 +214,73 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
             )
         extra = [_cell(v, saved.get(v.pk, {}), queries, not_done[v.pk], today) for v in unscheduled[patient.pk]]
         rows.append(GridRow(patient=patient, cells=cells, unscheduled=extra))
+    return rows
+
+
+# The SDV queue (Rave's and OpenClinica's): complete forms waiting for the monitor, and forms
+# changed since they were verified, oldest first.
+SDV_AWAITING = "awaiting"
+SDV_CHANGED = "changed"
+SDV_KINDS = [(SDV_AWAITING, _("Awaiting SDV")), (SDV_CHANGED, _("Changed since verified"))]
+
+
+@dataclass
+class SdvRow:
+    form_code: str
+    form_title: str
+    form_id: int
+    status: str
+    since: dt.datetime | None
+    was_verified: bool
+    patient: Patient | None = None
+    visit: Visit | None = None
+    url: str = ""
+
+
+def sdv_forms(*, user, kind: str = SDV_AWAITING, site: str = "", form_code: str = ""):
+    """The queue as one UNION ALL over the CRF tables (ordered and sliced by the database, so a page
+    costs the same at any size): (form code, id, patient id, visit id, status, since, was verified).
+
+    ``awaiting``: complete and never verified, or complete again after a change; ``changed``:
+    verified once and changed since (in progress or complete again).
+    """
+    parts = []
+    for code, model in FORMS.items():
+        if form_code and code != form_code:
+            continue
+        verified_before = model.history.model.objects.filter(id=OuterRef("pk"), status=FormStatus.VERIFIED)
+        rows = model.objects.filter(patient__in=Patient.objects.visible_to(user)).annotate(
+            form_code=Value(code, output_field=CharField()), was_verified=Exists(verified_before)
+        )
+        if site:
+            rows = rows.filter(patient__site__code=site)
+        if kind == SDV_CHANGED:
+            rows = rows.filter(status__in=(FormStatus.IN_PROGRESS, FormStatus.COMPLETE), was_verified=True)
+        else:
+            rows = rows.filter(status=FormStatus.COMPLETE)
+        parts.append(
+            rows.values_list("form_code", "id", "patient_id", "visit_id", "status", "updated_at", "was_verified")
+        )
+    if not parts:
+        return FORMS["demographics"].objects.none().values_list("id")
+    first, *rest = parts
+    rows = first.union(*rest, all=True) if rest else first
+    return rows.order_by("updated_at", "form_code", "id")
+
+
+def sdv_rows(page_rows) -> list[SdvRow]:
+    """The page's rows with their patients and visits, in two queries."""
+    rows = [
+        SdvRow(code, str(FORMS[code].FORM_TITLE), pk, status, since, was_verified)
+        for code, pk, _patient_id, _visit_id, status, since, was_verified in page_rows
+    ]
+    patient_ids = {r[2] for r in page_rows}
+    visit_ids = {r[3] for r in page_rows}
+    patients = Patient.objects.select_related("site").in_bulk(patient_ids)
+    visits = Visit.objects.in_bulk(visit_ids)
+    for row, raw in zip(rows, page_rows, strict=True):
+        row.patient, row.visit = patients[raw[2]], visits[raw[3]]
+        model = FORMS[row.form_code]
+        args = [row.patient.trial_number, row.visit.code, row.form_code]
+        row.url = reverse("crf:entry", args=[*args, row.form_id]) if model.REPEATING else reverse("crf:form", args=args)
     return rows
