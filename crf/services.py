@@ -441,6 +441,18 @@ def query_close(*, query: Query, actor: User, text: str = "") -> Query:
 
 
 @transaction.atomic
+def query_close_many(*, queries, actor: User, text: str) -> list[Query]:
+    """Close each of ``queries`` (a queryset already cut to the actor's sites) with the same reason,
+    each audited as query_close audits one; all or none."""
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("Only the data manager closes queries in bulk.")
+    if not text.strip():
+        raise DomainError("Give the reason for closing the queries.", field="text")
+    # Rows locked in id order: two bulk closes over overlapping queries cannot deadlock.
+    return [query_close(query=q, actor=actor, text=text) for q in queries.select_for_update().order_by("pk")]
+
+
+@transaction.atomic
 def query_reopen(*, query: Query, actor: User, text: str) -> Query:
     if not (query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)):
         raise NotPermitted("The person who raised the query, or the data manager, re-opens it.")

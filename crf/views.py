@@ -20,6 +20,7 @@ from . import schedule, sdv, selectors, services
 from .access import access_form, access_query, access_visit
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .models import Casebook, FormStatus, Query
+from .registry import FORMS
 
 
 def form_url(visit, form_code, entry=None):
@@ -46,22 +47,41 @@ def _changes_for_display(model, instance, expected_version):
     return rows
 
 
+def _shown(field, value) -> str:
+    """A saved value as a reader sees it: the choice's label, Yes/No, a number with its unit."""
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    return f"{value} {field.help_text}".strip() if field.help_text else str(value)
+
+
 def _verified_values(model, cleared) -> dict[str, str]:
     """Field name → its value when last verified, as shown to a reader, for the highlight."""
     if cleared is None:
         return {}
-    shown = {}
-    for name, value in cleared.changed.items():
-        field = model._meta.get_field(name)
-        if value is None or value == "":
-            shown[name] = "—"
-        elif field.choices:
-            shown[name] = str(dict(field.flatchoices).get(value, value))
-        elif isinstance(value, bool):
-            shown[name] = _("Yes") if value else _("No")
-        else:
-            shown[name] = f"{value} {field.help_text}".strip() if field.help_text and not field.choices else str(value)
-    return shown
+    return {name: _shown(model._meta.get_field(name), value) for name, value in cleared.changed.items()}
+
+
+def _field_history(form, name: str) -> list[dict]:
+    """Each saved value of one field of ``form``, oldest first: when, who, value, reason (one query)."""
+    field = type(form)._meta.get_field(name)
+    rows, previous = [], object()
+    for record in form.history.select_related("history_user").order_by("history_date", "history_id"):
+        value = getattr(record, name)
+        if value != previous:
+            rows.append(
+                {
+                    "at": record.history_date,
+                    "who": record.history_user,
+                    "value": _shown(field, value),
+                    "reason": record.history_change_reason or "",
+                }
+            )
+            previous = value
+    return rows
 
 
 def _safe_next(request) -> str:
@@ -334,8 +354,42 @@ def query_list(request):
     return render(
         request,
         "crf/query_list.html",
-        {**paging, "queries": paging["page"].object_list, "status": status, "statuses": Query.Status.choices},
+        {
+            **paging,
+            "queries": paging["page"].object_list,
+            "status": status,
+            "statuses": Query.Status.choices,
+            "can_bulk_close": request.user.has_trial_role(TrialRole.DATA_MANAGER),
+        },
     )
+
+
+@require_POST
+@trial_role_required(TrialRole.DATA_MANAGER)
+def query_bulk_close(request):
+    """The data manager closes several queries at once, with one reason recorded on each; all or
+    none (one transaction), and only queries the data manager may see."""
+    ids = [int(v) for v in request.POST.getlist("query") if v.isdigit()]
+    text = request.POST.get("text", "").strip()
+    back = _safe_back(request)
+    if not ids or not text:
+        messages.error(request, _("Select the queries and give the reason for closing them."))
+        return redirect(back)
+    try:
+        closed = services.query_close_many(
+            queries=Query.objects.visible_to(request.user).filter(pk__in=ids).open(), actor=request.user, text=text
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(n)s queries closed.") % {"n": len(closed)})
+    return redirect(back)
+
+
+def _safe_back(request) -> str:
+    target = request.POST.get("back", "")
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else reverse("crf:query_list")
 
 
 @login_required
@@ -359,19 +413,22 @@ def query_detail(request, query_id):
             messages.success(request, _("Query updated."))
             return redirect("crf:query_detail", query_id=query.pk)
     model_code, visit_code = query.form_code, query.visit_code
-    from .registry import FORMS
-
     kwargs = {"trial_number": query.patient.trial_number, "code": visit_code, "form_code": model_code}
     target = (
         reverse("crf:entry", kwargs=kwargs | {"entry": query.form_id})
         if FORMS[model_code].REPEATING
         else reverse("crf:form", kwargs=kwargs)
     )
+    model = FORMS[model_code]
+    saved = model.objects.filter(pk=query.form_id, patient=query.patient).first()
     return render(
         request,
         "crf/query_detail.html",
         {
             "query": query,
+            "form_title": model.FORM_TITLE,
+            "current_value": _shown(model._meta.get_field(query.field), getattr(saved, query.field)) if saved else "—",
+            "field_history": _field_history(saved, query.field) if saved else [],
             "form": form,
             "field_label": FORMS[model_code]._meta.get_field(query.field).verbose_name,
             "messages_list": query.messages.select_related("author"),
