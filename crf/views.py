@@ -17,9 +17,9 @@ from nelmas.paging import paginate
 from patients.access import access_patient
 
 from . import schedule, sdv, selectors, services
-from .access import access_form, access_query, access_visit
+from .access import access_form, access_query, access_visit, expected_forms
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .models import Casebook, FormStatus, Query
+from .models import Casebook, FormNotDone, FormStatus, Query
 from .registry import FORMS
 
 
@@ -91,6 +91,55 @@ def _safe_next(request) -> str:
     return target if ok and target.startswith("/") else ""
 
 
+def _add_cross_field_errors(form, model, visit, saved_values: dict) -> None:
+    """With a field refused (a range, a format), also run the edit checks on the rest, so every
+    error of the submission shows at once rather than one round at a time."""
+    data = dict(saved_values)
+    data.update({n: form.cleaned_data[n] for n in model.data_field_names() if n in form.cleaned_data})
+    for name in form.errors:
+        data.pop(name, None)  # a refused value is not checked against the others
+    result = services.crf_check(model, data, patient=visit.patient, visit=visit)
+    for field, message in result.hard:
+        if field in form.errors:
+            continue
+        form.add_error(field if field in form.fields else None, message)
+
+
+def _next_form_code(visit, model, saved) -> str | None:
+    """The visit's next form, in the schedule's order, that still needs entry (not complete,
+    verified, locked or recorded as not done); wraps round to earlier ones left open."""
+    codes = [c for c in expected_forms(visit) if not FORMS[c].REPEATING]
+    if model.FORM_CODE not in codes:
+        return None
+    done = {FormStatus.COMPLETE, FormStatus.VERIFIED, FormStatus.LOCKED}
+    not_done = set(FormNotDone.objects.filter(visit=visit).values_list("form_code", flat=True))
+    start = codes.index(model.FORM_CODE)
+    for code in codes[start + 1 :] + codes[:start]:
+        if code in not_done:
+            continue
+        status = FORMS[code].objects.filter(visit=visit).values_list("status", flat=True).first()
+        if status not in done:
+            return code
+    return None
+
+
+def _to_next_form(request, visit, model, saved):
+    """After "Save and next form": say how the saved form stands, then open the next one."""
+    missing = saved.missing_fields()
+    if saved.status == FormStatus.COMPLETE:
+        messages.success(request, _("%(form)s saved and complete.") % {"form": model.FORM_TITLE})
+    else:
+        messages.warning(
+            request,
+            _("%(form)s saved; %(n)s required fields still missing.") % {"form": model.FORM_TITLE, "n": len(missing)},
+        )
+    code = _next_form_code(visit, model, saved)
+    if code is None:
+        messages.info(request, _("No other form of this visit is waiting."))
+        return redirect("crf:visit", trial_number=visit.patient.trial_number, code=visit.code)
+    return redirect(form_url(visit, code))
+
+
 @login_required
 def crf_form(request, trial_number, code, form_code, entry=None):
     model, visit, instance = access_form(
@@ -108,6 +157,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         # Binding a ModelForm writes the submitted values onto its instance: compare with a copy.
         saved_values = {n: getattr(instance, n) for n in model.data_field_names()} if instance else {}
         form = form_class(request.POST, instance=model.objects.get(pk=instance.pk) if instance else None)
+        if not form.is_valid():
+            _add_cross_field_errors(form, model, visit, saved_values)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in model.data_field_names()}
             if instance is not None:
@@ -126,8 +177,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                     expected_version=opened_at,
                     instance=instance,
                 )
-                if request.POST.get("action") == "complete":
-                    services.crf_mark_complete(form=saved, actor=request.user)
+                action = request.POST.get("action")
+                if action == "complete" or (
+                    action == "next" and saved.status == FormStatus.IN_PROGRESS and not saved.missing_fields()
+                ):
+                    saved = services.crf_mark_complete(form=saved, actor=request.user)
             except services.CheckFailed as exc:
                 for field, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
@@ -142,6 +196,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
+                if request.POST.get("action") == "next":
+                    return _to_next_form(request, visit, model, saved)
                 if request.POST.get("action") == "complete":
                     messages.success(request, _("Saved and marked complete."))
                 elif saved.missing_fields():
@@ -162,6 +218,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
     missing = [(n, model._meta.get_field(n).verbose_name) for n in instance.missing_fields()] if instance else []
     entries = list(model.objects.filter(visit=visit).order_by("created_at")) if model.REPEATING else []
     cleared = sdv.verification_cleared(instance)
+    next_code = None if model.REPEATING or readonly else _next_form_code(visit, model, instance)
     return render(
         request,
         "crf/form.html",
@@ -179,6 +236,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
             "sdv_cleared": cleared,
+            "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
             "sdv_changed": _verified_values(model, cleared),
             "next_url": _safe_next(request),
             "entries": entries,
