@@ -237,6 +237,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "conflict": conflict,
             "sdv_cleared": cleared,
             "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
+            "save_and_next": not (model.REPEATING or readonly),
             "sdv_changed": _verified_values(model, cleared),
             "next_url": _safe_next(request),
             "entries": entries,

@@ -82,3 +82,75 @@ def test_monitor_clears_the_sdv_queue_then_sees_the_field_a_nurse_changed(
     assert "170.0 cm" in page.locator(".sdv-changed-note").inner_text()
     assert_accessible(page)
     shots(page, "monitor-sees-changed-field")
+
+
+def test_nurse_completes_a_follow_up_visit_with_save_and_next_after_fixing_four_errors_at_once(
+    page, live_server, world, login, shots, assert_accessible
+):
+    """FU03 expects follow-up, laboratory, quality of life and the biomarker sample
+    (crf/schedule.py). Error vectors from crf/models/forms.py and crf.validators: ECOG 0–4,
+    chromogranin A 0–100,000 µg/L, no date in the future, no follow-up imaging before the
+    liver resection."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from crf.models import BiomarkerSample, FollowUp, Laboratory, QualityOfLife
+
+    patient = scheduled_patient(world.site_a, arm="A", resection_days_ago=95, randomised_days_ago=60)
+    today = timezone.localdate()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    login(page, world.nurse_a)
+    page.goto(f"{live_server.url}/crf/patients/{patient.trial_number}/FU03/follow_up/")
+
+    # One submission with four errors: all four are shown together.
+    page.fill("#id_visit_date", (today + dt.timedelta(days=1)).isoformat())
+    page.fill("#id_ecog", "7")
+    page.select_option("#id_imaging_modality", "mri")
+    page.fill("#id_imaging_date", (patient.liver_resection_date - dt.timedelta(days=3)).isoformat())
+    page.select_option("#id_imaging_result", "ned")
+    page.fill("#id_chromogranin_a", "200000")
+    page.select_option("#id_netest_sample_taken", "true")
+    page.select_option("#id_qol_done", "true")
+    page.click("button[value=next]")
+    for field in ("visit_date", "ecog", "imaging_date", "chromogranin_a"):
+        assert page.locator(f"#field-{field} .invalid-feedback").count() >= 1, field
+    assert_accessible(page)
+    shots(page, "follow-up-four-errors")
+    assert not FollowUp.objects.exists()
+
+    # One resubmission with the four fixed, then "Save and next form" through the visit.
+    page.fill("#id_visit_date", today.isoformat())
+    page.fill("#id_ecog", "1")
+    page.fill("#id_imaging_date", today.isoformat())
+    page.fill("#id_chromogranin_a", "80")
+    page.click("button[value=next]")
+    assert page.url.endswith("/FU03/laboratory/")
+    assert_accessible(page)
+    for name, value in (
+        ("sample_date", today.isoformat()),
+        ("haemoglobin", "130"),
+        ("anc", "4.0"),
+        ("platelets", "250"),
+        ("creatinine_clearance", "90"),
+        ("bilirubin", "10"),
+        ("albumin", "40"),
+    ):
+        page.fill(f"#id_{name}", value)
+    shots(page, "laboratory-filled")
+    page.click("button[value=next]")
+    assert page.url.endswith("/FU03/quality_of_life/")
+    page.fill("#id_completed_on", today.isoformat())
+    for n in range(1, 31):
+        page.fill(f"#id_q{n}", "2")
+    page.click("button[value=next]")
+    assert page.url.endswith("/FU03/biomarker_sample/")
+    page.fill("#id_blood_collected_at", f"{today.isoformat()}T09:30")
+    page.fill("#id_blood_tube_id", "TUBE-0001")
+    page.fill("#id_shipped_on", today.isoformat())
+    page.click("button[value=next]")
+    assert page.url.endswith("/FU03/")  # no form of the visit left waiting: back to the visit
+    assert_accessible(page)
+    shots(page, "visit-complete")
+    for model in (FollowUp, Laboratory, QualityOfLife, BiomarkerSample):
+        assert model.objects.get().status == "complete", model.__name__
