@@ -21,6 +21,7 @@ from .access import access_form, access_query, access_visit, expected_forms
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .models import Casebook, FormNotDone, FormStatus, Query
 from .registry import FORMS
+from .selectors import QUERY_AGES, queries_by_age
 
 
 def form_url(visit, form_code, entry=None):
@@ -406,9 +407,17 @@ def query_list(request):
         queries = queries.filter(patient__site__code=request.GET["site"])
     if status == "open":
         queries = queries.open()
+    elif status == "waiting":  # opened and not yet answered: the site's to-do
+        queries = queries.filter(status=Query.Status.OPEN)
     elif status in Query.Status.values:
         queries = queries.filter(status=status)
-    queries = queries.order_by("created_at", "pk") if status == "open" else queries.order_by("-created_at", "-pk")
+    if request.GET.get("age") in QUERY_AGES:
+        queries = queries_by_age(queries, request.GET["age"])
+    queries = (
+        queries.order_by("created_at", "pk")
+        if status in ("open", "waiting")
+        else queries.order_by("-created_at", "-pk")
+    )
     paging = paginate(request, queries)
     return render(
         request,

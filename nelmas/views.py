@@ -10,6 +10,7 @@ from django.utils.functional import SimpleLazyObject
 from accounts.roles import TrialRole
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
+from reports.work_queue import work_queue
 from safety.selectors import overdue_saes
 from sites.models import Site
 
@@ -26,6 +27,7 @@ def home(request):
         "is_trial_manager": user.has_trial_role(TrialRole.TRIAL_MANAGER),
         "is_sysadmin": user.has_trial_role(TrialRole.SYSADMIN),
         "site_roles": user.site_roles,
+        "work_queue": work_queue(user),
     }
     if user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER) or user.has_site_role():
         context["overdue_saes"] = overdue_saes(user=user)  # live: SAE deadlines pass without a save
