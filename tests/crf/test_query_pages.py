@@ -3,7 +3,6 @@ and the visit schedule, crf/models/forms.py and crf/schedule.py), the field's cu
 history on the query page, and bulk close by the data manager (crf.services.query_close's rule:
 the raiser or the data manager closes; here the data manager only, every close audited)."""
 
-
 import pytest
 from django.urls import reverse
 
