@@ -154,3 +154,45 @@ def test_nurse_completes_a_follow_up_visit_with_save_and_next_after_fixing_four_
     shots(page, "visit-complete")
     for model in (FollowUp, Laboratory, QualityOfLife, BiomarkerSample):
         assert model.objects.get().status == "complete", model.__name__
+
+
+def test_data_manager_works_from_the_home_queue_and_closes_queries_in_bulk(
+    page, live_server, world, login, shots, assert_accessible
+):
+    from crf.models import LiverResection, Query
+
+    queries = []
+    for _ in range(2):
+        patient = scheduled_patient(world.site_a)
+        form = crf.crf_save(
+            model=LiverResection,
+            visit=patient.visits.get(code="RAND"),
+            data={"length_of_stay_days": 6},
+            actor=world.nurse_a,
+        )
+        queries.append(crf.query_raise(form=form, field="length_of_stay_days", text="Check", actor=world.data_manager))
+    page.set_viewport_size({"width": 1366, "height": 800})
+    login(page, world.data_manager)
+    assert "Your work" in page.inner_text("main")
+    assert_accessible(page)
+    shots(page, "data-manager-home")
+    page.get_by_role("link", name="Open queries under 7 days old").click()
+    assert page.locator("tbody tr").count() == 2
+    assert "Liver resection · Length of stay" in page.inner_text("main")
+    assert_accessible(page)
+    page.get_by_role("link", name="Check").first.click()
+    assert "6 days" in page.locator(".current-value").inner_text()
+    assert_accessible(page)
+    shots(page, "query-with-value-and-history")
+    page.go_back()
+    for query in queries:
+        page.check(f"#select-{query.pk}")
+    page.fill("#bulk-reason", "Confirmed against the discharge letter")
+    page.click("button:has-text('Close selected')")
+    assert "2 queries closed." in page.inner_text("main")
+    shots(page, "queries-closed")
+    assert set(Query.objects.values_list("status", flat=True)) == {"closed"}
+
+    # The 403 page names who can grant access.
+    page.goto(f"{live_server.url}/sites/new/")
+    assert_accessible(page)
