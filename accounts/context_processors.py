@@ -11,6 +11,8 @@ NAV_ITEMS = [
     (_("Patients"), "patients:patient_list", Action.TRIAL_DATA_VIEW),
     (_("Screening log"), "patients:screening_list", Action.TRIAL_DATA_VIEW),
     (_("Consent versions"), "patients:consent_documents", Action.CONSENT_DOCUMENT_VIEW),
+    (_("Record status"), "reports:record_status_grid", Action.RECORD_STATUS_VIEW),
+    (_("SDV"), "reports:sdv_queue", Action.SDV_QUEUE_VIEW),
     (_("Queries"), "crf:query_list", Action.TRIAL_DATA_VIEW),
     (_("Safety"), "safety:sae_list", Action.TRIAL_DATA_VIEW),
     (_("Randomisation"), "randomisation:overview", Action.RANDOMISATION_OVERVIEW),

@@ -98,6 +98,8 @@ class Action(models.TextChoices):
     SAMPLE_ENTER = "sample_enter", _("Enter the biomarker-sample form")
     SCHEDULE_VIEW = "schedule_view", _("See the visit schedule")
     SDV = "sdv", _("Verify source data (SDV)")
+    SDV_QUEUE_VIEW = "sdv_queue_view", _("See the SDV queue")
+    RECORD_STATUS_VIEW = "record_status_view", _("See the record status grid")
     QUERY_RAISE = "query_raise", _("Raise a query")
     QUERY_ANSWER = "query_answer", _("Answer a query")
     QUERY_CLOSE = "query_close", _("Close or re-open any query")
@@ -255,6 +257,12 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.SCHEDULE_VIEW: _rule(DATA_ROLES, refusal="The visit schedule page is for the sponsor team."),
     Action.SDV: _rule((MON,), refusal="Source data verification is done by a monitor.", source="ICH E6(R3) 3.11.4"),
+    Action.SDV_QUEUE_VIEW: _rule((MON, DM, TM), refusal="The SDV queue is for monitors and data management."),
+    Action.RECORD_STATUS_VIEW: _rule(
+        (TM, DM, MON),
+        SITE_STAFF,
+        refusal="The record status grid is for site staff and the sponsor team (it shows arms: not the statistician).",
+    ),
     Action.QUERY_RAISE: _rule((DM, MON), refusal="Queries are raised by the data manager or a monitor."),
     Action.QUERY_ANSWER: _rule(
         (),

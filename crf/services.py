@@ -447,6 +447,17 @@ def query_close(*, query: Query, actor: User, text: str = "") -> Query:
 
 
 @transaction.atomic
+def query_close_many(*, queries, actor: User, text: str) -> list[Query]:
+    """Close each of ``queries`` (a queryset already cut to the actor's sites) with the same reason,
+    each audited as query_close audits one; all or none."""
+    require(actor, Action.QUERY_CLOSE)
+    if not text.strip():
+        raise DomainError("Give the reason for closing the queries.", field="text")
+    # Rows locked in id order: two bulk closes over overlapping queries cannot deadlock.
+    return [query_close(query=q, actor=actor, text=text) for q in queries.select_for_update().order_by("pk")]
+
+
+@transaction.atomic
 def query_reopen(*, query: Query, actor: User, text: str) -> Query:
     query_close_check(query=query, actor=actor)
     if not text.strip():

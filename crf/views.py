@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -15,11 +16,12 @@ from core.policy import Action, Allowed, can, deny_unless, form_entry_action
 from nelmas.paging import paginate
 from patients.access import access_patient
 
-from . import schedule, selectors, services
-from .access import access_form, access_query, access_visit
+from . import schedule, sdv, selectors, services
+from .access import access_form, access_query, access_visit, expected_forms
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .models import Casebook, FormNotDone, FormStatus, Query, Visit
 from .registry import FORMS
+from .selectors import QUERY_AGES, queries_by_age
 
 
 def form_url(visit, form_code, entry=None):
@@ -46,6 +48,99 @@ def _changes_for_display(model, instance, expected_version):
     return rows
 
 
+def _shown(field, value) -> str:
+    """A saved value as a reader sees it: the choice's label, Yes/No, a number with its unit."""
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    return f"{value} {field.help_text}".strip() if field.help_text else str(value)
+
+
+def _verified_values(model, cleared) -> dict[str, str]:
+    """Field name → its value when last verified, as shown to a reader, for the highlight."""
+    if cleared is None:
+        return {}
+    return {name: _shown(model._meta.get_field(name), value) for name, value in cleared.changed.items()}
+
+
+def _field_history(form, name: str) -> list[dict]:
+    """Each saved value of one field of ``form``, oldest first: when, who, value, reason (one query)."""
+    field = type(form)._meta.get_field(name)
+    rows, previous = [], object()
+    for record in form.history.select_related("history_user").order_by("history_date", "history_id"):
+        value = getattr(record, name)
+        if value != previous:
+            rows.append(
+                {
+                    "at": record.history_date,
+                    "who": record.history_user,
+                    "value": _shown(field, value),
+                    "reason": record.history_change_reason or "",
+                }
+            )
+            previous = value
+    return rows
+
+
+def _safe_next(request) -> str:
+    """A same-site address to return to (the SDV queue), or ''."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else ""
+
+
+def _add_cross_field_errors(form, model, visit, saved_values: dict) -> None:
+    """With a field refused (a range, a format), also run the edit checks on the rest, so every
+    error of the submission shows at once rather than one round at a time."""
+    data = dict(saved_values)
+    data.update({n: form.cleaned_data[n] for n in model.data_field_names() if n in form.cleaned_data})
+    for name in form.errors:
+        data.pop(name, None)  # a refused value is not checked against the others
+    result = services.crf_check(model, data, patient=visit.patient, visit=visit)
+    for field, message in result.hard:
+        if field in form.errors:
+            continue
+        form.add_error(field if field in form.fields else None, message)
+
+
+def _next_form_code(visit, model, saved) -> str | None:
+    """The visit's next form, in the schedule's order, that still needs entry (not complete,
+    verified, locked or recorded as not done); wraps round to earlier ones left open."""
+    codes = [c for c in expected_forms(visit) if not FORMS[c].REPEATING]
+    if model.FORM_CODE not in codes:
+        return None
+    done = {FormStatus.COMPLETE, FormStatus.VERIFIED, FormStatus.LOCKED}
+    not_done = set(FormNotDone.objects.filter(visit=visit).values_list("form_code", flat=True))
+    start = codes.index(model.FORM_CODE)
+    for code in codes[start + 1 :] + codes[:start]:
+        if code in not_done:
+            continue
+        status = FORMS[code].objects.filter(visit=visit).values_list("status", flat=True).first()
+        if status not in done:
+            return code
+    return None
+
+
+def _to_next_form(request, visit, model, saved):
+    """After "Save and next form": say how the saved form stands, then open the next one."""
+    missing = saved.missing_fields()
+    if saved.status == FormStatus.COMPLETE:
+        messages.success(request, _("%(form)s saved and complete.") % {"form": model.FORM_TITLE})
+    else:
+        messages.warning(
+            request,
+            _("%(form)s saved; %(n)s required fields still missing.") % {"form": model.FORM_TITLE, "n": len(missing)},
+        )
+    code = _next_form_code(visit, model, saved)
+    if code is None:
+        messages.info(request, _("No other form of this visit is waiting."))
+        return redirect("crf:visit", trial_number=visit.patient.trial_number, code=visit.code)
+    return redirect(form_url(visit, code))
+
+
 @login_required
 def crf_form(request, trial_number, code, form_code, entry=None):
     model, visit, instance = access_form(
@@ -63,6 +158,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         # Binding a ModelForm writes the submitted values onto its instance: compare with a copy.
         saved_values = {n: getattr(instance, n) for n in model.data_field_names()} if instance else {}
         form = form_class(request.POST, instance=model.objects.get(pk=instance.pk) if instance else None)
+        if not form.is_valid():
+            _add_cross_field_errors(form, model, visit, saved_values)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in model.data_field_names()}
             if instance is not None:
@@ -79,8 +176,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                     expected_version=opened_at,
                     instance=instance,
                 )
-                if request.POST.get("action") == "complete":
-                    services.crf_mark_complete(form=saved, actor=request.user)
+                action = request.POST.get("action")
+                if action == "complete" or (
+                    action == "next" and saved.status == FormStatus.IN_PROGRESS and not saved.missing_fields()
+                ):
+                    saved = services.crf_mark_complete(form=saved, actor=request.user)
             except services.CheckFailed as exc:
                 for field, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
@@ -95,6 +195,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
+                if request.POST.get("action") == "next":
+                    return _to_next_form(request, visit, model, saved)
                 if request.POST.get("action") == "complete":
                     messages.success(request, _("Saved and marked complete."))
                 elif saved.missing_fields():
@@ -114,6 +216,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         by_field.setdefault(query.field, []).append(query)
     missing = [(n, model._meta.get_field(n).verbose_name) for n in instance.missing_fields()] if instance else []
     entries = list(model.objects.filter(visit=visit).order_by("created_at")) if model.REPEATING else []
+    cleared = sdv.verification_cleared(instance)
+    next_code = None if model.REPEATING or readonly else _next_form_code(visit, model, instance)
     return render(
         request,
         "crf/form.html",
@@ -130,6 +234,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "required_given": len(model.REQUIRED_FOR_COMPLETE) - len(missing) if instance else 0,
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
+            "sdv_cleared": cleared,
+            "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
+            "save_and_next": not (model.REPEATING or readonly),
+            "sdv_changed": _verified_values(model, cleared),
+            "next_url": _safe_next(request),
             "entries": entries,
             "may": Allowed(request.user, patient.site),
             "may_enter": may_enter,
@@ -178,6 +287,8 @@ def crf_action(request, trial_number, code, form_code, action, entry=None):
         if action == "verify":
             services.crf_verify(form=instance, actor=request.user)
             messages.success(request, _("Source data verified."))
+            if _safe_next(request):
+                return redirect(_safe_next(request))
         elif action == "lock":
             services.crf_lock(form=instance, actor=request.user)
             messages.success(request, _("Form locked."))
@@ -308,15 +419,57 @@ def query_list(request):
         queries = queries.filter(patient__site__code=request.GET["site"])
     if status == "open":
         queries = queries.open()
+    elif status == "waiting":  # opened and not yet answered: the site's to-do
+        queries = queries.filter(status=Query.Status.OPEN)
     elif status in Query.Status.values:
         queries = queries.filter(status=status)
-    queries = queries.order_by("created_at", "pk") if status == "open" else queries.order_by("-created_at", "-pk")
+    if request.GET.get("age") in QUERY_AGES:
+        queries = queries_by_age(queries, request.GET["age"])
+    queries = (
+        queries.order_by("created_at", "pk")
+        if status in ("open", "waiting")
+        else queries.order_by("-created_at", "-pk")
+    )
     paging = paginate(request, queries)
     return render(
         request,
         "crf/query_list.html",
-        {**paging, "queries": paging["page"].object_list, "status": status, "statuses": Query.Status.choices},
+        {
+            **paging,
+            "queries": paging["page"].object_list,
+            "status": status,
+            "statuses": Query.Status.choices,
+            "can_bulk_close": can(request.user, Action.QUERY_CLOSE),
+        },
     )
+
+
+@require_POST
+@action_required(Action.QUERY_CLOSE)
+def query_bulk_close(request):
+    """The data manager closes several queries at once, with one reason recorded on each; all or
+    none (one transaction), and only queries the data manager may see."""
+    ids = [int(v) for v in request.POST.getlist("query") if v.isdigit()]
+    text = request.POST.get("text", "").strip()
+    back = _safe_back(request)
+    if not ids or not text:
+        messages.error(request, _("Select the queries and give the reason for closing them."))
+        return redirect(back)
+    try:
+        closed = services.query_close_many(
+            queries=Query.objects.visible_to(request.user).filter(pk__in=ids).open(), actor=request.user, text=text
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(n)s queries closed.") % {"n": len(closed)})
+    return redirect(back)
+
+
+def _safe_back(request) -> str:
+    target = request.POST.get("back", "")
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else reverse("crf:query_list")
 
 
 @login_required
@@ -350,11 +503,16 @@ def query_detail(request, query_id):
         if FORMS[model_code].REPEATING
         else reverse("crf:form", kwargs=kwargs)
     )
+    model = FORMS[model_code]
+    saved = model.objects.filter(pk=query.form_id, patient=query.patient).first()
     return render(
         request,
         "crf/query_detail.html",
         {
             "query": query,
+            "form_title": model.FORM_TITLE,
+            "current_value": _shown(model._meta.get_field(query.field), getattr(saved, query.field)) if saved else "—",
+            "field_history": _field_history(saved, query.field) if saved else [],
             "form": form,
             "field_label": FORMS[model_code]._meta.get_field(query.field).verbose_name,
             "messages_list": query.messages.select_related("author"),

@@ -1,3 +1,5 @@
+import zipfile
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -31,7 +33,20 @@ def generated_file_detail(request, file_id):
     generated = access_generated_file(user=request.user, file_id=file_id)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"status": generated.status, "progress": generated.progress})
-    return render(request, "reports/generated_file.html", {"generated": generated})
+    return render(
+        request, "reports/generated_file.html", {"generated": generated, "members": _archive_members(generated)}
+    )
+
+
+def _archive_members(generated) -> list[tuple[str, int]]:
+    """(name, size) of each file inside a finished ZIP export, for the page to say what it holds."""
+    if generated.status != GeneratedFile.Status.DONE or not generated.filename.lower().endswith(".zip"):
+        return []
+    try:
+        with generated.file.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+            return [(info.filename, info.file_size) for info in archive.infolist() if not info.is_dir()]
+    except (OSError, zipfile.BadZipFile):
+        return []
 
 
 @login_required

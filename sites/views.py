@@ -20,7 +20,10 @@ from .models import Site
 @action_required(Action.TRIAL_DATA_VIEW)
 def site_list(request):
     sites = Site.objects.visible_to(request.user).select_related("pi")
-    return render(request, "sites/site_list.html", {"sites": sites})
+    status = request.GET.get("status", "")
+    if status in Site.Status.values:  # the trial manager's home links to the sites to activate
+        sites = sites.filter(status=status)
+    return render(request, "sites/site_list.html", {"sites": sites, "status": status})
 
 
 @action_required(Action.SITE_REGISTER)
