@@ -292,6 +292,8 @@ PAGES = {
     Action.ACCESS_REVIEW: "reports:access_review",
     Action.AUDIT_VIEW_ACCOUNTS: "accounts:audit_log",
     Action.POLICY_VIEW: "policy",
+    Action.RECORD_STATUS_VIEW: "reports:record_status_grid",
+    Action.SDV_QUEUE_VIEW: "reports:sdv_queue",
     Action.ACCOUNT_MANAGE: "accounts:user_list",
     Action.RANDOMISATION_SETUP: "randomisation:config",
     Action.LINE_LISTING: "safety:line_listing",
