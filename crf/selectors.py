@@ -189,3 +189,26 @@ def site_query_summary(*, user) -> dict:
     rows = Query.objects.visible_to(user).filter(status=Query.Status.OPEN).select_related("patient")
     summary = rows.aggregate(n=Count("id"), oldest=Min("created_at"), automatic=Count("id", filter=Q(automatic=True)))
     return {"queries": list(rows.order_by("created_at")[:10]), **summary}
+
+
+@dataclass(frozen=True)
+class FirstRecurrences:
+    """Protocol CRF 11: the first recurrence anywhere is the primary event; the first recurrence
+    with the liver among its sites is the event of liver disease-free survival."""
+
+    first_any: dt.date | None
+    first_liver: dt.date | None
+
+
+def first_recurrences(patient: Patient) -> FirstRecurrences:
+    from .models import Recurrence
+
+    rows = list(
+        Recurrence.objects.filter(patient=patient, recurrence_date__isnull=False, retired_at__isnull=True)
+        .exclude(confirmation="biomarker")
+        .values_list("recurrence_date", "site_liver")
+    )
+    return FirstRecurrences(
+        first_any=min((day for day, _liver in rows), default=None),
+        first_liver=min((day for day, liver in rows if liver), default=None),
+    )
