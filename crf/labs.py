@@ -120,3 +120,17 @@ def reduced_dose_before(patient, day: dt.date | None) -> LutatheraDosing | None:
         .order_by("dose_date")
         .first()
     )
+
+
+def form_derived_fields(model, merged: dict, *, patient, visit) -> dict:
+    """The DERIVED_FIELDS of a CRF (and limits filled from the site laboratory) computed from the
+    form's merged entries: what the save service stores and the form shows while it is typed."""
+    if model is Laboratory:
+        return laboratory_derive(merged, patient=patient, visit=visit)
+    if model is Demographics:
+        return {"bmi": derivations.bmi(merged.get("height_cm"), merged.get("weight_kg"))}
+    return {}
+
+
+def grade_text(grade) -> str:
+    return "—" if grade is None else f"G{grade}"

@@ -370,14 +370,9 @@ def query_close_resolved(*, query: Query) -> Query:
 
 
 def _derived_fields(model, merged: dict, *, patient: Patient, visit: Visit) -> dict:
-    """The model's DERIVED_FIELDS computed from the form's merged entries (crf.derivations)."""
-    from . import derivations, labs
+    from .labs import form_derived_fields
 
-    if model is Laboratory:
-        return labs.laboratory_derive(merged, patient=patient, visit=visit)
-    if model is Demographics:
-        return {"bmi": derivations.bmi(merged.get("height_cm"), merged.get("weight_kg"))}
-    return {}
+    return form_derived_fields(model, merged, patient=patient, visit=visit)
 
 
 def laboratory_rederive(*, patient: Patient, actor: User | None, changed: CrfForm) -> list[Laboratory]:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("patients/<str:trial_number>/<str:code>/missed/", views.visit_missed, name="visit_missed"),
     path("patients/<str:trial_number>/<str:code>/done/", views.visit_done, name="visit_done"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/not-done/", views.form_not_done, name="form_not_done"),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/derive/", views.crf_derive, name="derive"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/", views.crf_form, name="form"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/<int:entry>/", views.crf_form, name="entry"),
     path(

@@ -78,3 +78,9 @@ def form_status_badge(status) -> str:
 @register.filter
 def visit_state_badge(state) -> str:
     return format_html('<span class="badge visit-state visit-{}">{}</span>', state, _VISIT_STATE.get(state, ""))
+
+
+@register.filter
+def lookup(mapping, key):
+    """mapping[key] in a template, or None."""
+    return mapping.get(key) if mapping else None
