@@ -370,7 +370,8 @@ class LaboratoryValidator(CrfValidator):
                 )
         reduced = labs.reduced_dose_before(patient, data.get("sample_date"))
         if reduced is not None and labs._arm(patient) == "B":
-            again = derivations.dose_hold_flags(panel, labs.baseline_panel(patient, exclude_visit_code=visit.code))
+            code = visit.code if visit is not None else None
+            again = derivations.dose_hold_flags(panel, labs.baseline_panel(patient, exclude_visit_code=code))
             if again:
                 result.soft.append(
                     (

@@ -319,15 +319,18 @@ def _form_data(code: str, rng, day: dt.date, *, plan: _Plan, patient, visit_code
     """What the nurse enters for a form at a visit done on ``day``."""
     if code == "laboratory":
         low_platelets = visit_code.startswith("SB") and rng.random() < 0.04  # a dose-hold finding, queried
+        anc, lymphocytes = Decimal(f"{rng.uniform(2, 6):.2f}"), Decimal(f"{rng.uniform(1, 3):.2f}")
+        # A patient's creatinine stays near their own level (a 40 % rise is a renal dose-hold), and
+        # the white cells include the neutrophils and lymphocytes; the clearance is derived.
+        own_creatinine = 55 + (patient.pk * 7) % 40
         return {
             "sample_date": day,
             "haemoglobin": Decimal(rng.randint(110, 150)),
-            "wbc": Decimal(f"{rng.uniform(4, 9):.2f}"),
-            "anc": Decimal(f"{rng.uniform(2, 6):.2f}"),
-            "lymphocytes": Decimal(f"{rng.uniform(1, 3):.2f}"),
+            "wbc": anc + lymphocytes + Decimal(f"{rng.uniform(0.3, 1.5):.2f}"),
+            "anc": anc,
+            "lymphocytes": lymphocytes,
             "platelets": Decimal(rng.randint(60, 74) if low_platelets else rng.randint(160, 380)),
-            "creatinine": Decimal(rng.randint(55, 100)),
-            "creatinine_clearance": Decimal(rng.randint(60, 120)),
+            "creatinine": Decimal(own_creatinine + rng.randint(0, 5)),
             "alt": Decimal(rng.randint(10, 40)),
             "bilirubin": Decimal(rng.randint(5, 18)),
             "bilirubin_uln": Decimal(21),
