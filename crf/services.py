@@ -611,3 +611,53 @@ def casebook_sign(
     )
     signature_apply(user=actor, meaning=CASEBOOK_MEANING, obj=casebook, ip_address=ip_address)
     return casebook
+
+
+# Normal ranges of the site laboratories (protocol CRF 9: data a trial manager can maintain).
+
+
+@transaction.atomic
+def lab_reference_range_add(
+    *,
+    site,
+    limit: str,
+    value,
+    effective_from: dt.date,
+    actor: User,
+    sex: str = "",
+    effective_to: dt.date | None = None,
+):
+    """Record a normal-range limit of a site's laboratory from a date; the range of the same limit
+    (and sex) still in force ends the day before, so one range applies on any day."""
+    from .models import LabReferenceRange
+
+    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER):
+        raise NotPermitted("The trial manager or the data manager maintains the laboratory normal ranges.")
+    if limit not in LabReferenceRange.Limit.values:
+        raise DomainError("Choose the limit.", field="limit")
+    if effective_to and effective_to < effective_from:
+        raise DomainError("The range ends before it starts.", field="effective_to")
+    current = (
+        LabReferenceRange.objects.select_for_update()
+        .filter(site=site, limit=limit, sex=sex, effective_to__isnull=True, retired_at__isnull=True)
+        .first()
+    )
+    if current is not None:
+        if current.effective_from >= effective_from:
+            raise DomainError(
+                f"A range of this limit is in force from {current.effective_from:%d %b %Y}: start after it.",
+                field="effective_from",
+            )
+        record_update(
+            obj=current,
+            data={"effective_to": effective_from - dt.timedelta(days=1)},
+            actor=actor,
+            reason="Superseded by a new range",
+        )
+    return record_create(
+        obj=LabReferenceRange(
+            site=site, limit=limit, value=value, sex=sex, effective_from=effective_from, effective_to=effective_to
+        ),
+        actor=actor,
+        reason="Laboratory normal range recorded",
+    )

@@ -6,6 +6,7 @@ app_name = "crf"
 
 urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
+    path("laboratory-ranges/", views.reference_ranges, name="reference_ranges"),
     path("queries/", views.query_list, name="query_list"),
     path("reminders/", views.my_reminders, name="reminders"),
     path("queries/<int:query_id>/", views.query_detail, name="query_detail"),

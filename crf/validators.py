@@ -547,6 +547,7 @@ class ImagingValidator(CrfValidator):
     CHECKS = [
         "Hard: imaging before the liver resection; new lesions with 'no evidence of disease'.",
         "Soft: recurrence reported (complete the recurrence form).",
+        "Soft: at months 12 and 36 the expected imaging is the protocol 68Ga-DOTATATE PET/CT.",
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -557,6 +558,13 @@ class ImagingValidator(CrfValidator):
             result.soft.append(("result", "Recurrence reported: complete the recurrence form."))
         if data.get("result") == "ned" and data.get("new_lesions"):
             result.hard.append(("new_lesions", "No evidence of disease with new lesions: check the result."))
+        if visit is not None and visit.code in ("FU12", "FU36"):
+            if data.get("modality") and data["modality"] != "pet":
+                result.soft.append(
+                    ("modality", f"The protocol imaging at {visit.label.lower()} is a 68Ga-DOTATATE PET/CT.")
+                )
+            if data.get("reason") and data["reason"] != "pet_protocol":
+                result.soft.append(("reason", "At this visit the imaging is the protocol PET (month 12 / 36)."))
 
 
 class RecurrenceValidator(CrfValidator):
@@ -615,6 +623,7 @@ class ProtocolDeviationValidator(CrfValidator):
 class PregnancyValidator(CrfValidator):
     CHECKS = [
         "Hard: subject does not match the patient's sex; an outcome without its date; outcome before the LMP.",
+        "Soft: a pregnancy that began after the reporting window (7 months after the last dose for women, 4 for men).",
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -628,3 +637,33 @@ class PregnancyValidator(CrfValidator):
         lmp = data.get("last_menstrual_period")
         if lmp and outcome_date and outcome_date < lmp:
             result.hard.append(("outcome_date", "The outcome is before the last menstrual period."))
+        until = pregnancy_reporting_until(patient)
+        if lmp and until and lmp > until:
+            result.soft.append(
+                (
+                    "last_menstrual_period",
+                    f"After the reporting window, which ended {until:%d %b %Y} "
+                    f"({PREGNANCY_WINDOW_MONTHS[patient.sex]} months after the last dose): please confirm.",
+                )
+            )
+
+
+# Contraception and pregnancy reporting run to 7 months after the last dose for women and 4 months
+# for men (protocol CRF 13).
+PREGNANCY_WINDOW_MONTHS = {"F": 7, "M": 4}
+
+
+def pregnancy_reporting_until(patient) -> dt.date | None:
+    """The last day of the contraception and pregnancy-reporting window; None before any dose."""
+    from .models import LutatheraDosing
+    from .schedule import add_months
+
+    last = (
+        LutatheraDosing.objects.filter(patient=patient, dose_date__isnull=False)
+        .exclude(dose_level="not_given")
+        .order_by("-dose_date")
+        .values_list("dose_date", flat=True)
+        .first()
+    )
+    months = PREGNANCY_WINDOW_MONTHS.get(patient.sex)
+    return add_months(last, months) if last and months else None

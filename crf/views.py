@@ -18,7 +18,7 @@ from patients.access import access_patient
 
 from . import schedule, selectors, services
 from .access import access_form, access_query, access_visit
-from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
+from .forms import LabReferenceRangeForm, MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .labs import grade_text
 from .models import Casebook, FormStatus, Query
 
@@ -428,6 +428,28 @@ def schedule_page(request):
             "overrides": schedule.overrides(),
         },
     )
+
+
+@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+def reference_ranges(request):
+    """The site laboratories' normal ranges in force and past; the trial manager or data manager adds."""
+    from .models import LabReferenceRange
+
+    can_edit = request.user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER)
+    form = LabReferenceRangeForm(request.POST or None)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.lab_reference_range_add(actor=request.user, **form.cleaned_data)
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Normal range recorded."))
+                return redirect("crf:reference_ranges")
+    ranges = LabReferenceRange.objects.select_related("site").order_by("site__code", "limit", "sex", "-effective_from")
+    return render(request, "crf/reference_ranges.html", {"ranges": ranges, "form": form, "can_edit": can_edit})
 
 
 @login_required

@@ -15,6 +15,7 @@ from django.utils import timezone
 from crf import services
 from crf.models import Demographics, EndOfStudy, Laboratory, LabReferenceRange, LutatheraDosing, Query, Recurrence
 from crf.models.forms import LiverResection
+from crf.registry import FORMS
 from crf.selectors import first_recurrences
 from reports.dataset import collect
 from tests.crf.factories import scheduled_patient
@@ -371,3 +372,82 @@ def test_laboratory_grades_are_exported_beside_the_values(world):
     row = next(iter(table.iter_rows()))
     assert row[names.index("platelets_grade")] == 2  # 50 ≤ 60 < 75
     assert row[names.index("creatinine_clearance")] == D(113)
+
+
+# --- Sex-specific pregnancy window, protocol PET, patient page ----------------------------------
+
+
+@pytest.mark.parametrize(("sex", "subject", "months"), [("F", "patient", 7), ("M", "partner", 4)])
+def test_pregnancy_after_the_reporting_window_is_queried(world, sex, subject, months):
+    # Protocol CRF 13: reporting runs to 7 months after the last dose for women, 4 months for men.
+    from crf.models import Pregnancy
+    from crf.schedule import add_months
+
+    patient = scheduled_patient(world.site_a, sex=sex)
+    save(LutatheraDosing, patient, "C1", C1_DOSE, world.nurse_a)
+    until = add_months(C1_DOSE["dose_date"], months)
+    log = patient.visits.get(code="LOG")
+    base = {"aware_date": days_ago(0), "subject": subject, "outcome": "ongoing"}
+    inside = services.crf_save(
+        model=Pregnancy, visit=log, data=base | {"last_menstrual_period": days_ago(0)}, actor=world.nurse_a
+    )
+    assert until > TODAY and not Query.objects.filter(form_id=inside.pk, form_code="pregnancy").exists()
+
+    from crf.validators import PregnancyValidator
+
+    result = PregnancyValidator().rules(
+        base | {"last_menstrual_period": until + dt.timedelta(days=1)},
+        patient=patient,
+        visit=log,
+        result=(found := services.CheckResult()),
+    )
+    assert result is None
+    assert any(f"{months} months after the last dose" in m for _f, m in found.soft), found.soft
+    same_day = services.CheckResult()
+    PregnancyValidator().rules(base | {"last_menstrual_period": until}, patient=patient, visit=log, result=same_day)
+    assert not same_day.soft  # the last day of the window is inside it
+
+
+def test_protocol_pet_is_an_expected_imaging_form_at_months_12_and_36(world):
+    from crf.access import expected_forms
+
+    patient = scheduled_patient(world.site_a)
+    codes = {v.code: expected_forms(v) for v in patient.visits.all()}
+    assert "imaging" in codes["FU12"] and "imaging" in codes["FU36"]
+    assert "imaging" not in codes["FU06"] and "imaging" not in codes["FU24"]
+    result = services.crf_check(
+        FORMS["imaging"],
+        {"imaging_date": days_ago(1), "modality": "mri", "reason": "scheduled", "result": "ned"},
+        patient=patient,
+        visit=patient.visits.get(code="FU12"),
+    )
+    assert [f for f, _m in result.soft] == ["modality", "reason"]
+
+
+def test_patient_page_shows_the_latest_grades_and_clearance(client, world):
+    patient = _renal_patient(world, "B")
+    save(Laboratory, patient, "C1", lab(days_ago(76), 80, platelets=D(60)), world.nurse_a)
+    client.force_login(world.nurse_a)
+    page = client.get(patient.get_absolute_url()).content.decode()
+    assert "Platelets G2" in page and "creatinine clearance 113 mL/min" in page
+
+
+def test_trial_manager_records_a_site_range_that_supersedes_the_one_in_force(client, world):
+    first = services.lab_reference_range_add(
+        site=world.site_a, limit="alt_uln", value=D(40), effective_from=days_ago(300), actor=world.trial_manager
+    )
+    second = services.lab_reference_range_add(
+        site=world.site_a, limit="alt_uln", value=D(35), effective_from=days_ago(100), actor=world.trial_manager
+    )
+    first.refresh_from_db()
+    assert first.effective_to == days_ago(101) and second.effective_to is None
+    assert first.history.first().history_change_reason == "Superseded by a new range"
+    with pytest.raises(services.NotPermitted):
+        services.lab_reference_range_add(
+            site=world.site_a, limit="alt_uln", value=D(30), effective_from=days_ago(10), actor=world.nurse_a
+        )
+    client.force_login(world.trial_manager)
+    page = client.get("/crf/laboratory-ranges/")
+    assert page.status_code == 200 and "ALT upper limit (U/L)" in page.content.decode()
+    client.force_login(world.nurse_a)
+    assert client.get("/crf/laboratory-ranges/").status_code == 403
