@@ -150,21 +150,22 @@ class LutatheraDosingValidator(CrfValidator):
             self._dose_hold(data, patient=patient, visit=visit, result=result)
 
     def _timing(self, data, *, patient, visit, result, dose, infusion_at):
+        # The randomisation date is the randomisation visit's (the date it was done, else the date
+        # the schedule is anchored on). On that day the allocation's time is compared with the
+        # infusion time, when the allocation was stamped that day (not entered retrospectively).
+        rand_visit = patient.visits.filter(code="RAND").values_list("done_on", "target_date").first()
+        rand = (rand_visit[0] or rand_visit[1]) if rand_visit else None
         randomised = _randomised_at(patient)
-        if randomised is not None:
-            local = randomised.astimezone(infusion_at.tzinfo)
-            given = infusion_at if data.get("infusion_start") else None
-            if dose < local.date() or (given and given < randomised):
-                result.hard.append(
-                    ("dose_date", f"The dose is before randomisation ({local:%d %b %Y %H:%M}): check the date.")
-                )
-        else:
-            # No allocation row (patients loaded with their schedule only): the randomisation visit's date.
-            rand = patient.visits.filter(code="RAND").values_list("target_date", flat=True).first()
-            if rand and dose < rand:
-                result.hard.append(
-                    ("dose_date", f"The dose is before randomisation ({rand:%d %b %Y}): check the date.")
-                )
+        local = randomised.astimezone(infusion_at.tzinfo) if randomised is not None else None
+        same_day_earlier = bool(
+            local is not None
+            and local.date() == dose == rand
+            and data.get("infusion_start")
+            and infusion_at < randomised
+        )
+        if (rand and dose < rand) or same_day_earlier:
+            when = f"{local:%d %b %Y %H:%M}" if same_day_earlier else f"{rand:%d %b %Y}"
+            result.hard.append(("dose_date", f"The dose is before randomisation ({when}): check the date."))
         if visit is not None and not (visit.window_start <= dose <= visit.window_end):
             result.soft.append(
                 (

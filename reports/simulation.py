@@ -584,6 +584,7 @@ def _follow_up(rng, enrolled, users, today, counts) -> None:
         _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
     bulk = writer.bulk
     bulk.flush(*[m for m in FORMS.values() if m is not LutatheraDosing], FormNotDone, AdverseEvent)
+    bulk.flush()  # and the visit dates: the dosing checks compare the dose with the randomisation visit
     for cycle in ("C1", "C2"):  # the dosing checks read the visit's laboratory and the first dose
         for code, patient, visit, data, nurse, site_code, recent in dosing:
             if code == cycle:
@@ -627,8 +628,8 @@ def _reschedule(writer, patient, arm, plan, doses, by_code, nurse) -> None:
 def _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses) -> None:
     dated_by = None
     for code in expected_forms(visit):
-        if code == "end_of_study":
-            continue  # written with the patient's outcome
+        if code in ("end_of_study", "imaging"):
+            continue  # written with the patient's outcome; the protocol PET with the imaging entries
         model = FORMS[code]
         chance, reason = NOT_DONE.get(code, (0, ""))
         if rng.random() < chance:
@@ -688,11 +689,11 @@ def _end_of_study(writer, rng, plan, patient, fu36, nurse, site_code, today) -> 
 def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
     log = by_code["LOG"]
 
-    def entry(model, data, day):
+    def entry(model, data, day, visit=None):
         writer.form(
             model,
             patient=patient,
-            visit=log,
+            visit=visit or log,
             data=data,
             nurse=nurse,
             site_code=site_code,
@@ -740,6 +741,7 @@ def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
                     "new_lesions": rng.randint(1, 4) if recurred else 0,
                 },
                 visit.done_on,
+                visit,  # the imaging form expected at that visit
             )
     detected = next(
         (

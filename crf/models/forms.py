@@ -678,10 +678,12 @@ class QualityOfLife(CrfForm):
         return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
 
     def derived(self) -> list[tuple[str, str]]:
-        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores
+        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores, qlq_c30_summary
 
         scores = qlq_c30_scores(self.responses())
-        return [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
+        rows = [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
+        summary = qlq_c30_summary(self.responses())
+        return [*rows, (_("Summary score"), "—" if summary is None else f"{summary}")]
 
 
 @register
