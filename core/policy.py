@@ -97,6 +97,8 @@ class Action(models.TextChoices):
     CRF_COMPLETE = "crf_complete", _("Mark a CRF complete")
     SAMPLE_ENTER = "sample_enter", _("Enter the biomarker-sample form")
     SCHEDULE_VIEW = "schedule_view", _("See the visit schedule")
+    LAB_RANGES_VIEW = "lab_ranges_view", _("See the site laboratories' normal ranges")
+    LAB_RANGES_MANAGE = "lab_ranges_manage", _("Record a site laboratory's normal range")
     SDV = "sdv", _("Verify source data (SDV)")
     SDV_QUEUE_VIEW = "sdv_queue_view", _("See the SDV queue")
     RECORD_STATUS_VIEW = "record_status_view", _("See the record status grid")
@@ -257,6 +259,10 @@ POLICY: dict[Action, Rule] = {
     ),
     Action.SCHEDULE_VIEW: _rule(DATA_ROLES, refusal="The visit schedule page is for the sponsor team."),
     Action.SDV: _rule((MON,), refusal="Source data verification is done by a monitor.", source="ICH E6(R3) 3.11.4"),
+    Action.LAB_RANGES_VIEW: _rule((TM, DM, MON), refusal="The laboratory normal ranges page is for the sponsor team."),
+    Action.LAB_RANGES_MANAGE: _rule(
+        (TM, DM), refusal="Laboratory normal ranges are recorded by the trial manager or data manager."
+    ),
     Action.SDV_QUEUE_VIEW: _rule((MON, DM, TM), refusal="The SDV queue is for monitors and data management."),
     Action.RECORD_STATUS_VIEW: _rule(
         (TM, DM, MON),

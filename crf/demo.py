@@ -138,7 +138,6 @@ def seed(*, stdout) -> None:
                     "anc": Decimal("2.4"),
                     "platelets": Decimal("140"),
                     "creatinine": Decimal("84"),
-                    "creatinine_clearance": Decimal("78"),
                     "bilirubin": Decimal("9"),
                     "albumin": Decimal("41"),
                 },

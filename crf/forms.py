@@ -116,3 +116,12 @@ class VisitDateForm(forms.Form):
         if day > dt.date.today():
             raise forms.ValidationError(_("The date is in the future."))
         return day
+
+
+class LabReferenceRangeForm(forms.ModelForm):
+    class Meta:
+        from .models import LabReferenceRange
+
+        model = LabReferenceRange
+        fields = ["site", "limit", "value", "sex", "effective_from", "effective_to"]
+        widgets = {"effective_from": DateInput(), "effective_to": DateInput()}

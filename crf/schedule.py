@@ -47,11 +47,17 @@ class VisitDef:
         return f"{when} after {ANCHOR_LABELS[self.anchor]}, window {window}"
 
 
+# 68Ga-DOTATATE PET at months 12 and 36 (protocol, visit schedule): an expected imaging form there.
+PROTOCOL_PET_MONTHS = (12, 36)
+
+
 def _follow_up(month: int) -> VisitDef:
     window = 14 if month <= 12 else 28
     forms = ("follow_up", "laboratory", "quality_of_life", "biomarker_sample") + (
         ("end_of_study",) if month == 36 else ()
     )
+    if month in PROTOCOL_PET_MONTHS:
+        forms += ("imaging",)
     return VisitDef(
         f"FU{month:02d}",
         f"Follow-up month {month}",

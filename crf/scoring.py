@@ -81,8 +81,9 @@ def validate_qlq_response(item: int, value) -> str | None:
     return None
 
 
-def qlq_c30_scores(responses: dict[int, int | None]) -> dict[str, Decimal | None]:
-    """Scores 0–100 per the EORTC scoring manual, as Decimals rounded to one place.
+def qlq_c30_scores(responses: dict[int, int | None], *, rounded: bool = True) -> dict[str, Decimal | None]:
+    """Scores 0–100 per the EORTC scoring manual, as Decimals rounded to one place (``rounded``) or
+    unrounded (to compute the summary score from, as the EORTC summary-score guidance does).
 
     RS is the mean of the answered items; a scale is missing when fewer than half of its items are
     answered. Functional scales: 100 × (1 − (RS − 1)/range); symptom scales and global health:
@@ -97,7 +98,7 @@ def qlq_c30_scores(responses: dict[int, int | None]) -> dict[str, Decimal | None
         raw = sum(answered) / len(answered)
         span = Decimal(item_range(items[0])[1] - 1)
         score = (1 - (raw - 1) / span) * 100 if kind == "functional" else (raw - 1) / span * 100
-        scores[code] = score.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        scores[code] = score.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP) if rounded else score
     return scores
 
 
@@ -112,3 +113,9 @@ def qlq_c30_summary_score(scores: dict[str, Decimal | None]) -> Decimal | None:
             return None
         parts.append(scores[code] if kind == "functional" else 100 - scores[code])
     return (sum(parts) / len(parts)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def qlq_c30_summary(responses: dict[int, int | None]) -> Decimal | None:
+    """The summary score from the responses: computed from the unrounded scale scores, rounded once
+    at the end (rounding each of 13 scales first can move the result by 0.1)."""
+    return qlq_c30_summary_score(qlq_c30_scores(responses, rounded=False))

@@ -204,3 +204,26 @@ def queries_by_age(queryset, age: str, now: dt.datetime | None = None):
     if high is not None:
         queryset = queryset.filter(created_at__gt=now - dt.timedelta(days=high))
     return queryset
+
+
+@dataclass(frozen=True)
+class FirstRecurrences:
+    """Protocol CRF 11: the first recurrence anywhere is the primary event; the first recurrence
+    with the liver among its sites is the event of liver disease-free survival."""
+
+    first_any: dt.date | None
+    first_liver: dt.date | None
+
+
+def first_recurrences(patient: Patient) -> FirstRecurrences:
+    from .models import Recurrence
+
+    rows = list(
+        Recurrence.objects.filter(patient=patient, recurrence_date__isnull=False, retired_at__isnull=True)
+        .exclude(confirmation="biomarker")
+        .values_list("recurrence_date", "site_liver")
+    )
+    return FirstRecurrences(
+        first_any=min((day for day, _liver in rows), default=None),
+        first_liver=min((day for day, liver in rows if liver), default=None),
+    )

@@ -17,7 +17,17 @@ from patients.models import Patient
 
 from . import schedule
 from .locking import entry_guard, query_guard
-from .models import Casebook, CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
+from .models import (
+    Casebook,
+    CrfForm,
+    Demographics,
+    FormStatus,
+    Laboratory,
+    LutatheraDosing,
+    Query,
+    QueryMessage,
+    Visit,
+)
 from .validators import CheckResult
 
 
@@ -239,6 +249,12 @@ def crf_save(
         raise DomainError("This form is locked. The data manager can unlock it with a reason.", code="locked")
     merged = {name: getattr(existing, name) for name in model.data_field_names()} if existing else {}
     merged.update(data)
+    derived = _derived_fields(model, merged, patient=patient, visit=visit)
+    if existing is not None:
+        derived = {n: v for n, v in derived.items() if getattr(existing, n) != v}
+    # Derived fields are written with the entries, in the same history row, never typed.
+    data = {**{n: v for n, v in data.items() if n not in model.DERIVED_FIELDS}, **derived}
+    merged.update(derived)
     result = crf_check(model, merged, patient=patient, visit=visit)
     if result.hard:
         raise CheckFailed(result.hard)
@@ -254,7 +270,9 @@ def crf_save(
         # A saved value changes only with a reason (who/when/old/new are audited anyway). Filling a
         # field left empty on an earlier partial save is first entry, not a change of data.
         overwrites = [
-            n for n, v in data.items() if getattr(existing, n) not in (None, "") and getattr(existing, n) != v
+            n
+            for n, v in data.items()
+            if n not in model.DERIVED_FIELDS and getattr(existing, n) not in (None, "") and getattr(existing, n) != v
         ]
         if not overwrites and existing.status == FormStatus.IN_PROGRESS and not reason.strip():
             reason = "First entry of fields left empty on an earlier save"
@@ -274,6 +292,8 @@ def crf_save(
             form = record_update(obj=form, data=reopen, actor=actor, reason=f"Re-opened by a change: {reason}")
     _raise_soft_queries(form, result)
     _visit_done_from_form(form, actor)
+    if model in (Laboratory, Demographics) or (model is LutatheraDosing and "dose_date" in data):
+        laboratory_rederive(patient=patient, actor=actor, changed=form)
     casebook_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code}) changed: {reason}")
     if model is LutatheraDosing and "dose_date" in data:
         visits_reschedule_after_dose(patient=patient, actor=actor)
@@ -314,14 +334,68 @@ def automatic_query(form: CrfForm, field: str, message: str) -> Query:
     return _query_on(form, field, message, automatic=True)
 
 
+RESOLVED_BY_DATA_CHANGE = "Resolved by data change: the edit check no longer fires."
+
+
 def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
-    open_texts = set(
-        Query.objects.open().filter(form_code=form.FORM_CODE, form_id=form.pk).values_list("field", "text")
-    )
+    """Raise a query for each new soft finding, and close the open automatic queries whose finding
+    is gone: the saved data no longer fires the check, so nothing is left to answer. Only queries
+    an edit check raised close this way; a query a person raised stays until a person closes it."""
+    findings = set(result.soft)
+    open_queries = list(Query.objects.open().filter(form_code=form.FORM_CODE, form_id=form.pk))
+    open_texts = {(q.field, q.text) for q in open_queries}
     for field, message in result.soft:
         if (field, message) not in open_texts:
             query = record_create(obj=automatic_query(form, field, message), actor=None, reason=EDIT_CHECK_REASON)
             audit_event_record(kind=AuditEvent.Kind.QUERY_RAISED, actor=None, target=query, summary=message)
+            open_texts.add((field, message))
+    for query in open_queries:
+        if query.automatic and query.raised_by_id is None and (query.field, query.text) not in findings:
+            query_close_resolved(query=query)
+
+
+def query_close_resolved(*, query: Query) -> Query:
+    """Close an automatic query by the system, with the audited note that a data change resolved it."""
+    QueryMessage.objects.create(query=query, author=None, text=RESOLVED_BY_DATA_CHANGE)
+    query = record_update(
+        obj=query,
+        data={"status": Query.Status.CLOSED, "closed_at": timezone.now()},
+        actor=None,
+        reason=RESOLVED_BY_DATA_CHANGE,
+    )
+    audit_event_record(kind=AuditEvent.Kind.QUERY_CLOSED, actor=None, target=query, summary=RESOLVED_BY_DATA_CHANGE)
+    return query
+
+
+def _derived_fields(model, merged: dict, *, patient: Patient, visit: Visit) -> dict:
+    from .labs import form_derived_fields
+
+    return form_derived_fields(model, merged, patient=patient, visit=visit)
+
+
+def laboratory_rederive(*, patient: Patient, actor: User | None, changed: CrfForm) -> list[Laboratory]:
+    """Bring the derived fields of the patient's other laboratory forms up to date after a change
+    they depend on (the baseline panel, the weight, the first dose date), with the reason in their
+    history. Locked forms keep their values: a locked form changes only after unlocking."""
+    from . import labs
+
+    updated = []
+    for lab in Laboratory.objects.filter(patient=patient).select_related("visit").order_by("sample_date", "pk"):
+        if (lab.pk == changed.pk and isinstance(changed, Laboratory)) or lab.status == FormStatus.LOCKED:
+            continue
+        values = {n: getattr(lab, n) for n in Laboratory.data_field_names()}
+        fresh = labs.laboratory_derive(values, patient=patient, visit=lab.visit)
+        changes = {n: v for n, v in fresh.items() if getattr(lab, n) != v and n in Laboratory.DERIVED_FIELDS}
+        if changes:
+            updated.append(
+                record_update(
+                    obj=lab,
+                    data=changes,
+                    actor=actor,
+                    reason=f"Derived values recalculated: {changed.FORM_TITLE} ({changed.visit.code}) changed",
+                )
+            )
+    return updated
 
 
 @transaction.atomic
@@ -594,3 +668,52 @@ def casebook_sign(
     )
     signature_apply(user=actor, meaning=CASEBOOK_MEANING, obj=casebook, ip_address=ip_address)
     return casebook
+
+
+# Normal ranges of the site laboratories (protocol CRF 9: data a trial manager can maintain).
+
+
+@transaction.atomic
+def lab_reference_range_add(
+    *,
+    site,
+    limit: str,
+    value,
+    effective_from: dt.date,
+    actor: User,
+    sex: str = "",
+    effective_to: dt.date | None = None,
+):
+    """Record a normal-range limit of a site's laboratory from a date; the range of the same limit
+    (and sex) still in force ends the day before, so one range applies on any day."""
+    from .models import LabReferenceRange
+
+    require(actor, Action.LAB_RANGES_MANAGE)
+    if limit not in LabReferenceRange.Limit.values:
+        raise DomainError("Choose the limit.", field="limit")
+    if effective_to and effective_to < effective_from:
+        raise DomainError("The range ends before it starts.", field="effective_to")
+    current = (
+        LabReferenceRange.objects.select_for_update()
+        .filter(site=site, limit=limit, sex=sex, effective_to__isnull=True, retired_at__isnull=True)
+        .first()
+    )
+    if current is not None:
+        if current.effective_from >= effective_from:
+            raise DomainError(
+                f"A range of this limit is in force from {current.effective_from:%d %b %Y}: start after it.",
+                field="effective_from",
+            )
+        record_update(
+            obj=current,
+            data={"effective_to": effective_from - dt.timedelta(days=1)},
+            actor=actor,
+            reason="Superseded by a new range",
+        )
+    return record_create(
+        obj=LabReferenceRange(
+            site=site, limit=limit, value=value, sex=sex, effective_from=effective_from, effective_to=effective_to
+        ),
+        actor=actor,
+        reason="Laboratory normal range recorded",
+    )

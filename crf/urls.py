@@ -6,6 +6,7 @@ app_name = "crf"
 
 urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
+    path("laboratory-ranges/", views.reference_ranges, name="reference_ranges"),
     path("queries/", views.query_list, name="query_list"),
     path("queries/close/", views.query_bulk_close, name="query_bulk_close"),
     path("reminders/", views.my_reminders, name="reminders"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("patients/<str:trial_number>/<str:code>/missed/", views.visit_missed, name="visit_missed"),
     path("patients/<str:trial_number>/<str:code>/done/", views.visit_done, name="visit_done"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/not-done/", views.form_not_done, name="form_not_done"),
+    path("patients/<str:trial_number>/<str:code>/<str:form_code>/derive/", views.crf_derive, name="derive"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/", views.crf_form, name="form"),
     path("patients/<str:trial_number>/<str:code>/<str:form_code>/<int:entry>/", views.crf_form, name="entry"),
     path(

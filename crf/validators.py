@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from . import derivations
+from . import ctcae, derivations, labs
 
 
 @dataclass
@@ -81,16 +81,40 @@ class LiverResectionValidator(CrfValidator):
 
 
 FULL_DOSE, REDUCED_DOSE = Decimal(7400), Decimal(3700)
+# Calibrated − residual should equal the administered activity; more than this fraction apart asks
+# the site to check the three figures (assay and decay-correction differences stay within it).
+ACTIVITY_BALANCE_TOLERANCE = Decimal("0.05")
+
+
+def _setting(name: str, default):
+    from django.conf import settings
+
+    return getattr(settings, name, default)
+
+
+def _site_tz(patient):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(patient.site.timezone)
+
+
+def _randomised_at(patient):
+    allocation = getattr(patient, "allocation", None)
+    return allocation.randomised_at if allocation is not None else None
 
 
 class LutatheraDosingValidator(CrfValidator):
     CHECKS = [
-        "Hard: administered activity outside 7,400 MBq ± 10 % (full) or 3,700 MBq ± 10 % (reduced).",
-        "Soft: dose date outside the visit window.",
-        "Soft: last long-acting somatostatin analogue less than 28 days before the dose; short-acting less than 24 hours.",  # noqa: E501 - check text reads as one line
+        "Hard: administered activity outside 7,400 MBq ± 10 % (full) or 3,700 MBq ± 10 % (reduced); an activity with 'not given'.",  # noqa: E501 - check text reads as one line
+        "Hard: dose before randomisation; pre-dose bloods after the dose; discharge before the dose.",
+        "Soft: dose date outside the visit window; pre-dose bloods more than PREDOSE_BLOODS_WINDOW_DAYS (14) days before the dose.",  # noqa: E501 - check text reads as one line
+        "Soft: last long-acting somatostatin analogue less than 28 days before the dose; short-acting less than 24 hours before the infusion time.",  # noqa: E501 - check text reads as one line
+        "Soft: amino-acid infusion starting less than 30 minutes before Lutathera, or not running about 4 hours (3.5–4.5 h).",  # noqa: E501 - check text reads as one line
+        "Soft: calibrated − residual activity more than 5 % from the administered activity.",
         "Soft: cycle 2 more than 16 weeks after cycle 1 (discontinuation).",
         "Hard: infusion stops before it starts; a delay without its reason.",
-        "Soft: a dose-hold laboratory rule met at the visit's laboratory panel.",
+        "Hard: a dose given while the cycle's pre-dose bloods meet a dose-hold rule, without the reason (arm B, Lutathera label).",  # noqa: E501 - check text reads as one line
+        "Soft: a full dose after a dose hold at this cycle (the label re-administers at 3,700 MBq).",
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -105,41 +129,157 @@ class LutatheraDosingValidator(CrfValidator):
                         f"A {level} dose is {nominal:,.0f} MBq ± 10 % ({low:,.0f}–{high:,.0f} MBq).",
                     )
                 )
+        if level == "not_given":
+            for name in ("administered_activity_mbq", "calibrated_activity_mbq", "residual_activity_mbq"):
+                if data.get(name) is not None:
+                    result.hard.append((name, "The dose was not given: leave the activity (MBq) empty."))
+        self._activity_balance(data, result)
         dose = data.get("dose_date")
+        tz = _site_tz(patient)
+        start = data.get("infusion_start")
+        infusion_at = dt.datetime.combine(dose, start or dt.time(0), tzinfo=tz) if dose else None
         if dose:
-            if visit is not None and not (visit.window_start <= dose <= visit.window_end):
-                result.soft.append(
-                    (
-                        "dose_date",
-                        f"Outside the visit window {visit.window_start:%d %b %Y}–{visit.window_end:%d %b %Y}.",
-                    )
-                )
-            ssa = data.get("last_long_acting_ssa_date")
-            if ssa and (dose - ssa).days < 28:
-                result.soft.append(
-                    ("last_long_acting_ssa_date", f"Only {(dose - ssa).days} days before the dose (at least 28).")
-                )
-            short = data.get("last_short_acting_ssa_at")
-            if short and (dt.datetime.combine(dose, dt.time(0), tzinfo=short.tzinfo) - short) < dt.timedelta(hours=24):
-                result.soft.append(("last_short_acting_ssa_at", "Less than 24 hours before the dose day."))
-            if visit is not None and visit.code == "C2":
-                first = _first_dose_date(patient)
-                if first and (dose - first).days > 16 * 7:
-                    result.soft.append(
-                        (
-                            "dose_date",
-                            f"{(dose - first).days // 7} weeks after cycle 1: more than "
-                            "16 weeks means Lutathera is discontinued (protocol).",
-                        )
-                    )
-        start, stop = data.get("infusion_start"), data.get("infusion_stop")
+            self._timing(data, patient=patient, visit=visit, result=result, dose=dose, infusion_at=infusion_at)
+        stop = data.get("infusion_stop")
         if start and stop and stop <= start:
             result.hard.append(("infusion_stop", "The infusion stops before it starts."))
+        self._amino_acids(data, result)
         if data.get("delay_days") and not data.get("delay_reason"):
             result.hard.append(("delay_reason", "Give the reason for the delay."))
         if visit is not None:
-            for flag in _dose_hold_flags(patient, visit):
-                result.soft.append(("dose_level", f"Dose-hold rule met before dosing: {flag}."))
+            self._dose_hold(data, patient=patient, visit=visit, result=result)
+
+    def _timing(self, data, *, patient, visit, result, dose, infusion_at):
+        # The randomisation date is the randomisation visit's (the date it was done, else the date
+        # the schedule is anchored on). On that day the allocation's time is compared with the
+        # infusion time, when the allocation was stamped that day (not entered retrospectively).
+        rand_visit = patient.visits.filter(code="RAND").values_list("done_on", "target_date").first()
+        rand = (rand_visit[0] or rand_visit[1]) if rand_visit else None
+        randomised = _randomised_at(patient)
+        local = randomised.astimezone(infusion_at.tzinfo) if randomised is not None else None
+        same_day_earlier = bool(
+            local is not None
+            and local.date() == dose == rand
+            and data.get("infusion_start")
+            and infusion_at < randomised
+        )
+        if (rand and dose < rand) or same_day_earlier:
+            when = f"{local:%d %b %Y %H:%M}" if same_day_earlier else f"{rand:%d %b %Y}"
+            result.hard.append(("dose_date", f"The dose is before randomisation ({when}): check the date."))
+        if visit is not None and not (visit.window_start <= dose <= visit.window_end):
+            result.soft.append(
+                (
+                    "dose_date",
+                    f"Outside the visit window {visit.window_start:%d %b %Y}–{visit.window_end:%d %b %Y}.",
+                )
+            )
+        bloods = data.get("predose_bloods_date")
+        if bloods and bloods > dose:
+            result.hard.append(("predose_bloods_date", "The pre-dose bloods are after the dose."))
+        window = _setting("PREDOSE_BLOODS_WINDOW_DAYS", 14)
+        if bloods and (dose - bloods).days > window:
+            result.soft.append(
+                (
+                    "predose_bloods_date",
+                    f"Pre-dose bloods {(dose - bloods).days} days before the dose (at most {window} days).",
+                )
+            )
+        discharge = data.get("discharge_date")
+        if discharge and discharge < dose:
+            result.hard.append(("discharge_date", "The discharge is before the infusion."))
+        ssa = data.get("last_long_acting_ssa_date")
+        if ssa and (dose - ssa).days < 28:
+            result.soft.append(
+                ("last_long_acting_ssa_date", f"Only {(dose - ssa).days} days before the dose (at least 28).")
+            )
+        short = data.get("last_short_acting_ssa_at")
+        # Against the infusion time in the site's timezone; with no infusion time yet, the start of the
+        # dose day (the earliest the infusion can be, so the check errs towards asking).
+        if short and (infusion_at - short) < dt.timedelta(hours=24):
+            hours = (infusion_at - short).total_seconds() / 3600
+            when = "the infusion" if data.get("infusion_start") else "the start of the dose day"
+            result.soft.append(
+                ("last_short_acting_ssa_at", f"Only {hours:.1f} hours before {when} (at least 24 hours).")
+            )
+        if visit is not None and visit.code == "C2":
+            first = _first_dose_date(patient)
+            if first and (dose - first).days > 16 * 7:
+                result.soft.append(
+                    (
+                        "dose_date",
+                        f"{(dose - first).days // 7} weeks after cycle 1: more than "
+                        "16 weeks means Lutathera is discontinued (protocol).",
+                    )
+                )
+
+    def _amino_acids(self, data, result):
+        aa_start, aa_stop, start = data.get("amino_acid_start"), data.get("amino_acid_stop"), data.get("infusion_start")
+        day = dt.date(2000, 1, 1)  # clock times of one day: only their differences matter
+        if aa_start and start:
+            lead = (dt.datetime.combine(day, start) - dt.datetime.combine(day, aa_start)).total_seconds() / 60
+            if lead < 30:
+                result.soft.append(
+                    (
+                        "amino_acid_start",
+                        f"The amino acids start {lead:.0f} minutes before Lutathera (at least 30 minutes).",
+                    )
+                )
+        if aa_start and aa_stop:
+            if aa_stop <= aa_start:
+                result.hard.append(("amino_acid_stop", "The amino-acid infusion stops before it starts."))
+            else:
+                hours = (dt.datetime.combine(day, aa_stop) - dt.datetime.combine(day, aa_start)).total_seconds() / 3600
+                if not (3.5 <= hours <= 4.5):
+                    result.soft.append(
+                        ("amino_acid_stop", f"The amino-acid infusion ran {hours:.1f} hours (about 4 hours expected).")
+                    )
+
+    def _activity_balance(self, data, result):
+        calibrated, residual = data.get("calibrated_activity_mbq"), data.get("residual_activity_mbq")
+        administered = data.get("administered_activity_mbq")
+        if calibrated is None or residual is None or not administered:
+            return
+        net = Decimal(calibrated) - Decimal(residual)
+        if abs(net - Decimal(administered)) > ACTIVITY_BALANCE_TOLERANCE * Decimal(administered):
+            result.soft.append(
+                (
+                    "administered_activity_mbq",
+                    f"Calibrated − residual is {net:,.0f} MBq but {Decimal(administered):,.0f} MBq is recorded "
+                    "as administered: please check the three activities.",
+                )
+            )
+
+    def _dose_hold(self, data, *, patient, visit, result):
+        from .models import Laboratory
+
+        lab = Laboratory.objects.filter(visit=visit).first()
+        if lab is None:
+            return
+        flags = labs.predose_hold_flags(labs.panel_of(lab), patient=patient, visit=visit)
+        given = data.get("dose_level") in ("full", "reduced")
+        if flags and given and not data.get("dose_hold_reason"):
+            summary = "; ".join(message for _f, message in flags)
+            result.hard.append(
+                (
+                    "dose_hold_reason",
+                    f"The pre-dose bloods meet a dose-hold rule ({summary}): hold the dose, or record why it is given.",
+                )
+            )
+        for _field, message in flags:
+            result.soft.append(("dose_level", f"Dose-hold rule met before dosing: {message}."))
+        if not flags and data.get("dose_level") == "full":
+            held = any(
+                labs.predose_hold_flags(labs.panel_of(row), patient=patient, visit=visit)
+                for row in lab.history.all()[1:]
+            )
+            if held:
+                result.soft.append(
+                    (
+                        "dose_level",
+                        "This cycle's bloods met a dose-hold rule before they resolved: the label re-administers "
+                        "at the reduced 3,700 MBq.",
+                    )
+                )
 
 
 def _first_dose_date(patient):
@@ -149,42 +289,98 @@ def _first_dose_date(patient):
     return first.dose_date if first else None
 
 
-def _dose_hold_flags(patient, visit) -> list[str]:
-    from django.forms.models import model_to_dict
+# Analytes whose grade 3–4 also holds the dose when possibly related ("any other CTCAE grade 3 or 4
+# toxicity possibly related", SmPC 4.2): flagged for the investigator's assessment. Platelets,
+# haemoglobin, neutrophils and bilirubin have their own rule above.
+OTHER_TOXICITY_GRADES = (
+    "wbc_grade",
+    "lymphocytes_grade",
+    "creatinine_grade",
+    "alt_grade",
+    "ast_grade",
+    "alp_grade",
+    "albumin_grade",
+    "inr_grade",
+)
 
-    from .models import Laboratory
 
-    lab = Laboratory.objects.filter(visit=visit).first()
-    return derivations.dose_hold_flags(model_to_dict(lab)) if lab else []
+def _n(value) -> str:
+    """A number as text that reads the same before and after the database (3.5 and 3.50)."""
+    return derivations._fmt(Decimal(value))
 
 
 class LaboratoryValidator(CrfValidator):
     CHECKS = [
-        "Soft: creatinine clearance without creatinine.",
-        "Soft: dose-hold rules — platelets grade 2–4, anaemia or neutropenia grade 3–4, creatinine clearance < 40 mL/min, bilirubin > 3 × ULN, albumin < 30 g/L with INR > 1.5 (CTCAE v5 grades derived).",  # noqa: E501 - check text reads as one line
+        "Hard: a value outside what a sample can show, in the unit entered (units: haemoglobin and albumin g/L or g/dL, creatinine and bilirubin µmol/L or mg/dL, converted to SI).",  # noqa: E501 - check text reads as one line
+        "Hard: neutrophils or lymphocytes above the white cells (impossible).",
+        "Soft: neutrophils + lymphocytes above the white cells.",
+        "Soft: before an arm B dose only (cycle 1 and 2 pre-dose bloods): the label's dose-hold rules — thrombocytopenia grade 2–4, anaemia or neutropenia grade 3–4, creatinine clearance < 40 mL/min or ≥ 40 % below baseline, creatinine ≥ 40 % above baseline, bilirubin > 3 × ULN, albumin < 30 g/L with INR > 1.5; any other grade 3–4 toxicity for assessment; clearance not derivable for lack of weight.",  # noqa: E501 - check text reads as one line
+        "Soft: after a reduced dose, a dose-hold rule met again: permanent discontinuation (label).",
     ]
 
     def rules(self, data, *, patient, visit, result):
-        crcl, creat = data.get("creatinine_clearance"), data.get("creatinine")
-        if crcl is not None and creat is None:
-            result.soft.append(("creatinine", "Creatinine clearance given without creatinine."))
-        for flag in derivations.dose_hold_flags(data):
-            result.soft.append(
-                (
-                    "platelets"
-                    if "Platelets" in flag
-                    else "creatinine_clearance"
-                    if "Creatinine" in flag
-                    else "bilirubin"
-                    if "Bilirubin" in flag
-                    else "albumin"
-                    if "Albumin" in flag
-                    else "anc"
-                    if "Neutropenia" in flag
-                    else "haemoglobin",
-                    f"Dose-hold rule: {flag}.",
+        for analyte in derivations.CONVERTIBLE:
+            value, code = data.get(analyte), data.get(f"{analyte}_unit")
+            if value is None:
+                continue
+            try:
+                unit = ctcae.unit_of(analyte, code)
+            except KeyError:
+                result.hard.append((f"{analyte}_unit", f"Unknown unit {code}."))
+                continue
+            if not (unit.low <= Decimal(value) <= unit.high):
+                result.hard.append(
+                    (
+                        analyte,
+                        f"{_n(value)} {unit.code} is not possible: between {unit.low} and {unit.high} {unit.code}.",
+                    )
                 )
-            )
+        if result.hard:
+            return
+        wbc, anc, lymph = (data.get(n) for n in ("wbc", "anc", "lymphocytes"))
+        if wbc is not None:
+            if anc is not None and anc > wbc:
+                result.hard.append(("anc", f"Neutrophils {_n(anc)} ×10⁹/L cannot exceed white cells {_n(wbc)} ×10⁹/L."))
+            if lymph is not None and lymph > wbc:
+                result.hard.append(
+                    ("lymphocytes", f"Lymphocytes {_n(lymph)} ×10⁹/L cannot exceed white cells {_n(wbc)} ×10⁹/L.")
+                )
+            if anc is not None and lymph is not None and anc <= wbc and lymph <= wbc and anc + lymph > wbc:
+                result.soft.append(
+                    (
+                        "wbc",
+                        f"Neutrophils + lymphocytes ({_n(anc + lymph)} ×10⁹/L) exceed white cells ({_n(wbc)} ×10⁹/L): "
+                        "please check.",
+                    )
+                )
+        panel = derivations.si_panel(data) | labs.laboratory_derive(data, patient=patient, visit=visit)
+        flags = labs.predose_hold_flags(panel, patient=patient, visit=visit)
+        for field_name, message in flags:
+            result.soft.append((field_name, f"Dose-hold rule: {message}."))
+        if visit is not None and visit.code in labs.PREDOSE_VISITS and labs._arm(patient) == "B":
+            for name in OTHER_TOXICITY_GRADES:
+                grade = panel.get(name)
+                if grade is not None and grade >= 3:
+                    analyte = name.removesuffix("_grade")
+                    result.soft.append(
+                        (analyte, f"Grade {grade} before the dose: if possibly related, hold the dose (label).")
+                    )
+            if panel.get("creatinine") is not None and panel.get("creatinine_clearance") is None:
+                result.soft.append(
+                    ("creatinine", "Creatinine clearance cannot be derived: record the weight (demographics).")
+                )
+        reduced = labs.reduced_dose_before(patient, data.get("sample_date"))
+        if reduced is not None and labs._arm(patient) == "B":
+            code = visit.code if visit is not None else None
+            again = derivations.dose_hold_flags(panel, labs.baseline_panel(patient, exclude_visit_code=code))
+            if again:
+                result.soft.append(
+                    (
+                        again[0][0],
+                        f"Dose-limiting toxicity again after the reduced dose of {reduced.dose_date:%d %b %Y} "
+                        "(" + "; ".join(m for _f, m in again) + "): Lutathera is discontinued permanently (label).",
+                    )
+                )
 
 
 class FollowUpValidator(CrfValidator):
@@ -210,6 +406,7 @@ class EndOfStudyValidator(CrfValidator):
     CHECKS = [
         "Hard: reason death without date, cause and relation; death details with another reason.",
         "Hard: date of death after the end of study or before the liver resection.",
+        "Hard: recurrence-free with a recurrence recorded; 'completed 36 months' before 36 months after the liver resection (less the 4-week window).",  # noqa: E501 - check text reads as one line
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -223,6 +420,31 @@ class EndOfStudyValidator(CrfValidator):
                     result.hard.append((name, f"Give the {label}."))
         elif any(data.get(n) for n in ("death_date", "death_cause", "death_relation")):
             result.hard.append(("reason", "Death details are given: the reason must be death."))
+        if data.get("recurrence_free"):
+            from .selectors import first_recurrences
+
+            first = first_recurrences(patient).first_any
+            if first:
+                result.hard.append(
+                    (
+                        "recurrence_free",
+                        f"A recurrence is recorded on {first:%d %b %Y}: the patient is not recurrence-free.",
+                    )
+                )
+        end_date = data.get("end_date")
+        if data.get("reason") == "completed" and end_date:
+            from .schedule import add_months
+
+            # The month-36 visit's window opens 4 weeks before 36 months (protocol visit schedule).
+            earliest = add_months(patient.liver_resection_date, 36) - dt.timedelta(days=28)
+            if end_date < earliest:
+                result.hard.append(
+                    (
+                        "reason",
+                        f"Completed 36 months needs an end of study from {earliest:%d %b %Y} "
+                        "(36 months after the liver resection, less the 4-week window).",
+                    )
+                )
         death, end = data.get("death_date"), data.get("end_date")
         if death and end and death > end:
             result.hard.append(("death_date", "The date of death is after the end of study."))
@@ -326,6 +548,7 @@ class ImagingValidator(CrfValidator):
     CHECKS = [
         "Hard: imaging before the liver resection; new lesions with 'no evidence of disease'.",
         "Soft: recurrence reported (complete the recurrence form).",
+        "Soft: at months 12 and 36 the expected imaging is the protocol 68Ga-DOTATATE PET/CT.",
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -336,6 +559,13 @@ class ImagingValidator(CrfValidator):
             result.soft.append(("result", "Recurrence reported: complete the recurrence form."))
         if data.get("result") == "ned" and data.get("new_lesions"):
             result.hard.append(("new_lesions", "No evidence of disease with new lesions: check the result."))
+        if visit is not None and visit.code in ("FU12", "FU36"):
+            if data.get("modality") and data["modality"] != "pet":
+                result.soft.append(
+                    ("modality", f"The protocol imaging at {visit.label.lower()} is a 68Ga-DOTATATE PET/CT.")
+                )
+            if data.get("reason") and data["reason"] != "pet_protocol":
+                result.soft.append(("reason", "At this visit the imaging is the protocol PET (month 12 / 36)."))
 
 
 class RecurrenceValidator(CrfValidator):
@@ -394,6 +624,7 @@ class ProtocolDeviationValidator(CrfValidator):
 class PregnancyValidator(CrfValidator):
     CHECKS = [
         "Hard: subject does not match the patient's sex; an outcome without its date; outcome before the LMP.",
+        "Soft: a pregnancy that began after the reporting window (7 months after the last dose for women, 4 for men).",
     ]
 
     def rules(self, data, *, patient, visit, result):
@@ -407,3 +638,33 @@ class PregnancyValidator(CrfValidator):
         lmp = data.get("last_menstrual_period")
         if lmp and outcome_date and outcome_date < lmp:
             result.hard.append(("outcome_date", "The outcome is before the last menstrual period."))
+        until = pregnancy_reporting_until(patient)
+        if lmp and until and lmp > until:
+            result.soft.append(
+                (
+                    "last_menstrual_period",
+                    f"After the reporting window, which ended {until:%d %b %Y} "
+                    f"({PREGNANCY_WINDOW_MONTHS[patient.sex]} months after the last dose): please confirm.",
+                )
+            )
+
+
+# Contraception and pregnancy reporting run to 7 months after the last dose for women and 4 months
+# for men (protocol CRF 13).
+PREGNANCY_WINDOW_MONTHS = {"F": 7, "M": 4}
+
+
+def pregnancy_reporting_until(patient) -> dt.date | None:
+    """The last day of the contraception and pregnancy-reporting window; None before any dose."""
+    from .models import LutatheraDosing
+    from .schedule import add_months
+
+    last = (
+        LutatheraDosing.objects.filter(patient=patient, dose_date__isnull=False)
+        .exclude(dose_level="not_given")
+        .order_by("-dose_date")
+        .values_list("dose_date", flat=True)
+        .first()
+    )
+    months = PREGNANCY_WINDOW_MONTHS.get(patient.sex)
+    return add_months(last, months) if last and months else None

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +19,8 @@ from patients.access import access_patient
 
 from . import schedule, sdv, selectors, services
 from .access import access_form, access_query, access_visit, expected_forms
-from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
+from .forms import LabReferenceRangeForm, MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
+from .labs import grade_text
 from .models import Casebook, FormNotDone, FormStatus, Query, Visit
 from .registry import FORMS
 from .selectors import QUERY_AGES, queries_by_age
@@ -233,6 +235,12 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "required_total": len(model.REQUIRED_FOR_COMPLETE),
             "required_given": len(model.REQUIRED_FOR_COMPLETE) - len(missing) if instance else 0,
             "derived": instance.derived() if instance else [],
+            "inline_derived": _inline_derived(model, instance),
+            "derive_url": reverse(
+                "crf:derive", kwargs={"trial_number": trial_number, "code": code, "form_code": form_code}
+            )
+            if model.DERIVED_FIELDS
+            else "",
             "conflict": conflict,
             "sdv_cleared": cleared,
             "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
@@ -266,6 +274,64 @@ FORM_ACTIONS = {
     "complete": None,
     "query": Action.QUERY_RAISE,
 }
+
+
+def _derived_text(key, value) -> str:
+    if key == "creatinine_clearance":
+        return "—" if value is None else f"{value} mL/min"
+    if key == "bmi":
+        return "—" if value is None else f"{value} kg/m²"
+    return grade_text(value)
+
+
+def _inline_placements(model) -> dict[str, list[tuple[str, str, str]]]:
+    """Entered field → [(key, label, stored field)] of the derived values shown beside it."""
+    places: dict[str, list[tuple[str, str, str]]] = {}
+    for analyte, grade_name in getattr(model, "GRADE_OF", {}).items():
+        places.setdefault(analyte, []).append((analyte, _("CTCAE v5.0"), grade_name))
+    if "creatinine_clearance" in model.DERIVED_FIELDS:
+        places.setdefault("creatinine", []).append(
+            ("creatinine_clearance", _("Clearance (Cockcroft–Gault)"), "creatinine_clearance")
+        )
+    if "bmi" in model.DERIVED_FIELDS:
+        places.setdefault("weight_kg", []).append(("bmi", _("BMI"), "bmi"))
+    return places
+
+
+def _inline_derived(model, instance) -> dict[str, list[tuple[str, str, str]]]:
+    """Entered field → [(key, label, text)] with the values stored on the form (blank when new)."""
+    return {
+        field: [
+            (key, label, _derived_text(key, getattr(instance, stored)) if instance is not None else "")
+            for key, label, stored in rows
+        ]
+        for field, rows in _inline_placements(model).items()
+    }
+
+
+@require_POST
+@login_required
+def crf_derive(request, trial_number, code, form_code, entry=None):
+    """The values the system derives from the form as it is being typed (CTCAE grades, creatinine
+    clearance, BMI), computed by the same functions the save uses; nothing is saved. A server
+    round-trip rather than the rules in JavaScript, so the page can never disagree with the data."""
+    from .labs import form_derived_fields
+
+    model, visit, instance = access_form(
+        user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
+    )
+    deny_unless(request.user, form_entry_action(form_code), visit.patient.site)
+    form = crf_form_class(model)(request.POST, instance=model.objects.get(pk=instance.pk) if instance else None)
+    form.is_valid()  # a half-typed form: use the fields that parse, ignore the others
+    merged = {n: getattr(instance, n) for n in model.data_field_names()} if instance else {}
+    merged |= {n: v for n, v in getattr(form, "cleaned_data", {}).items() if n in model.data_field_names()}
+    derived = form_derived_fields(model, merged, patient=visit.patient, visit=visit)
+    shown = {}
+    for field, rows in _inline_placements(model).items():
+        for key, _label, stored in rows:
+            typed = merged.get(field) is not None or key in ("creatinine_clearance", "bmi")
+            shown[key] = _derived_text(key, derived.get(stored)) if typed else ""
+    return JsonResponse({"derived": shown})
 
 
 @require_POST
@@ -534,6 +600,28 @@ def schedule_page(request):
             "overrides": schedule.overrides(),
         },
     )
+
+
+@action_required(Action.LAB_RANGES_VIEW)
+def reference_ranges(request):
+    """The site laboratories' normal ranges in force and past; the trial manager or data manager adds."""
+    from .models import LabReferenceRange
+
+    can_edit = can(request.user, Action.LAB_RANGES_MANAGE)
+    form = LabReferenceRangeForm(request.POST or None)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.lab_reference_range_add(actor=request.user, **form.cleaned_data)
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Normal range recorded."))
+                return redirect("crf:reference_ranges")
+    ranges = LabReferenceRange.objects.select_related("site").order_by("site__code", "limit", "sex", "-effective_from")
+    return render(request, "crf/reference_ranges.html", {"ranges": ranges, "form": form, "can_edit": can_edit})
 
 
 @login_required

@@ -21,12 +21,12 @@ from functools import cached_property
 from pathlib import Path
 
 from django.db import models
-from django.db.models import F, Value
+from django.db.models import F, OuterRef, Subquery, Value
 from django.utils import timezone
 
 from accounts.exports import _FORMULA_START
 from crf import schedule
-from crf.models import DatasetLock
+from crf.models import DatasetLock, Recurrence
 from crf.registry import FORMS
 from patients.models import Patient
 
@@ -61,13 +61,16 @@ def _kind(field: models.Field) -> str:
 
 
 def form_columns(model) -> list[Column]:
+    """The form's entered fields, then the fields the system derives from them (crf.derivations)."""
     columns = []
-    for name in model.data_field_names():
+    derived = list(getattr(model, "DERIVED_FIELDS", []))
+    for name in model.data_field_names() + derived:
         field = model._meta.get_field(name)
         kind = _kind(field)
         unit = str(field.help_text) if kind in ("float", "integer") and field.help_text else ""
         codes = tuple((str(v), str(label)) for v, label in field.flatchoices if v not in ("", None))
-        columns.append(Column(name, str(field.verbose_name), kind, unit, codes))
+        rule = "derived by the system (crf.derivations, crf.ctcae)" if name in derived else ""
+        columns.append(Column(name, str(field.verbose_name), kind, unit, codes, rule))
     return columns
 
 
@@ -122,16 +125,27 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         Column("form_version", "Form version", "integer"),
     ]
     tables = []
-    patients = Patient.objects.order_by("trial_number").values_list(
-        "trial_number",
-        "site__code",
-        "sex",
-        "year_of_birth",
-        "status",
-        "liver_resection_date",
-        "allocation__arm",
-        "allocation__randomised_at",
-        "allocation__stratum",
+    recurrences = Recurrence.objects.filter(patient=OuterRef("pk"), recurrence_date__isnull=False).exclude(
+        confirmation="biomarker"
+    )
+    first = recurrences.order_by("recurrence_date").values("recurrence_date")[:1]
+    first_liver = recurrences.filter(site_liver=True).order_by("recurrence_date").values("recurrence_date")[:1]
+    patients = (
+        Patient.objects.order_by("trial_number")
+        .annotate(_first_recurrence=Subquery(first), _first_liver_recurrence=Subquery(first_liver))
+        .values_list(
+            "trial_number",
+            "site__code",
+            "sex",
+            "year_of_birth",
+            "status",
+            "liver_resection_date",
+            "allocation__arm",
+            "allocation__randomised_at",
+            "allocation__stratum",
+            "_first_recurrence",
+            "_first_liver_recurrence",
+        )
     )
     tables.append(
         Table(
@@ -147,6 +161,19 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
                 Column("arm", "Randomised arm", "text", codes=(("A", "Best supportive care"), ("B", "Lutathera"))),
                 Column("randomised_at", "Randomised at", "datetime"),
                 Column("stratum", "Stratum", "text", derived_from="eligibility: primary site, WHO grade, margin"),
+                # The same rule as crf.selectors.first_recurrences (protocol CRF 11).
+                Column(
+                    "first_recurrence_date",
+                    "Date of first recurrence anywhere",
+                    "date",
+                    derived_from="earliest recurrence form date (imaging or biopsy confirmed)",
+                ),
+                Column(
+                    "first_liver_recurrence_date",
+                    "Date of first liver recurrence",
+                    "date",
+                    derived_from="earliest recurrence form date with the liver among the sites",
+                ),
             ],
             patients,
         )

@@ -366,15 +366,18 @@ def _form_data(code: str, rng, day: dt.date, *, plan: _Plan, patient, visit_code
     """What the nurse enters for a form at a visit done on ``day``."""
     if code == "laboratory":
         low_platelets = visit_code.startswith("SB") and rng.random() < 0.04  # a dose-hold finding, queried
+        anc, lymphocytes = Decimal(f"{rng.uniform(2, 6):.2f}"), Decimal(f"{rng.uniform(1, 3):.2f}")
+        # A patient's creatinine stays near their own level (a 40 % rise is a renal dose-hold), and
+        # the white cells include the neutrophils and lymphocytes; the clearance is derived.
+        own_creatinine = 55 + (patient.pk * 7) % 40
         return {
             "sample_date": day,
             "haemoglobin": Decimal(rng.randint(110, 150)),
-            "wbc": Decimal(f"{rng.uniform(4, 9):.2f}"),
-            "anc": Decimal(f"{rng.uniform(2, 6):.2f}"),
-            "lymphocytes": Decimal(f"{rng.uniform(1, 3):.2f}"),
+            "wbc": anc + lymphocytes + Decimal(f"{rng.uniform(0.3, 1.5):.2f}"),
+            "anc": anc,
+            "lymphocytes": lymphocytes,
             "platelets": Decimal(rng.randint(60, 74) if low_platelets else rng.randint(160, 380)),
-            "creatinine": Decimal(rng.randint(55, 100)),
-            "creatinine_clearance": Decimal(rng.randint(60, 120)),
+            "creatinine": Decimal(own_creatinine + rng.randint(0, 5)),
             "alt": Decimal(rng.randint(10, 40)),
             "bilirubin": Decimal(rng.randint(5, 18)),
             "bilirubin_uln": Decimal(21),
@@ -629,6 +632,7 @@ def _follow_up(rng, enrolled, users, today, counts) -> None:
         _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
     bulk = writer.bulk
     bulk.flush(*[m for m in FORMS.values() if m is not LutatheraDosing], FormNotDone, AdverseEvent)
+    bulk.flush()  # and the visit dates: the dosing checks compare the dose with the randomisation visit
     for cycle in ("C1", "C2"):  # the dosing checks read the visit's laboratory and the first dose
         for code, patient, visit, data, nurse, site_code, recent in dosing:
             if code == cycle:
@@ -705,8 +709,8 @@ def _reschedule(writer, patient, arm, plan, doses, by_code, nurse) -> None:
 def _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses) -> None:
     dated_by = None
     for code in expected_forms(visit):
-        if code == "end_of_study":
-            continue  # written with the patient's outcome
+        if code in ("end_of_study", "imaging"):
+            continue  # written with the patient's outcome; the protocol PET with the imaging entries
         model = FORMS[code]
         chance, reason = NOT_DONE.get(code, (0, ""))
         if rng.random() < chance:
@@ -766,11 +770,11 @@ def _end_of_study(writer, rng, plan, patient, fu36, nurse, site_code, today) -> 
 def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
     log = by_code["LOG"]
 
-    def entry(model, data, day):
+    def entry(model, data, day, visit=None):
         writer.form(
             model,
             patient=patient,
-            visit=log,
+            visit=visit or log,
             data=data,
             nurse=nurse,
             site_code=site_code,
@@ -818,6 +822,7 @@ def _logs(writer, rng, plan, patient, by_code, nurse, site_code, today) -> None:
                     "new_lesions": rng.randint(1, 4) if recurred else 0,
                 },
                 visit.done_on,
+                visit,  # the imaging form expected at that visit
             )
     detected = next(
         (

@@ -19,6 +19,7 @@ from .forms import (
     Recurrence,
 )
 from .queries import Query, QueryMessage
+from .reference_ranges import LabReferenceRange
 from .reminders import VisitReminder
 from .visits import FormNotDone, Visit
 
@@ -35,6 +36,7 @@ __all__ = [
     "FormStatus",
     "Histopathology",
     "Imaging",
+    "LabReferenceRange",
     "Laboratory",
     "LiverResection",
     "LutatheraDosing",

@@ -34,6 +34,8 @@ class CrfForm(TrialRecord):
     VALIDATOR = None
     COMPACT = False  # many short fields: laid out four to a row
     REPEATING = False  # several entries per visit (logs: con meds, deviations, imaging, pregnancy)
+    # Model fields the save service derives from the entries (never typed): exported beside them.
+    DERIVED_FIELDS: list[str] = []
     # Lifecycle bookkeeping is not part of the form's content (nor of what a signature covers).
     BOOKKEEPING_FIELDS = TrialRecord.BOOKKEEPING_FIELDS | {
         "status",

@@ -15,10 +15,15 @@ from ..registry import register
 from .base import CrfForm
 
 
-def rng(low, high):
+def rng(low, high, unit=""):
+    low = Decimal(str(low)) if isinstance(low, float) else low
+    high = Decimal(str(high)) if isinstance(high, float) else high
+    if not unit:
+        return [MinValueValidator(low), MaxValueValidator(high)]
+    # The unit in the message: a nurse who typed 3.5 for a value asked in µmol/L sees why it is refused.
     return [
-        MinValueValidator(Decimal(str(low)) if isinstance(low, float) else low),
-        MaxValueValidator(Decimal(str(high)) if isinstance(high, float) else high),
+        MinValueValidator(low, message=f"At least {low} {unit}."),
+        MaxValueValidator(high, message=f"At most {high} {unit}."),
     ]
 
 
@@ -29,7 +34,7 @@ def dec(label, low, high, unit, digits=6, places=1):
         decimal_places=places,
         null=True,
         blank=True,
-        validators=rng(low, high),
+        validators=rng(low, high, unit),
         help_text=unit,
     )
 
@@ -54,13 +59,20 @@ class Demographics(CrfForm):
     ethnicity = models.CharField(_("ethnicity"), max_length=12, choices=Ethnicity.choices, blank=True)
     height_cm = dec(_("height"), 100, 230, "cm", places=1)
     weight_kg = dec(_("weight"), 25, 300, "kg", places=1)
+    bmi = models.DecimalField(
+        _("body-mass index"), max_digits=4, decimal_places=1, null=True, blank=True, editable=False, help_text="kg/m²"
+    )
 
     SECTIONS = [(_("Demographics"), ["ethnicity", "height_cm", "weight_kg"])]
+    DERIVED_FIELDS = ["bmi"]
     REQUIRED_FOR_COMPLETE = ["ethnicity", "height_cm", "weight_kg"]
     VALIDATOR = "crf.validators.DemographicsValidator"
 
     class Meta:
         constraints = one_per_visit("demographics")
+
+    def derived(self) -> list[tuple[str, str]]:
+        return [(_("Body-mass index"), "—" if self.bmi is None else f"{self.bmi} kg/m²")]
 
 
 @register
@@ -175,6 +187,12 @@ class LutatheraDosing(CrfForm):
         _("delay"), null=True, blank=True, validators=rng(0, 200), help_text=_("days")
     )
     delay_reason = models.CharField(_("reason for delay"), max_length=200, blank=True)
+    dose_hold_reason = models.CharField(
+        _("reason for dosing although a dose-hold rule is met"),
+        max_length=300,
+        blank=True,
+        help_text=_("only when the pre-dose bloods meet a dose-hold rule of the label"),
+    )
     infusion_reaction = models.BooleanField(_("infusion reaction"), null=True, blank=True)
     discharge_date = models.DateField(_("date of discharge"), null=True, blank=True)
 
@@ -197,7 +215,10 @@ class LutatheraDosing(CrfForm):
                 "infusion_stop",
             ],
         ),
-        (_("Delay and after the dose"), ["delay_days", "delay_reason", "infusion_reaction", "discharge_date"]),
+        (
+            _("Delay and after the dose"),
+            ["delay_days", "delay_reason", "dose_hold_reason", "infusion_reaction", "discharge_date"],
+        ),
     ]
     REQUIRED_FOR_COMPLETE = [
         "dose_level",
@@ -214,30 +235,95 @@ class LutatheraDosing(CrfForm):
         constraints = one_per_visit("lutathera_dosing")
 
 
+def unit_field(analyte: str):
+    from ..ctcae import si_unit, unit_choices
+
+    return models.CharField(
+        _("unit"), max_length=8, choices=unit_choices(analyte), default=si_unit(analyte), blank=True
+    )
+
+
+def derived_dec(label, unit, places=1, digits=7):
+    return models.DecimalField(
+        label, max_digits=digits, decimal_places=places, null=True, blank=True, editable=False, help_text=unit
+    )
+
+
+def grade_field(term):
+    return models.PositiveSmallIntegerField(
+        _("CTCAE v5 grade: %(t)s") % {"t": term}, null=True, blank=True, editable=False, help_text="0–4"
+    )
+
+
 @register
 class Laboratory(CrfForm):
+    """Laboratory panel (protocol CRF 9).
+
+    The value is kept as entered with its unit (CDISC LBORRES/LBORRESU) and in SI (``*_si``,
+    LBSTRESN): haemoglobin, creatinine, albumin and bilirubin accept the common conventional unit.
+    The derived fields (SI values, creatinine clearance, CTCAE v5.0 grades) are written by the save
+    service from crf.derivations, never typed; they are listed in DERIVED_FIELDS for the data
+    dictionary and exports.
+    """
+
     FORM_CODE = "laboratory"
     FORM_TITLE = _("Laboratory")
 
     sample_date = models.DateField(_("date of sample"), null=True, blank=True)
-    haemoglobin = dec(_("haemoglobin"), 20, 250, "g/L")
+    haemoglobin = dec(_("haemoglobin"), 2, 250, "g/L or g/dL")
+    haemoglobin_unit = unit_field("haemoglobin")
     haemoglobin_lln = dec(_("haemoglobin lower limit"), 80, 160, "g/L")
     wbc = dec(_("white cells"), 0, 200, "×10⁹/L", places=2)
+    wbc_lln = dec(_("white cells lower limit"), 2, 6, "×10⁹/L", places=2)
     anc = dec(_("neutrophils"), 0, 100, "×10⁹/L", places=2)
     anc_lln = dec(_("neutrophils lower limit"), 0.5, 3, "×10⁹/L", places=2)
     lymphocytes = dec(_("lymphocytes"), 0, 100, "×10⁹/L", places=2)
     lymphocytes_lln = dec(_("lymphocytes lower limit"), 0.3, 2, "×10⁹/L", places=2)
     platelets = dec(_("platelets"), 0, 2000, "×10⁹/L", places=0)
     platelets_lln = dec(_("platelets lower limit"), 100, 200, "×10⁹/L", places=0)
-    creatinine = dec(_("creatinine"), 10, 2000, "µmol/L", places=0)
-    creatinine_clearance = dec(_("creatinine clearance"), 0, 250, "mL/min", places=0)
+    creatinine = dec(_("creatinine"), 0.1, 2000, "µmol/L or mg/dL", places=1)
+    creatinine_unit = unit_field("creatinine")
+    creatinine_uln = dec(_("creatinine upper limit"), 40, 200, "µmol/L", places=0)
     alt = dec(_("ALT"), 0, 5000, "U/L", places=0)
+    alt_uln = dec(_("ALT upper limit"), 10, 100, "U/L", places=0)
     ast = dec(_("AST"), 0, 5000, "U/L", places=0)
+    ast_uln = dec(_("AST upper limit"), 10, 100, "U/L", places=0)
     alp = dec(_("ALP"), 0, 5000, "U/L", places=0)
-    bilirubin = dec(_("bilirubin"), 0, 1000, "µmol/L", places=0)
+    alp_uln = dec(_("ALP upper limit"), 30, 400, "U/L", places=0)
+    bilirubin = dec(_("bilirubin"), 0, 1000, "µmol/L or mg/dL", places=1)
+    bilirubin_unit = unit_field("bilirubin")
     bilirubin_uln = dec(_("bilirubin upper limit"), 10, 40, "µmol/L", places=0)
-    albumin = dec(_("albumin"), 5, 70, "g/L", places=0)
+    albumin = dec(_("albumin"), 0.5, 70, "g/L or g/dL", places=1)
+    albumin_unit = unit_field("albumin")
+    albumin_lln = dec(_("albumin lower limit"), 25, 45, "g/L", places=0)
     inr = dec(_("INR"), 0.5, 10, "ratio", places=2)
+
+    # Derived (crf.derivations.laboratory_derived): SI values, Cockcroft–Gault clearance, grades.
+    haemoglobin_si = derived_dec(_("haemoglobin (SI)"), "g/L")
+    creatinine_si = derived_dec(_("creatinine (SI)"), "µmol/L")
+    albumin_si = derived_dec(_("albumin (SI)"), "g/L")
+    bilirubin_si = derived_dec(_("bilirubin (SI)"), "µmol/L")
+    creatinine_clearance = models.DecimalField(
+        _("creatinine clearance (Cockcroft–Gault)"),
+        max_digits=6,
+        decimal_places=0,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="mL/min",
+    )
+    haemoglobin_grade = grade_field("Anaemia")
+    wbc_grade = grade_field("White blood cell decreased")
+    anc_grade = grade_field("Neutrophil count decreased")
+    lymphocytes_grade = grade_field("Lymphocyte count decreased")
+    platelets_grade = grade_field("Platelet count decreased")
+    creatinine_grade = grade_field("Creatinine increased")
+    alt_grade = grade_field("ALT increased")
+    ast_grade = grade_field("AST increased")
+    alp_grade = grade_field("Alkaline phosphatase increased")
+    bilirubin_grade = grade_field("Blood bilirubin increased")
+    albumin_grade = grade_field("Hypoalbuminemia")
+    inr_grade = grade_field("INR increased")
 
     SECTIONS = [
         (_("Sample"), ["sample_date"]),
@@ -245,8 +331,10 @@ class Laboratory(CrfForm):
             _("Haematology"),
             [
                 "haemoglobin",
+                "haemoglobin_unit",
                 "haemoglobin_lln",
                 "wbc",
+                "wbc_lln",
                 "anc",
                 "anc_lln",
                 "lymphocytes",
@@ -255,15 +343,66 @@ class Laboratory(CrfForm):
                 "platelets_lln",
             ],
         ),
-        (_("Renal"), ["creatinine", "creatinine_clearance"]),
-        (_("Liver"), ["alt", "ast", "alp", "bilirubin", "bilirubin_uln", "albumin", "inr"]),
+        (_("Renal"), ["creatinine", "creatinine_unit", "creatinine_uln"]),
+        (
+            _("Liver"),
+            [
+                "alt",
+                "alt_uln",
+                "ast",
+                "ast_uln",
+                "alp",
+                "alp_uln",
+                "bilirubin",
+                "bilirubin_unit",
+                "bilirubin_uln",
+                "albumin",
+                "albumin_unit",
+                "albumin_lln",
+                "inr",
+            ],
+        ),
     ]
+    DERIVED_FIELDS = [
+        "haemoglobin_si",
+        "creatinine_si",
+        "albumin_si",
+        "bilirubin_si",
+        "creatinine_clearance",
+        "haemoglobin_grade",
+        "wbc_grade",
+        "anc_grade",
+        "lymphocytes_grade",
+        "platelets_grade",
+        "creatinine_grade",
+        "alt_grade",
+        "ast_grade",
+        "alp_grade",
+        "bilirubin_grade",
+        "albumin_grade",
+        "inr_grade",
+    ]
+    # The analyte a grade belongs to, to show it beside the value.
+    GRADE_OF = {
+        "haemoglobin": "haemoglobin_grade",
+        "wbc": "wbc_grade",
+        "anc": "anc_grade",
+        "lymphocytes": "lymphocytes_grade",
+        "platelets": "platelets_grade",
+        "creatinine": "creatinine_grade",
+        "alt": "alt_grade",
+        "ast": "ast_grade",
+        "alp": "alp_grade",
+        "bilirubin": "bilirubin_grade",
+        "albumin": "albumin_grade",
+        "inr": "inr_grade",
+    }
     REQUIRED_FOR_COMPLETE = [
         "sample_date",
         "haemoglobin",
         "anc",
         "platelets",
-        "creatinine_clearance",
+        "creatinine",
         "bilirubin",
         "albumin",
     ]
@@ -271,6 +410,20 @@ class Laboratory(CrfForm):
 
     class Meta:
         constraints = one_per_visit("laboratory")
+
+    def derived(self) -> list[tuple[str, str]]:
+        rows = [
+            (
+                _("Creatinine clearance (Cockcroft–Gault)"),
+                "—" if self.creatinine_clearance is None else f"{self.creatinine_clearance} mL/min",
+            ),
+        ]
+        for analyte, grade_name in self.GRADE_OF.items():
+            value = getattr(self, grade_name)
+            if getattr(self, analyte) is not None:
+                label = self._meta.get_field(grade_name).verbose_name
+                rows.append((str(label), "—" if value is None else f"G{value}"))
+        return rows
 
 
 @register
@@ -525,10 +678,12 @@ class QualityOfLife(CrfForm):
         return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
 
     def derived(self) -> list[tuple[str, str]]:
-        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores
+        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores, qlq_c30_summary
 
         scores = qlq_c30_scores(self.responses())
-        return [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
+        rows = [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
+        summary = qlq_c30_summary(self.responses())
+        return [*rows, (_("Summary score"), "—" if summary is None else f"{summary}")]
 
 
 @register
@@ -588,6 +743,9 @@ class Imaging(CrfForm):
 class Recurrence(CrfForm):
     FORM_CODE = "recurrence"
     FORM_TITLE = _("Recurrence")
+    # A patient can have several (protocol CRF 11): the first anywhere is the primary event, the
+    # first in the liver the event of liver disease-free survival (crf.selectors.first_recurrences).
+    REPEATING = True
 
     class Confirmation(models.TextChoices):
         IMAGING = "imaging", _("Imaging")
@@ -614,9 +772,6 @@ class Recurrence(CrfForm):
     ]
     REQUIRED_FOR_COMPLETE = ["recurrence_date", "confirmation", "site_liver", "site_nodes"]
     VALIDATOR = "crf.validators.RecurrenceValidator"
-
-    class Meta:
-        constraints = one_per_visit("recurrence")
 
     def liver_only(self) -> bool | None:
         others = [self.site_nodes, self.site_peritoneum, self.site_bone, self.site_lung]

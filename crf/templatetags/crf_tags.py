@@ -40,6 +40,35 @@ def visits_panel(context, patient):
     }
 
 
+@register.inclusion_tag("crf/lab_summary.html")
+def lab_summary(patient):
+    """The latest laboratory panel's CTCAE v5.0 grades (grade ≥ 1) and derived clearance, and the
+    end of the contraception / pregnancy-reporting window after the last dose (two queries)."""
+    from crf.labs import grade_text
+    from crf.models import Laboratory
+    from crf.validators import PREGNANCY_WINDOW_MONTHS, pregnancy_reporting_until
+
+    lab = (
+        Laboratory.objects.filter(patient=patient, sample_date__isnull=False)
+        .select_related("visit")
+        .order_by("-sample_date", "-pk")
+        .first()
+    )
+    grades = []
+    if lab is not None:
+        for analyte, name in Laboratory.GRADE_OF.items():
+            grade = getattr(lab, name)
+            if grade:
+                grades.append((Laboratory._meta.get_field(analyte).verbose_name, grade_text(grade)))
+    return {
+        "patient": patient,
+        "lab": lab,
+        "grades": grades,
+        "pregnancy_until": pregnancy_reporting_until(patient),
+        "pregnancy_months": PREGNANCY_WINDOW_MONTHS.get(patient.sex),
+    }
+
+
 @register.inclusion_tag("crf/next_visit.html", takes_context=True)
 def next_visit(context, patient):
     """What is due next for a randomised patient, in one line: the open visit whose window closes
@@ -117,3 +146,9 @@ def visit_label(visit_code: str) -> str:
         return str(schedule.LOG.label)
     label = next((v.label for v in schedule.schedule() if v.code == visit_code), None)
     return label or str(_("Unscheduled visit %(code)s") % {"code": visit_code})
+
+
+@register.filter
+def lookup(mapping, key):
+    """mapping[key] in a template, or None."""
+    return mapping.get(key) if mapping else None

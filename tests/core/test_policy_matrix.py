@@ -168,6 +168,9 @@ def _assessment():
 # NotPermitted before anything is written; an allowed call may still meet a rule of the record
 # (a form already complete, a checklist not met): that is a DomainError of another kind.
 ATTEMPTS = {
+    Action.LAB_RANGES_MANAGE: lambda t, u: crf.lab_reference_range_add(
+        actor=u, site=t.site, limit="platelets_lln", value=150, effective_from=timezone.localdate()
+    ),
     Action.SCREENING_LOG_ADD: lambda t, u: patients.screening_log_add(
         actor=u, site=t.site, data={"screened_on": timezone.localdate(), "age": 60, "sex": "F", "eligible": True}
     ),
@@ -294,6 +297,7 @@ PAGES = {
     Action.POLICY_VIEW: "policy",
     Action.RECORD_STATUS_VIEW: "reports:record_status_grid",
     Action.SDV_QUEUE_VIEW: "reports:sdv_queue",
+    Action.LAB_RANGES_VIEW: "crf:reference_ranges",
     Action.ACCOUNT_MANAGE: "accounts:user_list",
     Action.RANDOMISATION_SETUP: "randomisation:config",
     Action.LINE_LISTING: "safety:line_listing",

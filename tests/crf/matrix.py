@@ -43,6 +43,8 @@ URLS = {
     "crf:form_not_done": ("post", lambda site: _visit(site) | {"form_code": "quality_of_life"}),
     "crf:visit_unscheduled": ("post", lambda site: {"trial_number": scheduled_patient(site).trial_number}),
     "crf:form": ("get", _form),
+    # Derived values while typing: site staff only (others 403), another site's patient 404.
+    "crf:derive": ("post", _form),
     "crf:history": ("get", _saved_form),
     "crf:action": ("post", lambda site: _saved_form(site) | {"action": "verify"}),
     "crf:entry": ("get", _entry),

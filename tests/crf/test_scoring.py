@@ -352,3 +352,15 @@ def test_unknown_item(item):
 
 
 pytestmark = pytest.mark.requirement("URS-CRF-001")
+
+
+def test_summary_score_is_computed_from_unrounded_scale_scores():
+    # All items 1 except insomnia (11), appetite loss (13), constipation (16), diarrhoea (17) = 2:
+    # each of those symptom scales is 100 × (2 − 1)/3 = 33.333…, reversed 66.666…; the other nine
+    # scales are 100. Summary = (900 + 4 × 66.666…)/13 = 89.74… → 89.7. Rounding the scales first
+    # (33.3 → 66.7) would give (900 + 266.8)/13 = 89.75… → 89.8.
+    from crf.scoring import qlq_c30_summary
+
+    responses = dict.fromkeys(range(1, 31), 1) | {11: 2, 13: 2, 16: 2, 17: 2}
+    assert qlq_c30_summary(responses) == Decimal("89.7")
+    assert qlq_c30_summary_score(qlq_c30_scores(responses)) == Decimal("89.8")

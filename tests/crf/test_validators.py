@@ -74,7 +74,6 @@ VALID = {
             "anc": Decimal("3.5"),
             "platelets": Decimal("250"),
             "creatinine": Decimal("80"),
-            "creatinine_clearance": Decimal("90"),
             "bilirubin": Decimal("10"),
             "albumin": Decimal("40"),
         },
@@ -193,13 +192,15 @@ SOFT = [
     ("histopathology", {"primary_resection_date": days_ago(60)}, "primary_resection_date", "registration"),
     ("liver_resection", {"resection_date": days_ago(69)}, "resection_date", "registration"),
     ("liver_resection", {"margin": "R1"}, "margin", "Eligibility recorded margin R0"),
-    ("laboratory", {"platelets": Decimal("70")}, "platelets", "Platelets grade 2"),
-    ("laboratory", {"creatinine_clearance": Decimal("35")}, "creatinine_clearance", "hold below 40"),
+    ("laboratory", {"platelets": Decimal("70")}, "platelets", "Thrombocytopenia grade 2"),
+    # Cockcroft–Gault, protocol CRF 9: woman born 1960 (age 66 as the older bound), 70 kg,
+    # creatinine 250 µmol/L: 74 × 70 × 0.85 / (0.815 × 250) = 21.6 → 22 mL/min.
+    ("laboratory", {"creatinine": Decimal("250")}, "creatinine", "Creatinine clearance 22 mL/min (hold below 40"),
     ("laboratory", {"bilirubin": Decimal("70")}, "bilirubin", "3 × ULN"),
     ("laboratory", {"albumin": Decimal("28"), "inr": Decimal("1.8")}, "albumin", "Albumin 28 g/L with INR 1.8"),
     ("laboratory", {"anc": Decimal("0.8")}, "anc", "Neutropenia grade 3"),
     ("laboratory", {"haemoglobin": Decimal("75")}, "haemoglobin", "Anaemia grade 3"),
-    ("laboratory", {"creatinine": None}, "creatinine", "without creatinine"),
+    ("laboratory", {"wbc": Decimal("4.0"), "lymphocytes": Decimal("1.0")}, "wbc", "exceed white cells"),
     ("lutathera_dosing", {"last_long_acting_ssa_date": days_ago(20)}, "last_long_acting_ssa_date", "at least 28"),
     ("quality_of_life", {f"q{n}": None for n in range(1, 20)}, "completed_on", "Only 11 of 30"),
     ("biomarker_sample", {"received_on": days_ago(20)}, "received_on", "days in transit"),
@@ -221,9 +222,19 @@ def _save(form_code, patient, data):
 
 
 @pytest.fixture
-def patient(world):
+def patient(world, request):
     patient = scheduled_patient(world.site_a, resection_margin="R0")
     patient._nurse = world.nurse_a
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("form_code") == "demographics":
+        return patient
+    # The weight creatinine clearance is derived with (protocol CRF 9: weight from the nearest visit).
+    services.crf_save(
+        model=FORMS["demographics"],
+        visit=patient.visits.get(code="RAND"),
+        data={"ethnicity": "white", "height_cm": Decimal("170"), "weight_kg": Decimal("70")},
+        actor=world.nurse_a,
+    )
     return patient
 
 
@@ -316,13 +327,20 @@ def test_dosing_outside_window_and_cycle_2_beyond_16_weeks(world):
 
 
 def test_dose_hold_laboratory_rules_are_flagged_on_the_dosing_form(world):
+    # Label (SmPC 4.2): thrombocytopenia grade 2–4 holds the dose; platelets 60 ×10⁹/L is grade 2.
     patient = scheduled_patient(world.site_a)
     c1 = patient.visits.get(code="C1")
     lab = VALID["laboratory"][1] | {"platelets": Decimal("60")}
     services.crf_save(model=FORMS["laboratory"], visit=c1, data=lab, actor=world.nurse_a)
-    dosing = services.crf_save(model=LutatheraDosing, visit=c1, data=VALID["lutathera_dosing"][1], actor=world.nurse_a)
+    # A dose given while the hold applies is refused at the field without a recorded reason.
+    with pytest.raises(services.CheckFailed) as failure:
+        services.crf_save(model=LutatheraDosing, visit=c1, data=VALID["lutathera_dosing"][1], actor=world.nurse_a)
+    assert any(f == "dose_hold_reason" and "Thrombocytopenia grade 2" in m for f, m in failure.value.errors)
+    assert not LutatheraDosing.objects.exists()
+    data = VALID["lutathera_dosing"][1] | {"dose_hold_reason": "PI decision: platelets rising, documented"}
+    dosing = services.crf_save(model=LutatheraDosing, visit=c1, data=data, actor=world.nurse_a)
     query = Query.objects.get(form_code="lutathera_dosing", form_id=dosing.pk, field="dose_level")
-    assert "Dose-hold rule met before dosing: Platelets grade 2" in query.text
+    assert "Dose-hold rule met before dosing: Thrombocytopenia grade 2" in query.text
 
 
 def test_pregnancy_subject_must_match_the_patient_sex(world):
