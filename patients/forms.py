@@ -6,6 +6,7 @@ from accounts.forms import ReasonFormMixin
 from accounts.validators import not_in_future
 from sites.forms import DateInput
 
+from .eligibility import ANSWER_SECTIONS
 from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry, Withdrawal
 
 
@@ -48,7 +49,8 @@ class RegistrationForm(forms.Form):
     )
     initials = forms.CharField(label=_("Initials"), max_length=3, help_text=_("Two or three letters. No names."))
     year_of_birth = forms.IntegerField(label=_("Year of birth"), min_value=1900, max_value=2100)
-    sex = forms.ChoiceField(label=_("Sex"), choices=Patient._meta.get_field("sex").choices)
+    # No default: a pre-selected sex would be saved unnoticed and decides the pregnancy questions.
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("", "—"), *Patient._meta.get_field("sex").choices])
     liver_resection_date = forms.DateField(
         label=_("Date of liver resection"), widget=DateInput(), validators=[not_in_future]
     )
@@ -74,7 +76,7 @@ class RegistrationForm(forms.Form):
     def __init__(self, *args, site=None, **kwargs):
         super().__init__(*args, **kwargs)
         if site is not None:
-            self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site, patient__isnull=True)
+            self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site).registrable()
 
     def clean_initials(self):
         initials = self.cleaned_data["initials"].strip().upper()
@@ -127,46 +129,19 @@ class WithdrawalForm(forms.ModelForm):
 
 
 class EligibilityForm(ReasonFormMixin, forms.ModelForm):
-    SECTIONS = [
-        (_("Assessment"), ["assessed_on"]),
-        (
-            _("Inclusion criteria"),
-            [
-                "consent_before_procedures",
-                "ecog",
-                "histology_confirmed",
-                "primary_site",
-                "ki67_percent",
-                "who_grade",
-                "nec",
-                "resection_margin",
-                "liver_mets_histology_confirmed",
-                "primary_resected",
-            ],
-        ),
-        (_("Pre-operative imaging"), ["mri_date", "mri_no_extrahepatic", "pet_date", "pet_no_extrahepatic"]),
-        (
-            _("Exclusion criteria"),
-            [
-                "other_treatment_date",
-                "unresectable_disease",
-                "pregnant_or_breastfeeding",
-                "unwilling_contraception",
-                "prior_prrt",
-                "liver_directed_therapy_date",
-            ],
-        ),
-    ]
+    SECTIONS = ANSWER_SECTIONS
 
     class Meta:
         model = EligibilityAssessment
         fields = [
             "assessed_on",
             "consent_before_procedures",
+            "eighteenth_birthday_confirmed",
             "ecog",
             "histology_confirmed",
             "primary_site",
             "ki67_percent",
+            "mitoses_per_2mm2",
             "who_grade",
             "nec",
             "resection_margin",
@@ -196,6 +171,11 @@ class EligibilityForm(ReasonFormMixin, forms.ModelForm):
             if isinstance(field.widget, DateInput):
                 field.validators.append(not_in_future)
         self.fields["ki67_percent"].help_text = _("%; must be below 20")
+        self.fields["mitoses_per_2mm2"].help_text = _("per 2 mm²; with Ki-67 it gives the WHO grade")
+        self.fields["who_grade"].help_text = _("As written on the pathology report")
+        self.fields["eighteenth_birthday_confirmed"].help_text = _(
+            "Needed only when the year of birth leaves the age at consent at 17 or 18"
+        )
         self.fields["ecog"].help_text = _("0–4; must be 0 or 1")
         if not self.instance.pk:
             del self.fields["reason"]

@@ -21,6 +21,7 @@ from sites.models import Duty, Site
 from sites.selectors import user_has_duty
 
 from .eligibility import evaluate, stratification_levels
+from .grading import age_range
 from .models import (
     Consent,
     ConsentDocument,
@@ -73,6 +74,40 @@ def _check_consent_document(document: ConsentDocument, consented_at: dt.datetime
         raise DomainError("The consent time is in the future.", field="consented_at")
 
 
+def _check_age_at_consent(year_of_birth: int, consented_at: dt.datetime) -> None:
+    """Refuse a patient certainly under 18 at consent (protocol, Eligibility: "Age").
+
+    From the year of birth alone the patient is one of two ages; a patient who may be 17 or 18 is
+    registered, and inclusion 2 then waits for the investigator's explicit answer at eligibility.
+    """
+    day = timezone.localtime(consented_at).date()
+    low, high = age_range(year_of_birth, day)
+    if high < 18:
+        raise DomainError(
+            f"Born in {year_of_birth}, the patient was {low} or {high} on the day of consent "
+            f"({day:%d %b %Y}): under 18, so not able to take part.",
+            field="year_of_birth",
+        )
+
+
+def _check_screening_entry(screening: ScreeningEntry, *, site: Site, sex: str) -> None:
+    if screening.site_id != site.pk or screening.patient_id is not None:
+        raise DomainError("That screening entry belongs to another patient.", field="screening")
+    if not screening.offered_for_registration():
+        recorded = screening.get_not_randomised_reason_display() or "not eligible"
+        raise DomainError(
+            f"That screening entry records the patient as “{recorded}”: "
+            "choose the patient's own entry, or add a new one to the screening log.",
+            field="screening",
+        )
+    if screening.sex != sex:
+        raise DomainError(
+            f"The screening entry records the sex as {screening.get_sex_display().lower()}. Check which is right: "
+            "choose the patient's own entry or correct the sex.",
+            field="sex",
+        )
+
+
 @transaction.atomic
 def patient_register(
     *,
@@ -101,13 +136,9 @@ def patient_register(
         )
     consented_at = consent["consented_at"]
     _check_consent_document(consent["document"], consented_at)
-    age = timezone.localtime(consented_at).year - data["year_of_birth"]
-    if age < 18:
-        raise DomainError(
-            f"Born in {data['year_of_birth']}, the patient is {age} at most: under 18.", field="year_of_birth"
-        )
-    if screening is not None and (screening.site_id != site.pk or screening.patient_id is not None):
-        raise DomainError("That screening entry belongs to another patient.", field="screening")
+    _check_age_at_consent(data["year_of_birth"], consented_at)
+    if screening is not None:
+        _check_screening_entry(screening, site=site, sex=data["sex"])
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
@@ -279,12 +310,27 @@ def eligibility_confirm(
         actor, patient.site, Duty.ELIGIBILITY
     ):
         raise NotPermitted("Eligibility is confirmed by the PI or a delegated investigator of the site.")
-    if patient.status not in (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
+    before_randomisation = patient.status in (
+        Patient.Status.CONSENTED,
+        Patient.Status.ELIGIBLE,
+        Patient.Status.INELIGIBLE,
+    )
+    # After randomisation the assessment is confirmed again only when a correction voided its
+    # signature; the patient's status and strata stay as randomised (intention to treat).
+    if not before_randomisation and assessment.outcome != EligibilityAssessment.Outcome.PENDING:
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
     result = evaluate(assessment, patient)
     if not result.complete:
         raise DomainError(
             "Answer every criterion before confirming: " + "; ".join(f.text for f in result.missing) + "."
+        )
+    if result.only_waiting:
+        raise DomainError(
+            "Not yet eligible: "
+            + "; ".join(f.text for f in result.failed)
+            + f". Every criterion can be met from {result.met_on:%d %b %Y}: assess again then, rather than "
+            "confirming the patient as not eligible.",
+            code="not_yet_eligible",
         )
     # Outside the transaction: a refused signature must leave its audit record behind.
     signature_verify(
@@ -310,16 +356,17 @@ def eligibility_confirm(
             actor=actor,
             reason="Confirmed by investigator",
         )
-        status = Patient.Status.ELIGIBLE if result.eligible else Patient.Status.INELIGIBLE
-        factors = stratification_levels(assessment) if result.eligible else {}
-        record_update(
-            obj=patient,
-            data={"status": status, **factors},
-            actor=actor,
-            reason="Eligibility confirmed"
-            if result.eligible
-            else "Not eligible: " + "; ".join(f.text for f in result.failed),
-        )
+        if before_randomisation:
+            status = Patient.Status.ELIGIBLE if result.eligible else Patient.Status.INELIGIBLE
+            factors = stratification_levels(assessment) if result.eligible else {}
+            record_update(
+                obj=patient,
+                data={"status": status, **factors},
+                actor=actor,
+                reason="Eligibility confirmed"
+                if result.eligible
+                else "Not eligible: " + "; ".join(f.text for f in result.failed),
+            )
         signature_apply(user=actor, meaning=ELIGIBILITY_MEANING, obj=assessment, ip_address=ip_address)
         audit_event_record(
             kind=AuditEvent.Kind.ELIGIBILITY_CONFIRMED,

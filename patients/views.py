@@ -16,7 +16,7 @@ from sites.models import Site
 
 from . import services
 from .access import access_patient
-from .eligibility import evaluate
+from .eligibility import answer_rows, evaluate
 from .forms import (
     ConsentDocumentForm,
     ConsentForm,
@@ -215,6 +215,7 @@ def eligibility_confirm(request, trial_number):
             "patient": patient,
             "assessment": assessment,
             "evaluation": evaluate(assessment, patient),
+            "rows": answer_rows(assessment, patient),
             "signatures": signature_status(obj=assessment),
         },
     )
