@@ -182,3 +182,44 @@ class EligibilityForm(ReasonFormMixin, forms.ModelForm):
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+
+class RegistrationCorrectionForm(forms.ModelForm):
+    """Correcting what was recorded at registration: the reason is required (audit)."""
+
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("e.g. “Date checked against the operation note”. Kept in the history with the old value."),
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["year_of_birth", "sex", "primary_resection_date", "liver_resection_date"]
+        widgets = {"primary_resection_date": DateInput(), "liver_resection_date": DateInput()}
+        help_texts = {
+            "liver_resection_date": _("The visit schedule is anchored on this date: visits not yet done move with it.")
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("primary_resection_date", "liver_resection_date"):
+            self.fields[name].validators.append(not_in_future)
+
+    def clean(self):
+        cleaned = super().clean()
+        primary, liver = cleaned.get("primary_resection_date"), cleaned.get("liver_resection_date")
+        if primary and liver and primary > liver:
+            self.add_error(
+                "primary_resection_date",
+                _("The primary must be resected before or with the liver metastases (protocol inclusion 6)."),
+            )
+        return cleaned
+
+    def _post_clean(self):
+        # The service writes the patient (audited); the form only validates, so the instance the
+        # page shows keeps its saved values until the correction is saved.
+        pass
+
+    def changes(self) -> dict:
+        return {n: self.cleaned_data[n] for n in self.Meta.fields if self.cleaned_data[n] != getattr(self.instance, n)}

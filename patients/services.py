@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, record_create, record_update
+from accounts.audit import audit_event_record, field_changes, record_create, record_update
 from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
@@ -31,6 +31,7 @@ from .models import (
     ScreeningEntry,
     Withdrawal,
 )
+from .signals import registration_corrected
 
 ELIGIBILITY_MEANING = "I confirm this patient's eligibility assessment"
 ON_STUDY = (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.RANDOMISED, Patient.Status.FOLLOW_UP)
@@ -376,3 +377,86 @@ def eligibility_confirm(
             detail={"failed": [f.code for f in result.failed]},
         )
     return assessment
+
+
+# Registration data a site may correct (protocol, Eligibility and CRFs 4, 6, 7): each is an input of
+# the eligibility assessment (age, windows from the resections, inclusion 6, the pregnancy
+# criteria), so a change sends a confirmed assessment back for the investigator's signature.
+CORRECTABLE_FIELDS = ("liver_resection_date", "primary_resection_date", "year_of_birth", "sex")
+
+
+@transaction.atomic
+def patient_registration_correct(
+    *, actor: User, patient: Patient, data: dict, reason: str, expected_version: int | None = None
+) -> Patient:
+    """Correct registration data with a reason, before or after randomisation (audited, old → new).
+
+    A confirmed eligibility assessment goes back to "awaiting confirmation", which voids its
+    signature; the visit schedule and the CRFs showing the dates follow through the
+    ``registration_corrected`` event (crf re-anchors undone visits on a new liver-resection date).
+    """
+    unknown = set(data) - set(CORRECTABLE_FIELDS)
+    if unknown:
+        raise DomainError(f"Not correctable here: {', '.join(sorted(unknown))}.")
+    if not actor.has_site_role(patient.site) or not (
+        user_has_duty(actor, patient.site, Duty.CONSENT) or user_has_duty(actor, patient.site, Duty.CRF_ENTRY)
+    ):
+        raise NotPermitted(f"You need a current delegation at {patient.site.code} to correct registration data.")
+    if not reason or not reason.strip():
+        raise DomainError("Give the reason for the correction.", field="reason")
+    # Lock the patient row: a correction and a randomisation (which reads the dates) are serialised.
+    locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
+    merged = {name: data.get(name, getattr(locked, name)) for name in CORRECTABLE_FIELDS}
+    _not_future(merged["liver_resection_date"], "liver_resection_date", "date of liver resection")
+    _not_future(merged["primary_resection_date"], "primary_resection_date", "date of primary resection")
+    if merged["primary_resection_date"] > merged["liver_resection_date"]:
+        raise DomainError(
+            "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
+            field="primary_resection_date",
+        )
+    first_consent = locked.consents.order_by("consented_at", "id").first()
+    if first_consent is not None:
+        _check_age_at_consent(merged["year_of_birth"], first_consent.consented_at)
+    changes = {name: (old, new) for name, old, new in field_changes(locked, data)}
+    if not changes:
+        return locked
+    reason = reason.strip()
+    locked = record_update(
+        obj=locked,
+        data=data,
+        actor=actor,
+        reason=f"Registration data corrected: {reason}",
+        expected_version=expected_version,
+    )
+    labels = ", ".join(str(Patient._meta.get_field(n).verbose_name) for n in changes)
+    assessment = EligibilityAssessment.objects.filter(patient=locked).first()
+    if assessment is not None and assessment.outcome != EligibilityAssessment.Outcome.PENDING:
+        record_update(
+            obj=assessment,
+            data={
+                "outcome": EligibilityAssessment.Outcome.PENDING,
+                "failed_criteria": [],
+                "confirmed_at": None,
+                "confirmed_by": None,
+            },
+            actor=actor,
+            reason=f"Registration data it rests on corrected ({labels}): {reason}",
+        )
+        if locked.status in (Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
+            locked = record_update(
+                obj=locked,
+                data={"status": Patient.Status.CONSENTED},
+                actor=actor,
+                reason=f"Eligibility to be confirmed again after a correction ({labels}): {reason}",
+            )
+    audit_event_record(
+        kind=AuditEvent.Kind.RECORD_CHANGED,
+        actor=actor,
+        target=locked,
+        reason=reason,
+        summary=f"{locked.trial_number}: registration data corrected ({labels})",
+        detail={name: [str(old), str(new)] for name, (old, new) in changes.items()},
+    )
+    registration_corrected.send(sender=Patient, patient=locked, changes=changes, actor=actor, reason=reason)
+    patient.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_state")})
+    return locked

@@ -12,6 +12,7 @@ urlpatterns = [
     path("sites/<str:code>/screening/new/", views.screening_add, name="screening_add"),
     path("<str:trial_number>/", views.patient_detail, name="patient_detail"),
     path("<str:trial_number>/history/", views.patient_history, name="patient_history"),
+    path("<str:trial_number>/registration/", views.registration_correct, name="registration_correct"),
     path("<str:trial_number>/consent/", views.consent_add, name="consent_add"),
     path("<str:trial_number>/withdraw/", views.withdrawal_add, name="withdrawal_add"),
     path("<str:trial_number>/eligibility/", views.eligibility_edit, name="eligibility_edit"),

@@ -21,6 +21,7 @@ from .forms import (
     ConsentDocumentForm,
     ConsentForm,
     EligibilityForm,
+    RegistrationCorrectionForm,
     RegistrationForm,
     ScreeningForm,
     WithdrawalForm,
@@ -114,6 +115,38 @@ def patient_history(request, trial_number):
         title=_("History of %(n)s") % {"n": patient.trial_number},
         timezone_name=patient.site.timezone,
         back_url=patient.get_absolute_url(),
+    )
+
+
+@login_required
+def registration_correct(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    if not request.user.has_site_role(patient.site):
+        raise PermissionDenied
+    form = RegistrationCorrectionForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_registration_correct(
+                actor=request.user,
+                patient=patient,
+                data=form.changes(),
+                reason=form.cleaned_data["reason"],
+                expected_version=int(request.POST.get("version") or patient.version),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Registration data corrected. The history keeps the old values."))
+            return redirect(patient)
+    return render(
+        request,
+        "patients/simple_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "version": patient.version,
+            "title": _("Correct registration data"),
+        },
     )
 
 
