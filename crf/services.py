@@ -322,6 +322,12 @@ def crf_save(
         )
     if existing is not None and not existing.can_edit():
         raise DomainError("This form is locked. The data manager can unlock it with a reason.", code="locked")
+    if existing is None and model.NEEDS_SAMPLE_CONSENT and not patient.sample_consent_stands():
+        raise DomainError(
+            f"{patient.trial_number} has no standing consent to NETest/biobank samples: no sample may be "
+            "recorded (protocol CRF 13). Record the consent first if the patient gives it.",
+            code="no_sample_consent",
+        )
     merged = {name: getattr(existing, name) for name in model.data_field_names()} if existing else {}
     merged.update(data)
     result = crf_check(model, merged, patient=patient, visit=visit)

@@ -223,3 +223,10 @@ class RegistrationCorrectionForm(forms.ModelForm):
 
     def changes(self) -> dict:
         return {n: self.cleaned_data[n] for n in self.Meta.fields if self.cleaned_data[n] != getattr(self.instance, n)}
+
+
+class SampleConsentWithdrawalForm(forms.Form):
+    withdrawn_on = forms.DateField(label=_("Date withdrawn"), widget=DateInput(), validators=[not_in_future])
+    reason = forms.CharField(
+        label=_("Reason, or what the patient said"), widget=forms.Textarea(attrs={"rows": 2}), max_length=500
+    )

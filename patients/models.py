@@ -112,9 +112,20 @@ class Patient(TrialRecord):
         }
 
     def sample_consent_stands(self) -> bool:
-        """The latest consent covers NETest/biobank samples and was not withdrawn (protocol, CRF 13)."""
-        latest = self.consents.order_by("-consented_at", "-id").first()
-        return bool(latest and latest.samples_biobank and latest.samples_withdrawn_on is None)
+        """The latest consent covers NETest/biobank samples and was not withdrawn (protocol, CRF 13).
+
+        Read once per loaded patient: a timeline asks it for every visit. The consent services
+        forget it when they change consent (``forget_sample_consent``).
+        """
+        if "_sample_consent" not in self.__dict__:
+            latest = self.consents.order_by("-consented_at", "-id").first()
+            self.__dict__["_sample_consent"] = bool(
+                latest and latest.samples_biobank and latest.samples_withdrawn_on is None
+            )
+        return self.__dict__["_sample_consent"]
+
+    def forget_sample_consent(self) -> None:
+        self.__dict__.pop("_sample_consent", None)
 
     def is_on_study(self) -> bool:
         """Still expected to attend visits and have forms completed."""

@@ -192,6 +192,7 @@ def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}.")
     _check_consent_document(data["document"], data["consented_at"])
     consent = record_create(obj=Consent(patient=patient, taken_by=actor, **data), actor=actor, reason="Re-consent")
+    patient.forget_sample_consent()
     for task in patient.reconsent_tasks.filter(document=data["document"], completed_at__isnull=True):
         record_update(obj=task, data={"completed_at": timezone.now()}, actor=actor, reason="Patient re-consented")
     audit_event_record(
@@ -460,3 +461,36 @@ def patient_registration_correct(
     registration_corrected.send(sender=Patient, patient=locked, changes=changes, actor=actor, reason=reason)
     patient.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_state")})
     return locked
+
+
+@transaction.atomic
+def consent_samples_withdraw(*, actor: User, patient: Patient, withdrawn_on: dt.date, reason: str) -> Consent:
+    """The patient withdraws the optional consent to NETest/biobank samples (protocol, CRF 2).
+
+    Recorded on the consent standing (audited, with the reason): from then on no biomarker sample is
+    expected or accepted (CRF 13); samples already taken stay recorded.
+    """
+    _require_duty(actor, patient.site, Duty.CONSENT, "record a change of consent")
+    if not reason or not reason.strip():
+        raise DomainError("Give the reason, or write what the patient said.", field="reason")
+    _not_future(withdrawn_on, "withdrawn_on", "date of withdrawal")
+    consent = Consent.objects.select_for_update().filter(patient=patient).order_by("-consented_at", "-id").first()
+    if consent is None or not consent.samples_biobank or consent.samples_withdrawn_on is not None:
+        raise DomainError(f"{patient.trial_number} has no standing consent to samples to withdraw.")
+    if withdrawn_on < timezone.localtime(consent.consented_at).date():
+        raise DomainError("The withdrawal is before the consent it withdraws.", field="withdrawn_on")
+    consent = record_update(
+        obj=consent,
+        data={"samples_withdrawn_on": withdrawn_on},
+        actor=actor,
+        reason=f"Sample consent withdrawn: {reason.strip()}",
+    )
+    patient.forget_sample_consent()
+    audit_event_record(
+        kind=AuditEvent.Kind.CONSENT_WITHDRAWN,
+        actor=actor,
+        target=patient,
+        reason=reason.strip(),
+        summary=f"{patient.trial_number}: consent to NETest/biobank samples withdrawn on {withdrawn_on:%d %b %Y}",
+    )
+    return consent

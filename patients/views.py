@@ -23,6 +23,7 @@ from .forms import (
     EligibilityForm,
     RegistrationCorrectionForm,
     RegistrationForm,
+    SampleConsentWithdrawalForm,
     ScreeningForm,
     WithdrawalForm,
 )
@@ -147,6 +148,27 @@ def registration_correct(request, trial_number):
             "version": patient.version,
             "title": _("Correct registration data"),
         },
+    )
+
+
+@login_required
+def sample_consent_withdraw(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    if not request.user.has_site_role(patient.site):
+        raise PermissionDenied
+    form = SampleConsentWithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_samples_withdraw(actor=request.user, patient=patient, **form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Sample consent withdrawn: no further samples are expected."))
+            return redirect(patient)
+    return render(
+        request,
+        "patients/simple_form.html",
+        {"form": form, "patient": patient, "title": _("Withdraw consent to NETest and biobank samples")},
     )
 
 

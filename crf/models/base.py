@@ -34,6 +34,7 @@ class CrfForm(TrialRecord):
     VALIDATOR = None
     COMPACT = False  # many short fields: laid out four to a row
     REPEATING = False  # several entries per visit (logs: con meds, deviations, imaging, pregnancy)
+    NEEDS_SAMPLE_CONSENT = False  # entered only while the optional sample consent stands (CRF 13)
     # Lifecycle bookkeeping is not part of the form's content (nor of what a signature covers).
     BOOKKEEPING_FIELDS = TrialRecord.BOOKKEEPING_FIELDS | {
         "status",
