@@ -75,8 +75,23 @@ class RegistrationForm(forms.Form):
 
     def __init__(self, *args, site=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.site = site
         if site is not None:
             self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site).registrable()
+
+    def clean(self):
+        """The service's cross-field rules over the fields that parsed, so every error shows at once."""
+        from .services import registration_problems  # the service owns the rules; the form shows them
+
+        cleaned = super().clean()
+        if self.site is not None:
+            patient, consent = self.split(partial=True)
+            for problem in registration_problems(
+                site=self.site, data=patient, consent=consent, screening=cleaned.get("screening")
+            ):
+                field = problem.field if problem.field in self.fields and problem.field not in self.errors else None
+                self.add_error(field, problem.message)
+        return cleaned
 
     def clean_initials(self):
         initials = self.cleaned_data["initials"].strip().upper()
@@ -84,15 +99,13 @@ class RegistrationForm(forms.Form):
             raise forms.ValidationError(_("Two or three letters, e.g. JS or JAS."))
         return initials
 
-    def split(self) -> tuple[dict, dict]:
+    def split(self, *, partial: bool = False) -> tuple[dict, dict]:
         c = self.cleaned_data
-        patient = {
-            k: c[k] for k in ("initials", "year_of_birth", "sex", "liver_resection_date", "primary_resection_date")
-        }
-        consent = {
-            k: c[k] for k in ("document", "consented_at", "samples_biobank", "tissue", "future_research", "gp_letter")
-        }
-        return patient, consent
+        patient_fields = ("initials", "year_of_birth", "sex", "liver_resection_date", "primary_resection_date")
+        consent_fields = ("document", "consented_at", "samples_biobank", "tissue", "future_research", "gp_letter")
+        if partial:
+            return {k: c[k] for k in patient_fields if k in c}, {k: c[k] for k in consent_fields if k in c}
+        return {k: c[k] for k in patient_fields}, {k: c[k] for k in consent_fields}
 
 
 class ConsentForm(forms.Form):

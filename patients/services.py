@@ -101,12 +101,58 @@ def _check_screening_entry(screening: ScreeningEntry, *, site: Site, sex: str) -
             "choose the patient's own entry, or add a new one to the screening log.",
             field="screening",
         )
-    if screening.sex != sex:
+    if sex and screening.sex != sex:
         raise DomainError(
             f"The screening entry records the sex as {screening.get_sex_display().lower()}. Check which is right: "
             "choose the patient's own entry or correct the sex.",
             field="sex",
         )
+
+
+class RegistrationRefused(DomainError):
+    """Every rule the registration breaks, each at its field (``errors``: [(field, message)])."""
+
+    code = "registration_refused"
+
+    def __init__(self, problems: list[DomainError]) -> None:
+        super().__init__(" ".join(p.message for p in problems), field=problems[0].field)
+        self.errors = [(p.field, p.message) for p in problems]
+
+
+def registration_problems(
+    *, site: Site, data: dict, consent: dict, screening: ScreeningEntry | None = None
+) -> list[DomainError]:
+    """All the cross-field rules a registration breaks, at once (so a nurse corrects them in one go).
+
+    Checks what is given: the registration form calls it with the fields that parsed, the service
+    with all of them.
+    """
+    problems: list[DomainError] = []
+
+    def check(rule, *args, **kwargs) -> None:
+        try:
+            rule(*args, **kwargs)
+        except DomainError as exc:
+            problems.append(exc)
+
+    liver, primary = data.get("liver_resection_date"), data.get("primary_resection_date")
+    check(_not_future, liver, "liver_resection_date", "date of liver resection")
+    check(_not_future, primary, "primary_resection_date", "date of primary resection")
+    if liver and primary and primary > liver:
+        problems.append(
+            DomainError(
+                "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
+                field="primary_resection_date",
+            )
+        )
+    consented_at = consent.get("consented_at")
+    if consented_at and consent.get("document"):
+        check(_check_consent_document, consent["document"], consented_at)
+    if consented_at and data.get("year_of_birth"):
+        check(_check_age_at_consent, data["year_of_birth"], consented_at)
+    if screening is not None:
+        check(_check_screening_entry, screening, site=site, sex=data.get("sex"))
+    return problems
 
 
 @transaction.atomic
@@ -128,18 +174,9 @@ def patient_register(
         raise DomainError(f"Site {site.code} is {site.get_status_display().lower()}: it cannot register patients.")
     _require_duty(actor, site, Duty.CONSENT, "register patients and record consent")
     initials = data["initials"].upper()
-    _not_future(data["liver_resection_date"], "liver_resection_date", "date of liver resection")
-    _not_future(data["primary_resection_date"], "primary_resection_date", "date of primary resection")
-    if data["primary_resection_date"] > data["liver_resection_date"]:
-        raise DomainError(
-            "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
-            field="primary_resection_date",
-        )
-    consented_at = consent["consented_at"]
-    _check_consent_document(consent["document"], consented_at)
-    _check_age_at_consent(data["year_of_birth"], consented_at)
-    if screening is not None:
-        _check_screening_entry(screening, site=site, sex=data["sex"])
+    problems = registration_problems(site=site, data=data, consent=consent, screening=screening)
+    if problems:
+        raise RegistrationRefused(problems)
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
