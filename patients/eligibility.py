@@ -98,7 +98,9 @@ def answer_rows(assessment: EligibilityAssessment, patient: Patient) -> list[Ans
         for name in names:
             field = EligibilityAssessment._meta.get_field(name)
             value = getattr(assessment, name)
-            if value is None or value == "":
+            if value is None and name in ("other_treatment_date", "liver_directed_therapy_date"):
+                shown = "None"  # "(if any)": no date means no such treatment
+            elif value is None or value == "":
                 shown = "— not answered —"
             elif isinstance(value, bool):
                 shown = "Yes" if value else "No"
@@ -111,7 +113,8 @@ def answer_rows(assessment: EligibilityAssessment, patient: Patient) -> list[Ans
             day, source = evidence.get(name, (assessment.assessed_on, "assessment"))
             if isinstance(value, dt.date) or name == "assessed_on":
                 day, source = None, ""
-            rows.append(AnswerRow(section, str(field.verbose_name).capitalize(), shown, day, source))
+            label = str(field.verbose_name)
+            rows.append(AnswerRow(section, label[:1].upper() + label[1:], shown, day, source))
     return rows
 
 

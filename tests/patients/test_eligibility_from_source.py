@@ -250,7 +250,8 @@ def test_confirmation_page_of_a_passing_patient_shows_every_answer_with_evidence
     html = page.content.decode()
     assert "Every inclusion criterion is met" in html
     for name in answers:
-        label = str(EligibilityAssessment._meta.get_field(name).verbose_name).capitalize()
+        label = str(EligibilityAssessment._meta.get_field(name).verbose_name)
+        label = label[:1].upper() + label[1:]
         assert label in html, label
     mri = answers["mri_date"]
     assert f'{mri:%d %b %Y} <span class="text-body-secondary small">(MRI)</span>' in html
