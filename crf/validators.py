@@ -261,6 +261,7 @@ class HistopathologyValidator(CrfValidator):
         "Hard: more nodes positive than examined; pN0 with positive nodes.",
         "Soft: primary resected after the liver with 'synchronous'.",
         "Hard: primary resection date differs from the registration's, which is the source (correct it there).",
+        "Soft: primary site, Ki-67 or mitoses differ from the eligibility answers that set the stratum.",
         "Soft: WHO grade entered differs from the grade derived from Ki-67 and mitoses (G1 < 3 % and < 2; G2 3–20 % or 2–20; G3 above; the higher index sets the grade).",  # noqa: E501 - check text reads as one line
     ]
 
@@ -280,6 +281,30 @@ class HistopathologyValidator(CrfValidator):
         message = grade_disagreement(data.get("who_grade"), data.get("ki67_percent"), data.get("mitoses_per_2mm2"))
         if message:
             result.soft.append(("who_grade", message))
+        _agrees_with_eligibility(data, patient, result)
+
+
+# Histopathology fields recorded at eligibility too, where they set the stratum (protocol,
+# Stratification: the factors come from source data): a CRF that differs raises a query.
+ELIGIBILITY_PATHOLOGY = {"primary_site": "primary site", "ki67_percent": "Ki-67", "mitoses_per_2mm2": "mitoses"}
+
+
+def _agrees_with_eligibility(data, patient, result) -> None:
+    from patients.models import EligibilityAssessment
+
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first() if patient.pk else None
+    if assessment is None:
+        return
+    for name, label in ELIGIBILITY_PATHOLOGY.items():
+        value, recorded = data.get(name), getattr(assessment, name)
+        if name == "primary_site" and value == "colorectum":
+            value = "colon_rectum"  # the CRF and eligibility code lists spell this site differently
+        if value not in (None, "") and recorded not in (None, "") and str(value) != str(recorded):
+            if isinstance(recorded, Decimal) and Decimal(str(value)) == recorded:
+                continue
+            result.soft.append(
+                (name, f"Eligibility recorded {label} {recorded}, which sets the stratum: check which is right.")
+            )
 
 
 class QualityOfLifeValidator(CrfValidator):
