@@ -72,6 +72,7 @@ def patient_register(request, code):
                 confirm_possible_duplicate=form.cleaned_data["not_a_duplicate"],
             )
         except DomainError as exc:
+            form.possible_duplicate = exc.code == "possible_duplicate"
             form_add_domain_error(form, exc)
         else:
             messages.success(request, _("Registered as %(n)s.") % {"n": patient.trial_number})
