@@ -27,7 +27,9 @@ def scheduled_patient(
     Consent.objects.create(
         patient=patient,
         document=document,
-        consented_at=timezone.now() - dt.timedelta(days=max(randomised_days_ago, 1)),
+        # Dated early: tests written before patients had a consent use fixed event dates (e.g. an AE
+        # onset in mid-2026) that a realistic consent date would put before consent.
+        consented_at=dt.datetime(2020, 1, 1, 12, 0, tzinfo=dt.UTC),
         taken_by=site.pi,
         samples_biobank=sample_consent,
     )

@@ -88,7 +88,7 @@ def test_sample_consent_withdrawal_needs_a_reason_and_a_date_not_before_consent(
         patients.consent_samples_withdraw(
             actor=world.nurse_a,
             patient=patient,
-            withdrawn_on=timezone.localdate() - dt.timedelta(days=400),
+            withdrawn_on=patient.consents.get().consented_at.date() - dt.timedelta(days=1),
             reason="x",
         )
     assert exc.value.field == "withdrawn_on"
