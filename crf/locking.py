@@ -6,9 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.roles import TrialRole
+from core.policy import Action, require
 
 from .models import DatasetLock, FormStatus, Query, Visit
 from .registry import FORMS
@@ -88,15 +88,10 @@ def prelock_checklist(*, today=None) -> list[dict]:
     ]
 
 
-def _require_dm(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("Only the data manager locks and unlocks the dataset.")
-
-
 @transaction.atomic
 def dataset_lock(*, actor: User, reason: str, kind: str = DatasetLock.Kind.INTERIM, hard: bool = False) -> DatasetLock:
     """Soft-lock after the checklist passes; ``hard`` makes it (or the current soft lock) read-only."""
-    _require_dm(actor)
+    require(actor, Action.DATASET_LOCK)
     if not reason.strip():
         raise DomainError("Give the reason for the lock.", field="reason")
     current = DatasetLock.current()
@@ -134,7 +129,7 @@ def dataset_lock(*, actor: User, reason: str, kind: str = DatasetLock.Kind.INTER
 
 @transaction.atomic
 def dataset_unlock(*, actor: User, reason: str) -> DatasetLock:
-    _require_dm(actor)
+    require(actor, Action.DATASET_UNLOCK)
     if not reason.strip():
         raise DomainError("Give the reason for unlocking.", field="reason")
     current = DatasetLock.current()
