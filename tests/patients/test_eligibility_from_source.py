@@ -191,7 +191,7 @@ def test_the_same_grade_rule_holds_through_the_api(world, ready, password, block
     client = _api(world.nurse_a)
     url = f"/api/v1/patients/{ready.trial_number}/"
     answers = eligible_answers(ready, ki67_percent="15.0", mitoses_per_2mm2="1", who_grade="G1")
-    body = {"answers": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in answers.items()}}
+    body = {"answers": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in answers.items()}, "version": 0}
     assert client.post(url + "eligibility/", body, format="json").status_code == 200
     services.eligibility_confirm(actor=world.pi_a, patient=ready, password=password)  # e-signature: in the app
     refused = client.post(url + "randomise/", {}, format="json")
