@@ -101,6 +101,11 @@ class UserUpdateForm(ReasonFormMixin, forms.ModelForm):
 
 def form_add_domain_error(form: forms.Form, exc) -> None:
     """Show a service's refusal next to the field it concerns, or at the top of the form."""
+    errors = getattr(exc, "errors", None)
+    if errors:  # a service that reports every rule broken at once, each at its field
+        for field, message in errors:
+            form.add_error(field if field in form.fields else None, message)
+        return
     field = exc.field if getattr(exc, "field", None) in form.fields else None
     form.add_error(field, exc.message)
 

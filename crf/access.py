@@ -22,7 +22,16 @@ def expected_forms(visit: Visit) -> list[str]:
     definition = next((d for d in schedule.schedule() if d.code == visit.code), None)
     if definition is None:  # unscheduled: laboratory and follow-up may be recorded
         return ["laboratory", "follow_up"]
-    return list(definition.forms)
+    forms = list(definition.forms)
+    # Protocol CRF 13: biomarker samples are expected only while the optional sample consent
+    # stands. A sample already recorded (under consent) stays visible at its visit.
+    if (
+        "biomarker_sample" in forms
+        and not visit.patient.sample_consent_stands()
+        and not FORMS["biomarker_sample"].objects.filter(visit=visit).exists()
+    ):
+        forms.remove("biomarker_sample")
+    return forms
 
 
 def access_form(*, user, trial_number: str, code: str, form_code: str, entry: int | None = None):

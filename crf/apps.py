@@ -14,6 +14,16 @@ class CrfConfig(AppConfig):
 
         patient_randomised.connect(_on_randomised, sender=Allocation, dispatch_uid="crf_schedule_visits")
 
+        # Corrected registration dates re-anchor the schedule and the CRFs that show them.
+        from patients.models import Patient as RegisteredPatient
+        from patients.signals import registration_corrected
+
+        from .services import _on_registration_corrected
+
+        registration_corrected.connect(
+            _on_registration_corrected, sender=RegisteredPatient, dispatch_uid="crf_registration_corrected"
+        )
+
         # The nurse's home panels are cached per site until the site's visits, queries, patients or
         # re-consent tasks change: every save of one announces it.
         from django.db.models.signals import post_save

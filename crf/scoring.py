@@ -7,43 +7,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-
-def _d(value) -> Decimal | None:
-    return None if value is None or value == "" else Decimal(str(value))
-
-
-def _grade_ki67(ki67: Decimal) -> str:
-    return "G1" if ki67 < 3 else "G2" if ki67 <= 20 else "G3"
-
-
-def _grade_mitoses(mitoses: Decimal) -> str:
-    return "G1" if mitoses < 2 else "G2" if mitoses <= 20 else "G3"
-
-
-def who_grade(ki67_percent, mitoses_per_2mm2) -> str | None:
-    """WHO grade of a well-differentiated NET: G1 Ki-67 < 3 % and mitoses < 2 per 2 mm²; G2 Ki-67
-    3–20 % or mitoses 2–20; G3 above 20. The higher of the two indices sets the grade; with one
-    index missing the other decides; with both missing there is no grade."""
-    ki67, mitoses = _d(ki67_percent), _d(mitoses_per_2mm2)
-    grades = []
-    if ki67 is not None:
-        grades.append(_grade_ki67(ki67))
-    if mitoses is not None:
-        grades.append(_grade_mitoses(mitoses))
-    return max(grades) if grades else None
-
-
-def grade_disagreement(entered, ki67_percent, mitoses_per_2mm2) -> str | None:
-    derived = who_grade(ki67_percent, mitoses_per_2mm2)
-    if not entered or derived is None or entered == derived:
-        return None
-    parts = []
-    if ki67_percent not in (None, ""):
-        parts.append(f"Ki-67 {_d(ki67_percent).normalize():f} %")
-    if mitoses_per_2mm2 not in (None, ""):
-        parts.append(f"mitoses {_d(mitoses_per_2mm2).normalize():f}")
-    return f"Entered grade {entered} but {' and '.join(parts)} give {derived}."
-
+# The WHO-grade rule lives with eligibility, which needs it for stratification; the CRFs reuse it.
+from patients.grading import grade_disagreement, who_grade  # noqa: F401 - re-exported for the CRFs
 
 # EORTC QLQ-C30 v3.0 scales: code -> (label, kind, items). Items 1–28 are answered 1–4, items 29–30
 # (global health status) 1–7.

@@ -134,6 +134,89 @@ def visits_reschedule_after_dose(*, patient: Patient, actor: User | None) -> lis
 
 
 @transaction.atomic
+def visits_reanchor_on_liver_resection(*, patient: Patient, actor: User | None, reason: str) -> list[Visit]:
+    """After the liver-resection date was corrected: move every visit not yet done to the schedule
+    on the new date (by the same offset where the visit hangs on the resection, or chains on a
+    target that did); visits done stay on their date and are flagged if now outside their window."""
+    allocation = getattr(patient, "allocation", None)
+    randomised = patient.visits.filter(code="RAND").first()
+    if allocation is None or randomised is None:
+        return []
+    doses = {
+        d.visit.code: d.dose_date
+        for d in LutatheraDosing.objects.filter(patient=patient).select_related("visit")
+        if d.dose_date
+    }
+    planned = schedule.planned_visits(
+        arm=allocation.arm,
+        liver_resection=patient.liver_resection_date,
+        randomised_on=randomised.target_date,
+        cycle_1_dose=doses.get("C1"),
+        cycle_2_dose=doses.get("C2"),
+    )
+    by_code = {v.code: v for v in patient.visits.all()}
+    changed = []
+    for _definition, target, start, end in planned:
+        visit = by_code.get(_definition.code)
+        if visit is None:
+            continue
+        if visit.done_on:
+            outside = not (start <= visit.done_on <= end)
+            flag = (
+                f"Done {visit.done_on:%d %b %Y}, outside the window {start:%d %b %Y}–{end:%d %b %Y} on the "
+                "corrected liver resection date."
+                if outside
+                else ""
+            )
+            if flag != visit.window_flag:
+                changed.append(
+                    record_update(
+                        obj=visit,
+                        data={"window_flag": flag},
+                        actor=actor,
+                        reason=f"Liver resection date corrected: {reason}",
+                    )
+                )
+        elif visit.target_date != target:
+            changed.append(
+                record_update(
+                    obj=visit,
+                    data={"target_date": target, "window_start": start, "window_end": end},
+                    actor=actor,
+                    reason=f"Re-anchored on the corrected liver resection date: {reason}",
+                )
+            )
+    return changed
+
+
+# The CRF fields that show a registration date: the registration is the source (protocol, CRF 6 and 7).
+REGISTRATION_DATE_FIELDS = {
+    "liver_resection_date": ("liver_resection", "resection_date"),
+    "primary_resection_date": ("histopathology", "primary_resection_date"),
+}
+
+
+def _on_registration_corrected(sender, patient, changes, actor, reason, **kwargs):
+    """patients.signals.registration_corrected: the schedule and the CRFs follow the registration."""
+    from .registry import FORMS
+
+    if "liver_resection_date" in changes:
+        visits_reanchor_on_liver_resection(patient=patient, actor=actor, reason=reason)
+    for name, (form_code, field) in REGISTRATION_DATE_FIELDS.items():
+        if name not in changes or form_code not in FORMS:
+            continue
+        for form in FORMS[form_code].objects.filter(patient=patient):
+            if getattr(form, field) not in (None, getattr(patient, name)):
+                record_update(
+                    obj=form,
+                    data={field: getattr(patient, name)},
+                    actor=actor,
+                    reason=f"Shows the corrected registration date: {reason}",
+                )
+    casebook_refresh(patient=patient, actor=actor, reason=f"Registration data corrected: {reason}")
+
+
+@transaction.atomic
 def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor: User) -> Visit:
     require(actor, Action.CRF_ENTER, patient.site)
     entry_guard()
@@ -247,6 +330,12 @@ def crf_save(
         )
     if existing is not None and not existing.can_edit():
         raise DomainError("This form is locked. The data manager can unlock it with a reason.", code="locked")
+    if existing is None and model.NEEDS_SAMPLE_CONSENT and not patient.sample_consent_stands():
+        raise DomainError(
+            f"{patient.trial_number} has no standing consent to NETest/biobank samples: no sample may be "
+            "recorded (protocol CRF 13). Record the consent first if the patient gives it.",
+            code="no_sample_consent",
+        )
     merged = {name: getattr(existing, name) for name in model.data_field_names()} if existing else {}
     merged.update(data)
     derived = _derived_fields(model, merged, patient=patient, visit=visit)

@@ -45,6 +45,15 @@ class CrfValidator:
         """Form-specific checks; override."""
 
 
+def _registration_is_the_source(day: dt.date) -> str:
+    # One date, one source: the registration. The CRF shows it; a correction is made there, with a
+    # reason, and re-anchors the visit schedule (patients.services.patient_registration_correct).
+    return (
+        f"The registration records {day:%d %b %Y}. If that is wrong, correct it on the patient's page "
+        "(Correct registration data), with the reason; this form then shows the corrected date."
+    )
+
+
 class DemographicsValidator(CrfValidator):
     CHECKS = [
         "Soft: BMI outside 15–45 kg/m² raises a query on weight.",
@@ -58,7 +67,7 @@ class DemographicsValidator(CrfValidator):
 
 class LiverResectionValidator(CrfValidator):
     CHECKS = [
-        "Soft: resection date differs from the date given at registration.",
+        "Hard: resection date differs from the registration's, which is the source (correct it there, with a reason).",
         "Hard: complications recorded without a Clavien-Dindo grade, or a grade without complications.",
         "Soft: margin differs from the margin recorded at eligibility.",
     ]
@@ -66,12 +75,7 @@ class LiverResectionValidator(CrfValidator):
     def rules(self, data, *, patient, visit, result):
         day = data.get("resection_date")
         if day and day != patient.liver_resection_date:
-            result.soft.append(
-                (
-                    "resection_date",
-                    f"Differs from the date given at registration ({patient.liver_resection_date:%d %b %Y}).",
-                )
-            )
+            result.hard.append(("resection_date", _registration_is_the_source(patient.liver_resection_date)))
         if data.get("complications") and not data.get("clavien_dindo"):
             result.hard.append(("clavien_dindo", "Grade the worst complication (Clavien-Dindo)."))
         if data.get("complications") is False and data.get("clavien_dindo"):
@@ -477,7 +481,9 @@ class MedicalHistoryValidator(CrfValidator):
 class HistopathologyValidator(CrfValidator):
     CHECKS = [
         "Hard: more nodes positive than examined; pN0 with positive nodes.",
-        "Soft: primary resected after the liver with 'synchronous'; primary resection date differs from registration.",
+        "Soft: primary resected after the liver with 'synchronous'.",
+        "Hard: primary resection date differs from the registration's, which is the source (correct it there).",
+        "Soft: primary site, Ki-67 or mitoses differ from the eligibility answers that set the stratum.",
         "Soft: WHO grade entered differs from the grade derived from Ki-67 and mitoses (G1 < 3 % and < 2; G2 3–20 % or 2–20; G3 above; the higher index sets the grade).",  # noqa: E501 - check text reads as one line
     ]
 
@@ -493,15 +499,34 @@ class HistopathologyValidator(CrfValidator):
         if primary and primary > patient.liver_resection_date and data.get("timing") == "synchronous":
             result.soft.append(("timing", "Primary resected after the liver: is 'synchronous' right?"))
         if primary and patient.primary_resection_date and primary != patient.primary_resection_date:
-            result.soft.append(
-                (
-                    "primary_resection_date",
-                    f"Differs from the date given at registration ({patient.primary_resection_date:%d %b %Y}).",
-                )
-            )
+            result.hard.append(("primary_resection_date", _registration_is_the_source(patient.primary_resection_date)))
         message = grade_disagreement(data.get("who_grade"), data.get("ki67_percent"), data.get("mitoses_per_2mm2"))
         if message:
             result.soft.append(("who_grade", message))
+        _agrees_with_eligibility(data, patient, result)
+
+
+# Histopathology fields recorded at eligibility too, where they set the stratum (protocol,
+# Stratification: the factors come from source data): a CRF that differs raises a query.
+ELIGIBILITY_PATHOLOGY = {"primary_site": "primary site", "ki67_percent": "Ki-67", "mitoses_per_2mm2": "mitoses"}
+
+
+def _agrees_with_eligibility(data, patient, result) -> None:
+    from patients.models import EligibilityAssessment
+
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first() if patient.pk else None
+    if assessment is None:
+        return
+    for name, label in ELIGIBILITY_PATHOLOGY.items():
+        value, recorded = data.get(name), getattr(assessment, name)
+        if name == "primary_site" and value == "colorectum":
+            value = "colon_rectum"  # the CRF and eligibility code lists spell this site differently
+        if value not in (None, "") and recorded not in (None, "") and str(value) != str(recorded):
+            if isinstance(recorded, Decimal) and Decimal(str(value)) == recorded:
+                continue
+            result.soft.append(
+                (name, f"Eligibility recorded {label} {recorded}, which sets the stratum: check which is right.")
+            )
 
 
 class QualityOfLifeValidator(CrfValidator):

@@ -161,7 +161,14 @@ def seed(*, stdout) -> None:
             "prior_prrt": False,
         }
         if ki67 is not None:
-            answers |= {"ki67_percent": ki67, "who_grade": grade, "resection_margin": margin}
+            # Mitoses that agree with the Ki-67 grade (G1 < 2, G2 2–20, G3 > 20 per 2 mm²).
+            mitoses = {"G1": "1", "G2": "4", "G3": "25"}[grade]
+            answers |= {
+                "ki67_percent": ki67,
+                "mitoses_per_2mm2": mitoses,
+                "who_grade": grade,
+                "resection_margin": margin,
+            }
         services.eligibility_save(actor=nurse, patient=patient, data=answers)
         if outcome in ("eligible", "ineligible"):
             services.eligibility_confirm(actor=pi, patient=patient, password=DEMO_PASSWORD)

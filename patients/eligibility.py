@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from .grading import age_range, describe_age_range, grade_disagreement, who_grade
 from .models import EligibilityAssessment, Patient
 
 DEFAULT_WINDOWS = {
@@ -24,6 +28,96 @@ DEFAULT_WINDOWS = {
 }
 
 
+# The answers as the form, the investigator's confirmation page and the PDF show them, in order.
+ANSWER_SECTIONS = [
+    (_("Assessment"), ["assessed_on"]),
+    (
+        _("Inclusion criteria"),
+        [
+            "consent_before_procedures",
+            "eighteenth_birthday_confirmed",
+            "ecog",
+            "histology_confirmed",
+            "primary_site",
+            "ki67_percent",
+            "mitoses_per_2mm2",
+            "who_grade",
+            "nec",
+            "resection_margin",
+            "liver_mets_histology_confirmed",
+            "primary_resected",
+        ],
+    ),
+    (_("Pre-operative imaging"), ["mri_date", "mri_no_extrahepatic", "pet_date", "pet_no_extrahepatic"]),
+    (
+        _("Exclusion criteria"),
+        [
+            "other_treatment_date",
+            "unresectable_disease",
+            "pregnant_or_breastfeeding",
+            "unwilling_contraception",
+            "prior_prrt",
+            "liver_directed_therapy_date",
+        ],
+    ),
+]
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    section: str
+    label: str
+    answer: str
+    evidence_date: dt.date | None
+    evidence: str
+
+
+def answer_rows(assessment: EligibilityAssessment, patient: Patient) -> list[AnswerRow]:
+    """Every answer with the date of the evidence it rests on, for the investigator to confirm.
+
+    The imaging findings rest on their scans' dates, the pathology answers on the resections, the
+    consent answer on the consent; the other answers on the date of assessment.
+    """
+    consent = consent_day(patient)
+    evidence = {
+        "consent_before_procedures": (consent, "consent"),
+        "eighteenth_birthday_confirmed": (consent, "consent"),
+        "mri_no_extrahepatic": (assessment.mri_date, "MRI"),
+        "pet_no_extrahepatic": (assessment.pet_date, "PET/CT"),
+        "primary_site": (patient.primary_resection_date, "primary resection"),
+        "ki67_percent": (patient.primary_resection_date, "primary resection"),
+        "mitoses_per_2mm2": (patient.primary_resection_date, "primary resection"),
+        "who_grade": (patient.primary_resection_date, "primary resection"),
+        "histology_confirmed": (patient.primary_resection_date, "primary resection"),
+        "primary_resected": (patient.primary_resection_date, "primary resection"),
+        "resection_margin": (patient.liver_resection_date, "liver resection"),
+        "liver_mets_histology_confirmed": (patient.liver_resection_date, "liver resection"),
+    }
+    rows = []
+    for section, names in ANSWER_SECTIONS:
+        for name in names:
+            field = EligibilityAssessment._meta.get_field(name)
+            value = getattr(assessment, name)
+            if value is None and name in ("other_treatment_date", "liver_directed_therapy_date"):
+                shown = "None"  # "(if any)": no date means no such treatment
+            elif value is None or value == "":
+                shown = "— not answered —"
+            elif isinstance(value, bool):
+                shown = "Yes" if value else "No"
+            elif isinstance(value, dt.date):
+                shown = f"{value:%d %b %Y}"
+            elif field.choices:
+                shown = str(getattr(assessment, f"get_{name}_display")())
+            else:
+                shown = f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
+            day, source = evidence.get(name, (assessment.assessed_on, "assessment"))
+            if isinstance(value, dt.date) or name == "assessed_on":
+                day, source = None, ""
+            label = str(field.verbose_name)
+            rows.append(AnswerRow(section, label[:1].upper() + label[1:], shown, day, source))
+    return rows
+
+
 def window(name: str) -> int:
     return getattr(settings, "ELIGIBILITY_WINDOWS", {}).get(name, DEFAULT_WINDOWS[name])
 
@@ -32,12 +126,18 @@ def window(name: str) -> int:
 class Finding:
     code: str
     text: str
+    # A failure that time resolves (e.g. < 4 weeks since surgery): the first day it is met.
+    resolves_on: dt.date | None = None
 
 
 @dataclass
 class Evaluation:
     missing: list[Finding]
     failed: list[Finding]
+    # What the system derived from the answers, shown to the investigator before signing.
+    derived: list[tuple[str, str]] = dataclass_field(default_factory=list)
+    derived_grade: str | None = None
+    grade_disagreement: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -47,9 +147,29 @@ class Evaluation:
     def eligible(self) -> bool:
         return self.complete and not self.failed
 
+    @property
+    def only_waiting(self) -> bool:
+        """Every failed criterion is one that time resolves: not yet eligible, not "not eligible"."""
+        return bool(self.failed) and all(f.resolves_on for f in self.failed)
+
+    @property
+    def met_on(self) -> dt.date | None:
+        """When every time-resolving failure is met (the latest of their dates)."""
+        return max(f.resolves_on for f in self.failed) if self.only_waiting else None
+
+
+def consent_day(patient: Patient) -> dt.date | None:
+    """The date of the patient's first consent, in the site's local time (inclusion 1 and 2)."""
+    first = patient.consents.order_by("consented_at", "id").first() if patient.pk else None
+    return timezone.localtime(first.consented_at).date() if first else None
+
+
+def _weeks(days: int) -> str:
+    return f"{days // 7} weeks {days % 7} days" if days >= 0 else f"{days} days"
+
 
 def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
-    a, missing, failed = assessment, [], []
+    a, missing, failed, derived = assessment, [], [], []
     surgery = patient.liver_resection_date
 
     def need(value, code: str, text: str) -> bool:
@@ -58,17 +178,15 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
             return False
         return True
 
-    def fail(code: str, text: str) -> None:
-        failed.append(Finding(code, text))
+    def fail(code: str, text: str, resolves_on: dt.date | None = None) -> None:
+        failed.append(Finding(code, text, resolves_on))
 
     # Inclusion
     if need(a.consent_before_procedures, "consent", "Written consent before any study procedure") and not (
         a.consent_before_procedures
     ):
         fail("consent", "Inclusion 1: consent was not given before study procedures")
-    age = a.assessed_on.year - patient.year_of_birth
-    if age < window("MIN_AGE_YEARS"):
-        fail("age", f"Inclusion 2: age {age} from year of birth {patient.year_of_birth} is under 18")
+    _age(a, patient, need, fail, derived)
     if need(a.ecog, "ecog", "ECOG performance status") and a.ecog > 1:
         fail("ecog", f"Inclusion 3: ECOG performance status {a.ecog} (must be 0 or 1)")
     if need(a.histology_confirmed, "histology", "Histology of a well-differentiated GEP-NET") and not (
@@ -79,8 +197,16 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
         fail("primary_site", "Inclusion 4: primary is not in the stomach, pancreas or gut")
     if need(a.ki67_percent, "ki67", "Ki-67 index") and a.ki67_percent >= Decimal(window("KI67_BELOW")):
         fail("ki67", f"Inclusion 4: Ki-67 {a.ki67_percent} % (must be below {window('KI67_BELOW')} %)")
-    if need(a.who_grade, "grade", "WHO grade") and a.who_grade == "G3":
+    need(a.mitoses_per_2mm2, "mitoses", "Mitoses per 2 mm²")
+    grade = who_grade(a.ki67_percent, a.mitoses_per_2mm2)
+    disagreement = None
+    if need(a.who_grade, "grade", "WHO grade (as reported)") and a.who_grade == "G3":
         fail("grade", "Exclusion: G3 neuroendocrine tumour")
+    if grade == "G3" and a.who_grade != "G3":
+        fail("grade_derived", "Exclusion: G3 neuroendocrine tumour by " + _indices(a))
+    if a.ki67_percent is not None and a.mitoses_per_2mm2 is not None:
+        derived.append(("WHO grade derived from " + _indices(a), grade))
+        disagreement = grade_disagreement(a.who_grade, a.ki67_percent, a.mitoses_per_2mm2)
     if need(a.nec, "nec", "Neuroendocrine carcinoma") and a.nec:
         fail("nec", "Exclusion: neuroendocrine carcinoma (NEC)")
     if need(a.resection_margin, "margin", "Resection margin") and a.resection_margin == "R2":
@@ -117,18 +243,24 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
     )
     # Exclusion
     since_surgery = (a.assessed_on - surgery).days
+    derived.append((f"Time from liver resection ({surgery:%d %b %Y}) to assessment", _weeks(since_surgery)))
     if since_surgery < window("MIN_DAYS_SINCE_SURGERY"):
+        met = surgery + dt.timedelta(days=window("MIN_DAYS_SINCE_SURGERY"))
         fail(
             "since_surgery",
             f"Exclusion: {since_surgery} days since liver resection (at least "
-            f"{window('MIN_DAYS_SINCE_SURGERY')} needed)",
+            f"{window('MIN_DAYS_SINCE_SURGERY')} needed): met from {met:%d %b %Y}",
+            resolves_on=met,
         )
     if a.other_treatment_date is not None:
         days = (a.assessed_on - a.other_treatment_date).days
         if days < window("MIN_DAYS_SINCE_SURGERY"):
+            met = a.other_treatment_date + dt.timedelta(days=window("MIN_DAYS_SINCE_SURGERY"))
             fail(
                 "other_treatment",
-                f"Exclusion: {days} days since other treatment (at least {window('MIN_DAYS_SINCE_SURGERY')} needed)",
+                f"Exclusion: {days} days since other treatment (at least {window('MIN_DAYS_SINCE_SURGERY')} "
+                f"needed): met from {met:%d %b %Y}",
+                resolves_on=met,
             )
     for field, code, text in (
         ("unresectable_disease", "unresectable", "Exclusion: non-resectable liver metastases, primary or nodes"),
@@ -142,12 +274,57 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
     if a.liver_directed_therapy_date is not None:
         days = (a.assessed_on - a.liver_directed_therapy_date).days
         if days < window("MIN_DAYS_SINCE_LIVER_DIRECTED_THERAPY"):
+            met = a.liver_directed_therapy_date + dt.timedelta(days=window("MIN_DAYS_SINCE_LIVER_DIRECTED_THERAPY"))
             fail(
                 "liver_directed",
                 f"Exclusion: liver-directed therapy {days} days before the assessment "
-                f"(at least {window('MIN_DAYS_SINCE_LIVER_DIRECTED_THERAPY')} days needed)",
+                f"(at least {window('MIN_DAYS_SINCE_LIVER_DIRECTED_THERAPY')} days needed): met from {met:%d %b %Y}",
+                resolves_on=met,
             )
-    return Evaluation(missing=missing, failed=failed)
+    return Evaluation(
+        missing=missing, failed=failed, derived=derived, derived_grade=grade, grade_disagreement=disagreement
+    )
+
+
+def _indices(a: EligibilityAssessment) -> str:
+    parts = [f"Ki-67 {a.ki67_percent.normalize():f} %"] if a.ki67_percent is not None else []
+    if a.mitoses_per_2mm2 is not None:
+        parts.append(f"mitoses {a.mitoses_per_2mm2.normalize():f}/2 mm²")
+    return " and ".join(parts)
+
+
+def _age(a: EligibilityAssessment, patient: Patient, need, fail, derived: list) -> None:
+    """Inclusion 2 from the year of birth alone (protocol, Eligibility: "Age").
+
+    At the consent date D the patient is D.year − YOB − 1 or D.year − YOB. The lower bound ≥ 18
+    passes; an upper bound under 18 fails; 17-or-18 passes only on the investigator's explicit
+    answer that the 18th birthday was on or before D. An upper bound of 18 alone is never enough.
+    """
+    day = consent_day(patient)
+    if not need(day, "consent_date", "Date of consent"):
+        return
+    minimum = window("MIN_AGE_YEARS")
+    low, high = age_range(patient.year_of_birth, day)
+    derived.append(("Age at consent (from the year of birth)", describe_age_range(patient.year_of_birth, day)))
+    if low >= minimum:
+        return
+    if high < minimum:
+        fail("age", f"Inclusion 2: {describe_age_range(patient.year_of_birth, day)}: under {minimum}")
+        return
+    if (
+        need(
+            a.eighteenth_birthday_confirmed,
+            "age_confirmation",
+            f"Investigator's answer: was the 18th birthday on or before consent? The patient was "
+            f"{describe_age_range(patient.year_of_birth, day)}",
+        )
+        and not a.eighteenth_birthday_confirmed
+    ):
+        fail(
+            "age",
+            f"Inclusion 2: {describe_age_range(patient.year_of_birth, day)} and the 18th birthday was after "
+            "the consent date: under 18",
+        )
 
 
 def _imaging(
@@ -178,9 +355,14 @@ def _imaging(
 
 
 def stratification_levels(assessment: EligibilityAssessment) -> dict[str, str]:
-    """The patient's stratification factors from the confirmed source answers."""
+    """The patient's stratification factors from the confirmed source answers.
+
+    The WHO grade is the one derived from Ki-67 and mitoses (protocol, Stratification), never the
+    grade as reported: a disagreeing report blocks randomisation instead (patients.selectors).
+    """
+    grade = who_grade(assessment.ki67_percent, assessment.mitoses_per_2mm2)
     return {
         "primary_site_group": "pancreas" if assessment.primary_site == "pancreas" else "other",
-        "who_grade": assessment.who_grade if assessment.who_grade in ("G1", "G2") else "",
+        "who_grade": grade if grade in ("G1", "G2") else "",
         "resection_margin": assessment.resection_margin if assessment.resection_margin in ("R0", "R1") else "",
     }

@@ -6,6 +6,7 @@ from accounts.forms import ReasonFormMixin
 from accounts.validators import not_in_future
 from sites.forms import DateInput
 
+from .eligibility import ANSWER_SECTIONS
 from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry, Withdrawal
 
 
@@ -48,7 +49,8 @@ class RegistrationForm(forms.Form):
     )
     initials = forms.CharField(label=_("Initials"), max_length=3, help_text=_("Two or three letters. No names."))
     year_of_birth = forms.IntegerField(label=_("Year of birth"), min_value=1900, max_value=2100)
-    sex = forms.ChoiceField(label=_("Sex"), choices=Patient._meta.get_field("sex").choices)
+    # No default: a pre-selected sex would be saved unnoticed and decides the pregnancy questions.
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("", "—"), *Patient._meta.get_field("sex").choices])
     liver_resection_date = forms.DateField(
         label=_("Date of liver resection"), widget=DateInput(), validators=[not_in_future]
     )
@@ -73,8 +75,23 @@ class RegistrationForm(forms.Form):
 
     def __init__(self, *args, site=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.site = site
         if site is not None:
-            self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site, patient__isnull=True)
+            self.fields["screening"].queryset = ScreeningEntry.objects.filter(site=site).registrable()
+
+    def clean(self):
+        """The service's cross-field rules over the fields that parsed, so every error shows at once."""
+        from .services import registration_problems  # the service owns the rules; the form shows them
+
+        cleaned = super().clean()
+        if self.site is not None:
+            patient, consent = self.split(partial=True)
+            for problem in registration_problems(
+                site=self.site, data=patient, consent=consent, screening=cleaned.get("screening")
+            ):
+                field = problem.field if problem.field in self.fields and problem.field not in self.errors else None
+                self.add_error(field, problem.message)
+        return cleaned
 
     def clean_initials(self):
         initials = self.cleaned_data["initials"].strip().upper()
@@ -82,15 +99,13 @@ class RegistrationForm(forms.Form):
             raise forms.ValidationError(_("Two or three letters, e.g. JS or JAS."))
         return initials
 
-    def split(self) -> tuple[dict, dict]:
+    def split(self, *, partial: bool = False) -> tuple[dict, dict]:
         c = self.cleaned_data
-        patient = {
-            k: c[k] for k in ("initials", "year_of_birth", "sex", "liver_resection_date", "primary_resection_date")
-        }
-        consent = {
-            k: c[k] for k in ("document", "consented_at", "samples_biobank", "tissue", "future_research", "gp_letter")
-        }
-        return patient, consent
+        patient_fields = ("initials", "year_of_birth", "sex", "liver_resection_date", "primary_resection_date")
+        consent_fields = ("document", "consented_at", "samples_biobank", "tissue", "future_research", "gp_letter")
+        if partial:
+            return {k: c[k] for k in patient_fields if k in c}, {k: c[k] for k in consent_fields if k in c}
+        return {k: c[k] for k in patient_fields}, {k: c[k] for k in consent_fields}
 
 
 class ConsentForm(forms.Form):
@@ -127,46 +142,19 @@ class WithdrawalForm(forms.ModelForm):
 
 
 class EligibilityForm(ReasonFormMixin, forms.ModelForm):
-    SECTIONS = [
-        (_("Assessment"), ["assessed_on"]),
-        (
-            _("Inclusion criteria"),
-            [
-                "consent_before_procedures",
-                "ecog",
-                "histology_confirmed",
-                "primary_site",
-                "ki67_percent",
-                "who_grade",
-                "nec",
-                "resection_margin",
-                "liver_mets_histology_confirmed",
-                "primary_resected",
-            ],
-        ),
-        (_("Pre-operative imaging"), ["mri_date", "mri_no_extrahepatic", "pet_date", "pet_no_extrahepatic"]),
-        (
-            _("Exclusion criteria"),
-            [
-                "other_treatment_date",
-                "unresectable_disease",
-                "pregnant_or_breastfeeding",
-                "unwilling_contraception",
-                "prior_prrt",
-                "liver_directed_therapy_date",
-            ],
-        ),
-    ]
+    SECTIONS = ANSWER_SECTIONS
 
     class Meta:
         model = EligibilityAssessment
         fields = [
             "assessed_on",
             "consent_before_procedures",
+            "eighteenth_birthday_confirmed",
             "ecog",
             "histology_confirmed",
             "primary_site",
             "ki67_percent",
+            "mitoses_per_2mm2",
             "who_grade",
             "nec",
             "resection_margin",
@@ -196,9 +184,62 @@ class EligibilityForm(ReasonFormMixin, forms.ModelForm):
             if isinstance(field.widget, DateInput):
                 field.validators.append(not_in_future)
         self.fields["ki67_percent"].help_text = _("%; must be below 20")
+        self.fields["mitoses_per_2mm2"].help_text = _("per 2 mm²; with Ki-67 it gives the WHO grade")
+        self.fields["who_grade"].help_text = _("As written on the pathology report")
+        self.fields["eighteenth_birthday_confirmed"].help_text = _(
+            "Needed only when the year of birth leaves the age at consent at 17 or 18"
+        )
         self.fields["ecog"].help_text = _("0–4; must be 0 or 1")
         if not self.instance.pk:
             del self.fields["reason"]
 
     def sections(self):
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+
+class RegistrationCorrectionForm(forms.ModelForm):
+    """Correcting what was recorded at registration: the reason is required (audit)."""
+
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("e.g. “Date checked against the operation note”. Kept in the history with the old value."),
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["year_of_birth", "sex", "primary_resection_date", "liver_resection_date"]
+        widgets = {"primary_resection_date": DateInput(), "liver_resection_date": DateInput()}
+        help_texts = {
+            "liver_resection_date": _("The visit schedule is anchored on this date: visits not yet done move with it.")
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("primary_resection_date", "liver_resection_date"):
+            self.fields[name].validators.append(not_in_future)
+
+    def clean(self):
+        cleaned = super().clean()
+        primary, liver = cleaned.get("primary_resection_date"), cleaned.get("liver_resection_date")
+        if primary and liver and primary > liver:
+            self.add_error(
+                "primary_resection_date",
+                _("The primary must be resected before or with the liver metastases (protocol inclusion 6)."),
+            )
+        return cleaned
+
+    def _post_clean(self):
+        # The service writes the patient (audited); the form only validates, so the instance the
+        # page shows keeps its saved values until the correction is saved.
+        pass
+
+    def changes(self) -> dict:
+        return {n: self.cleaned_data[n] for n in self.Meta.fields if self.cleaned_data[n] != getattr(self.instance, n)}
+
+
+class SampleConsentWithdrawalForm(forms.Form):
+    withdrawn_on = forms.DateField(label=_("Date withdrawn"), widget=DateInput(), validators=[not_in_future])
+    reason = forms.CharField(
+        label=_("Reason, or what the patient said"), widget=forms.Textarea(attrs={"rows": 2}), max_length=500
+    )

@@ -111,6 +111,22 @@ class Patient(TrialRecord):
             "resection_margin": self.resection_margin,
         }
 
+    def sample_consent_stands(self) -> bool:
+        """The latest consent covers NETest/biobank samples and was not withdrawn (protocol, CRF 13).
+
+        Read once per loaded patient: a timeline asks it for every visit. The consent services
+        forget it when they change consent (``forget_sample_consent``).
+        """
+        if "_sample_consent" not in self.__dict__:
+            latest = self.consents.order_by("-consented_at", "-id").first()
+            self.__dict__["_sample_consent"] = bool(
+                latest and latest.samples_biobank and latest.samples_withdrawn_on is None
+            )
+        return self.__dict__["_sample_consent"]
+
+    def forget_sample_consent(self) -> None:
+        self.__dict__.pop("_sample_consent", None)
+
     def is_on_study(self) -> bool:
         """Still expected to attend visits and have forms completed."""
         return self.status not in (self.Status.COMPLETED, self.Status.WITHDRAWN, self.Status.DIED)
@@ -119,6 +135,12 @@ class Patient(TrialRecord):
 class ScreeningQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> ScreeningQuerySet:
         return in_site_scope(self, user, "site_id")
+
+    def registrable(self) -> ScreeningQuerySet:
+        """Entries a patient may be registered from (ScreeningEntry.offered_for_registration)."""
+        return self.filter(patient__isnull=True, eligible=True).exclude(
+            not_randomised_reason__in=ScreeningEntry.NOT_REGISTRABLE
+        )
 
 
 class ScreeningEntry(TrialRecord):
@@ -153,6 +175,12 @@ class ScreeningEntry(TrialRecord):
 
     def __str__(self) -> str:
         return f"{self.screened_on:%d %b %Y} · {self.get_sex_display()}, {self.age} y (log #{self.pk})"
+
+    # A patient who declined or was found not eligible on screening is not registered from that entry.
+    NOT_REGISTRABLE = (NotRandomisedReason.INELIGIBLE, NotRandomisedReason.DECLINED)
+
+    def offered_for_registration(self) -> bool:
+        return self.patient_id is None and self.eligible and self.not_randomised_reason not in self.NOT_REGISTRABLE
 
     def audit_site(self):
         return self.site
@@ -195,6 +223,9 @@ class Consent(TrialRecord):
     tissue = models.BooleanField(_("use of stored tumour tissue"), default=False)
     future_research = models.BooleanField(_("future research"), default=False)
     gp_letter = models.BooleanField(_("letter to the GP"), default=False)
+    # The optional sample consent can be withdrawn on its own (protocol, CRF 2): from that date no
+    # biomarker sample is expected or accepted (CRF 13).
+    samples_withdrawn_on = models.DateField(_("sample consent withdrawn on"), null=True, blank=True)
 
     class Meta:
         ordering = ["-consented_at", "-id"]
@@ -304,6 +335,11 @@ class EligibilityAssessment(TrialRecord):
     consent_before_procedures = models.BooleanField(
         _("written consent before any study procedure"), null=True, blank=True
     )
+    # Only the year of birth is recorded: when the patient may be 17 or 18 at consent, inclusion 2
+    # holds only on this explicit answer, part of what the investigator signs (protocol, Eligibility).
+    eighteenth_birthday_confirmed = models.BooleanField(
+        _("18th birthday on or before the date of consent (investigator)"), null=True, blank=True
+    )
     ecog = models.PositiveSmallIntegerField(
         _("ECOG / WHO performance status"), null=True, blank=True, validators=[MaxValueValidator(4)]
     )
@@ -319,7 +355,17 @@ class EligibilityAssessment(TrialRecord):
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
-    who_grade = models.CharField(_("WHO grade"), max_length=2, choices=Grade.choices, blank=True)
+    mitoses_per_2mm2 = models.DecimalField(
+        _("mitoses per 2 mm²"),
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(200)],
+    )
+    # As written on the local pathology report; the stratification factor is the grade derived from
+    # Ki-67 and mitoses (protocol, Eligibility), and a disagreement blocks randomisation.
+    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=Grade.choices, blank=True)
     nec = models.BooleanField(_("neuroendocrine carcinoma (NEC)"), null=True, blank=True)
     resection_margin = models.CharField(_("liver resection margin"), max_length=2, choices=Margin.choices, blank=True)
     liver_mets_histology_confirmed = models.BooleanField(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from sites.models import visible_site_ids
 
-from .models import Consent, Patient, ReconsentTask
+from .grading import grade_disagreement
+from .models import Consent, EligibilityAssessment, Patient, ReconsentTask
 
 
 def patient_randomisation_blockers(patient: Patient) -> list[str]:
@@ -29,7 +35,59 @@ def patient_randomisation_blockers(patient: Patient) -> list[str]:
     missing = [labels[k] for k, v in patient.stratification_factors().items() if not v]
     if missing:
         reasons.append("Stratification factor(s) not recorded: " + ", ".join(missing) + ".")
+    assessment = EligibilityAssessment.objects.filter(patient=patient).first()
+    if assessment is not None:
+        # Protocol, Eligibility: a locally reported grade that disagrees with the grade derived from
+        # Ki-67 and mitoses blocks randomisation until resolved.
+        disagreement = grade_disagreement(assessment.who_grade, assessment.ki67_percent, assessment.mitoses_per_2mm2)
+        if disagreement:
+            reasons.append(
+                f"WHO grade not resolved: {disagreement} Resolve it with the pathologist, correct the "
+                "eligibility answers with the reason, and have eligibility confirmed again."
+            )
     return reasons
+
+
+DEFAULT_RANDOMISATION_TIMING = {
+    "WARN_FROM_DAYS": 56,  # protocol: warn from week 8 after liver resection
+    "DEVIATION_AFTER_DAYS": 70,  # cycle 1 window (8 ± 2 weeks) closes at 10 weeks: a protocol deviation after
+}
+
+
+@dataclass(frozen=True)
+class RandomisationTiming:
+    days: int
+    warn: bool
+    deviation: bool
+    message: str
+
+
+def randomisation_timing(patient: Patient, day: dt.date | None = None) -> RandomisationTiming:
+    """How late randomising on ``day`` would be after the liver resection (protocol, Eligibility).
+
+    The limits are the setting ``RANDOMISATION_TIMING`` (configurable, defaults above).
+    """
+    limits = {**DEFAULT_RANDOMISATION_TIMING, **getattr(settings, "RANDOMISATION_TIMING", {})}
+    day = day or timezone.localdate()
+    days = (day - patient.liver_resection_date).days
+    weeks = f"{days // 7} weeks {days % 7} days"
+    if days > limits["DEVIATION_AFTER_DAYS"]:
+        return RandomisationTiming(
+            days,
+            True,
+            True,
+            f"{weeks} after the liver resection: later than {limits['DEVIATION_AFTER_DAYS'] // 7} weeks, when "
+            "the cycle 1 window has closed. Randomising now is a protocol deviation: record its reason.",
+        )
+    if days >= limits["WARN_FROM_DAYS"]:
+        closes = patient.liver_resection_date + dt.timedelta(days=limits["DEVIATION_AFTER_DAYS"])
+        return RandomisationTiming(
+            days,
+            True,
+            False,
+            f"{weeks} after the liver resection: randomise by {closes:%d %b %Y}, when the cycle 1 window closes.",
+        )
+    return RandomisationTiming(days, False, False, "")
 
 
 def patient_list(*, user, query: str = "", site_code: str = "", status: str = "") -> QuerySet[Patient]:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, record_create, record_update
+from accounts.audit import audit_event_record, field_changes, record_create, record_update
 from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
 from accounts.signatures import signature_apply, signature_verify
@@ -20,6 +20,7 @@ from core.policy import Action, require
 from sites.models import Site
 
 from .eligibility import evaluate, stratification_levels
+from .grading import age_range
 from .models import (
     Consent,
     ConsentDocument,
@@ -29,6 +30,7 @@ from .models import (
     ScreeningEntry,
     Withdrawal,
 )
+from .signals import registration_corrected
 
 ELIGIBILITY_MEANING = "I confirm this patient's eligibility assessment"
 ON_STUDY = (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.RANDOMISED, Patient.Status.FOLLOW_UP)
@@ -66,6 +68,88 @@ def _check_consent_document(document: ConsentDocument, consented_at: dt.datetime
         raise DomainError("The consent time is in the future.", field="consented_at")
 
 
+def _check_age_at_consent(year_of_birth: int, consented_at: dt.datetime) -> None:
+    """Refuse a patient certainly under 18 at consent (protocol, Eligibility: "Age").
+
+    From the year of birth alone the patient is one of two ages; a patient who may be 17 or 18 is
+    registered, and inclusion 2 then waits for the investigator's explicit answer at eligibility.
+    """
+    day = timezone.localtime(consented_at).date()
+    low, high = age_range(year_of_birth, day)
+    if high < 18:
+        raise DomainError(
+            f"Born in {year_of_birth}, the patient was {low} or {high} on the day of consent "
+            f"({day:%d %b %Y}): under 18, so not able to take part.",
+            field="year_of_birth",
+        )
+
+
+def _check_screening_entry(screening: ScreeningEntry, *, site: Site, sex: str) -> None:
+    # An entry already linked to a patient is settled under the site lock in patient_register (a
+    # repeat of the same registration returns that patient).
+    if screening.site_id != site.pk:
+        raise DomainError("That screening entry belongs to another patient.", field="screening")
+    if not screening.eligible or screening.not_randomised_reason in ScreeningEntry.NOT_REGISTRABLE:
+        recorded = screening.get_not_randomised_reason_display() or "not eligible"
+        raise DomainError(
+            f"That screening entry records the patient as “{recorded}”: "
+            "choose the patient's own entry, or add a new one to the screening log.",
+            field="screening",
+        )
+    if sex and screening.sex != sex:
+        raise DomainError(
+            f"The screening entry records the sex as {screening.get_sex_display().lower()}. Check which is right: "
+            "choose the patient's own entry or correct the sex.",
+            field="sex",
+        )
+
+
+class RegistrationRefused(DomainError):
+    """Every rule the registration breaks, each at its field (``errors``: [(field, message)])."""
+
+    code = "registration_refused"
+
+    def __init__(self, problems: list[DomainError]) -> None:
+        super().__init__(" ".join(p.message for p in problems), field=problems[0].field)
+        self.errors = [(p.field, p.message) for p in problems]
+
+
+def registration_problems(
+    *, site: Site, data: dict, consent: dict, screening: ScreeningEntry | None = None
+) -> list[DomainError]:
+    """All the cross-field rules a registration breaks, at once (so a nurse corrects them in one go).
+
+    Checks what is given: the registration form calls it with the fields that parsed, the service
+    with all of them.
+    """
+    problems: list[DomainError] = []
+
+    def check(rule, *args, **kwargs) -> None:
+        try:
+            rule(*args, **kwargs)
+        except DomainError as exc:
+            problems.append(exc)
+
+    liver, primary = data.get("liver_resection_date"), data.get("primary_resection_date")
+    check(_not_future, liver, "liver_resection_date", "date of liver resection")
+    check(_not_future, primary, "primary_resection_date", "date of primary resection")
+    if liver and primary and primary > liver:
+        problems.append(
+            DomainError(
+                "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
+                field="primary_resection_date",
+            )
+        )
+    consented_at = consent.get("consented_at")
+    if consented_at and consent.get("document"):
+        check(_check_consent_document, consent["document"], consented_at)
+    if consented_at and data.get("year_of_birth"):
+        check(_check_age_at_consent, data["year_of_birth"], consented_at)
+    if screening is not None:
+        check(_check_screening_entry, screening, site=site, sex=data.get("sex"))
+    return problems
+
+
 @transaction.atomic
 def patient_register(
     *,
@@ -85,22 +169,9 @@ def patient_register(
     if not site.can_recruit():
         raise DomainError(f"Site {site.code} is {site.get_status_display().lower()}: it cannot register patients.")
     initials = data["initials"].upper()
-    _not_future(data["liver_resection_date"], "liver_resection_date", "date of liver resection")
-    _not_future(data["primary_resection_date"], "primary_resection_date", "date of primary resection")
-    if data["primary_resection_date"] > data["liver_resection_date"]:
-        raise DomainError(
-            "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
-            field="primary_resection_date",
-        )
-    consented_at = consent["consented_at"]
-    _check_consent_document(consent["document"], consented_at)
-    age = timezone.localtime(consented_at).year - data["year_of_birth"]
-    if age < 18:
-        raise DomainError(
-            f"Born in {data['year_of_birth']}, the patient is {age} at most: under 18.", field="year_of_birth"
-        )
-    if screening is not None and screening.site_id != site.pk:
-        raise DomainError("That screening entry belongs to another patient.", field="screening")
+    problems = registration_problems(site=site, data=data, consent=consent, screening=screening)
+    if problems:
+        raise RegistrationRefused(problems)
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
@@ -163,6 +234,7 @@ def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}.")
     _check_consent_document(data["document"], data["consented_at"])
     consent = record_create(obj=Consent(patient=patient, taken_by=actor, **data), actor=actor, reason="Re-consent")
+    patient.forget_sample_consent()
     for task in patient.reconsent_tasks.filter(document=data["document"], completed_at__isnull=True):
         record_update(obj=task, data={"completed_at": timezone.now()}, actor=actor, reason="Patient re-consented")
     audit_event_record(
@@ -281,12 +353,27 @@ def eligibility_confirm(
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     if assessment is None:
         raise DomainError("Enter the eligibility assessment first.")
-    if patient.status not in (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
+    before_randomisation = patient.status in (
+        Patient.Status.CONSENTED,
+        Patient.Status.ELIGIBLE,
+        Patient.Status.INELIGIBLE,
+    )
+    # After randomisation the assessment is confirmed again only when a correction voided its
+    # signature; the patient's status and strata stay as randomised (intention to treat).
+    if not before_randomisation and assessment.outcome != EligibilityAssessment.Outcome.PENDING:
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
     result = evaluate(assessment, patient)
     if not result.complete:
         raise DomainError(
             "Answer every criterion before confirming: " + "; ".join(f.text for f in result.missing) + "."
+        )
+    if result.only_waiting:
+        raise DomainError(
+            "Not yet eligible: "
+            + "; ".join(f.text for f in result.failed)
+            + f". Every criterion can be met from {result.met_on:%d %b %Y}: assess again then, rather than "
+            "confirming the patient as not eligible.",
+            code="not_yet_eligible",
         )
     # Outside the transaction: a refused signature must leave its audit record behind.
     signature_verify(
@@ -312,16 +399,17 @@ def eligibility_confirm(
             actor=actor,
             reason="Confirmed by investigator",
         )
-        status = Patient.Status.ELIGIBLE if result.eligible else Patient.Status.INELIGIBLE
-        factors = stratification_levels(assessment) if result.eligible else {}
-        record_update(
-            obj=patient,
-            data={"status": status, **factors},
-            actor=actor,
-            reason="Eligibility confirmed"
-            if result.eligible
-            else "Not eligible: " + "; ".join(f.text for f in result.failed),
-        )
+        if before_randomisation:
+            status = Patient.Status.ELIGIBLE if result.eligible else Patient.Status.INELIGIBLE
+            factors = stratification_levels(assessment) if result.eligible else {}
+            record_update(
+                obj=patient,
+                data={"status": status, **factors},
+                actor=actor,
+                reason="Eligibility confirmed"
+                if result.eligible
+                else "Not eligible: " + "; ".join(f.text for f in result.failed),
+            )
         signature_apply(user=actor, meaning=ELIGIBILITY_MEANING, obj=assessment, ip_address=ip_address)
         audit_event_record(
             kind=AuditEvent.Kind.ELIGIBILITY_CONFIRMED,
@@ -331,3 +419,117 @@ def eligibility_confirm(
             detail={"failed": [f.code for f in result.failed]},
         )
     return assessment
+
+
+# Registration data a site may correct (protocol, Eligibility and CRFs 4, 6, 7): each is an input of
+# the eligibility assessment (age, windows from the resections, inclusion 6, the pregnancy
+# criteria), so a change sends a confirmed assessment back for the investigator's signature.
+CORRECTABLE_FIELDS = ("liver_resection_date", "primary_resection_date", "year_of_birth", "sex")
+
+
+@transaction.atomic
+def patient_registration_correct(
+    *, actor: User, patient: Patient, data: dict, reason: str, expected_version: int | None = None
+) -> Patient:
+    """Correct registration data with a reason, before or after randomisation (audited, old → new).
+
+    A confirmed eligibility assessment goes back to "awaiting confirmation", which voids its
+    signature; the visit schedule and the CRFs showing the dates follow through the
+    ``registration_corrected`` event (crf re-anchors undone visits on a new liver-resection date).
+    """
+    unknown = set(data) - set(CORRECTABLE_FIELDS)
+    if unknown:
+        raise DomainError(f"Not correctable here: {', '.join(sorted(unknown))}.")
+    # Correcting what registration recorded is part of registering (the same delegated duty).
+    require(actor, Action.PATIENT_REGISTER, patient.site)
+    if not reason or not reason.strip():
+        raise DomainError("Give the reason for the correction.", field="reason")
+    # Lock the patient row: a correction and a randomisation (which reads the dates) are serialised.
+    locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
+    merged = {name: data.get(name, getattr(locked, name)) for name in CORRECTABLE_FIELDS}
+    _not_future(merged["liver_resection_date"], "liver_resection_date", "date of liver resection")
+    _not_future(merged["primary_resection_date"], "primary_resection_date", "date of primary resection")
+    if merged["primary_resection_date"] > merged["liver_resection_date"]:
+        raise DomainError(
+            "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
+            field="primary_resection_date",
+        )
+    first_consent = locked.consents.order_by("consented_at", "id").first()
+    if first_consent is not None:
+        _check_age_at_consent(merged["year_of_birth"], first_consent.consented_at)
+    changes = {name: (old, new) for name, old, new in field_changes(locked, data)}
+    if not changes:
+        return locked
+    reason = reason.strip()
+    locked = record_update(
+        obj=locked,
+        data=data,
+        actor=actor,
+        reason=f"Registration data corrected: {reason}",
+        expected_version=expected_version,
+    )
+    labels = ", ".join(str(Patient._meta.get_field(n).verbose_name) for n in changes)
+    assessment = EligibilityAssessment.objects.filter(patient=locked).first()
+    if assessment is not None and assessment.outcome != EligibilityAssessment.Outcome.PENDING:
+        record_update(
+            obj=assessment,
+            data={
+                "outcome": EligibilityAssessment.Outcome.PENDING,
+                "failed_criteria": [],
+                "confirmed_at": None,
+                "confirmed_by": None,
+            },
+            actor=actor,
+            reason=f"Registration data it rests on corrected ({labels}): {reason}",
+        )
+        if locked.status in (Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
+            locked = record_update(
+                obj=locked,
+                data={"status": Patient.Status.CONSENTED},
+                actor=actor,
+                reason=f"Eligibility to be confirmed again after a correction ({labels}): {reason}",
+            )
+    audit_event_record(
+        kind=AuditEvent.Kind.RECORD_CHANGED,
+        actor=actor,
+        target=locked,
+        reason=reason,
+        summary=f"{locked.trial_number}: registration data corrected ({labels})",
+        detail={name: [str(old), str(new)] for name, (old, new) in changes.items()},
+    )
+    registration_corrected.send(sender=Patient, patient=locked, changes=changes, actor=actor, reason=reason)
+    patient.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_state")})
+    return locked
+
+
+@transaction.atomic
+def consent_samples_withdraw(*, actor: User, patient: Patient, withdrawn_on: dt.date, reason: str) -> Consent:
+    """The patient withdraws the optional consent to NETest/biobank samples (protocol, CRF 2).
+
+    Recorded on the consent standing (audited, with the reason): from then on no biomarker sample is
+    expected or accepted (CRF 13); samples already taken stay recorded.
+    """
+    require(actor, Action.CONSENT_RECORD, patient.site)
+    if not reason or not reason.strip():
+        raise DomainError("Give the reason, or write what the patient said.", field="reason")
+    _not_future(withdrawn_on, "withdrawn_on", "date of withdrawal")
+    consent = Consent.objects.select_for_update().filter(patient=patient).order_by("-consented_at", "-id").first()
+    if consent is None or not consent.samples_biobank or consent.samples_withdrawn_on is not None:
+        raise DomainError(f"{patient.trial_number} has no standing consent to samples to withdraw.")
+    if withdrawn_on < timezone.localtime(consent.consented_at).date():
+        raise DomainError("The withdrawal is before the consent it withdraws.", field="withdrawn_on")
+    consent = record_update(
+        obj=consent,
+        data={"samples_withdrawn_on": withdrawn_on},
+        actor=actor,
+        reason=f"Sample consent withdrawn: {reason.strip()}",
+    )
+    patient.forget_sample_consent()
+    audit_event_record(
+        kind=AuditEvent.Kind.CONSENT_WITHDRAWN,
+        actor=actor,
+        target=patient,
+        reason=reason.strip(),
+        summary=f"{patient.trial_number}: consent to NETest/biobank samples withdrawn on {withdrawn_on:%d %b %Y}",
+    )
+    return consent

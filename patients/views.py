@@ -15,12 +15,14 @@ from sites.models import Site
 
 from . import services
 from .access import access_patient
-from .eligibility import evaluate
+from .eligibility import answer_rows, evaluate
 from .forms import (
     ConsentDocumentForm,
     ConsentForm,
     EligibilityForm,
+    RegistrationCorrectionForm,
     RegistrationForm,
+    SampleConsentWithdrawalForm,
     ScreeningForm,
     WithdrawalForm,
 )
@@ -68,6 +70,7 @@ def patient_register(request, code):
                 confirm_possible_duplicate=form.cleaned_data["not_a_duplicate"],
             )
         except DomainError as exc:
+            form.possible_duplicate = exc.code == "possible_duplicate"
             form_add_domain_error(form, exc)
         else:
             messages.success(request, _("Registered as %(n)s.") % {"n": patient.trial_number})
@@ -111,6 +114,57 @@ def patient_history(request, trial_number):
         title=_("History of %(n)s") % {"n": patient.trial_number},
         timezone_name=patient.site.timezone,
         back_url=patient.get_absolute_url(),
+    )
+
+
+@login_required
+def registration_correct(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    deny_unless(request.user, Action.PATIENT_REGISTER, patient.site)
+    form = RegistrationCorrectionForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_registration_correct(
+                actor=request.user,
+                patient=patient,
+                data=form.changes(),
+                reason=form.cleaned_data["reason"],
+                expected_version=int(request.POST.get("version") or patient.version),
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Registration data corrected. The history keeps the old values."))
+            return redirect(patient)
+    return render(
+        request,
+        "patients/simple_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "version": patient.version,
+            "title": _("Correct registration data"),
+        },
+    )
+
+
+@login_required
+def sample_consent_withdraw(request, trial_number):
+    patient = access_patient(user=request.user, trial_number=trial_number)
+    deny_unless(request.user, Action.CONSENT_RECORD, patient.site)
+    form = SampleConsentWithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.consent_samples_withdraw(actor=request.user, patient=patient, **form.cleaned_data)
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Sample consent withdrawn: no further samples are expected."))
+            return redirect(patient)
+    return render(
+        request,
+        "patients/simple_form.html",
+        {"form": form, "patient": patient, "title": _("Withdraw consent to NETest and biobank samples")},
     )
 
 
@@ -210,6 +264,7 @@ def eligibility_confirm(request, trial_number):
             "patient": patient,
             "assessment": assessment,
             "evaluation": evaluate(assessment, patient),
+            "rows": answer_rows(assessment, patient),
             "signatures": signature_status(obj=assessment),
         },
     )

@@ -2,6 +2,7 @@
 
 from accounts.models import User
 from patients.models import Patient
+from patients.selectors import randomisation_timing
 
 from . import services
 from .models import Allocation
@@ -30,5 +31,9 @@ def seed(*, stdout) -> None:
         patient = Patient.objects.filter(trial_number=trial_number, status=Patient.Status.ELIGIBLE).first()
         if patient is not None:
             nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")
-            services.patient_randomise(patient=patient, actor=nurse)
+            # A demo patient past 10 weeks shows how the late randomisation's deviation is recorded.
+            late = randomisation_timing(patient).deviation
+            services.patient_randomise(
+                patient=patient, actor=nurse, late_reason="Patient took longer to decide" if late else ""
+            )
     stdout.write(f"  {Allocation.objects.count()} demo patients randomised")

@@ -70,3 +70,20 @@ class ImportForm(forms.Form):
             return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError(_("The file is not UTF-8 text.")) from exc
+
+
+class RandomiseForm(forms.Form):
+    """The confirmation to randomise; past the protocol's limit it asks for the deviation's reason."""
+
+    late_reason = forms.CharField(
+        label=_("Protocol deviation: reason for randomising late"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+
+    def __init__(self, *args, late: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if late:
+            self.fields["late_reason"].required = True
+        else:
+            del self.fields["late_reason"]

@@ -147,6 +147,9 @@ class Allocation(TrialRecord):
     slot = models.OneToOneField(Slot, null=True, blank=True, on_delete=models.PROTECT, related_name="allocation")
     # Minimisation: the arm that minimised imbalance and whether the random element chose it.
     minimising_arm = models.CharField(max_length=1, choices=Arm.choices, blank=True)
+    # Randomised later than the protocol allows after liver resection (cycle 1 window closes at 10
+    # weeks): the protocol deviation's reason, required then (patients.selectors.randomisation_timing).
+    late_reason = models.TextField(_("protocol deviation: reason for late randomisation"), blank=True)
 
     class Meta:
         ordering = ["randomised_at", "id"]

@@ -18,7 +18,7 @@ from accounts.notifications import notification_queue
 from accounts.roles import TrialRole
 from core.policy import Action, require
 from patients.models import Patient
-from patients.selectors import patient_randomisation_blockers
+from patients.selectors import patient_randomisation_blockers, randomisation_timing
 from sites.models import Delegation, Site
 
 from . import design
@@ -201,10 +201,12 @@ def _allocate_by_minimisation(config: RandomisationConfig, patient: Patient) -> 
     )
 
 
-def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
+def patient_randomise(*, patient: Patient, actor: User, late_reason: str = "") -> Allocation:
     """Allocate an arm to an eligible, consented patient with every factor recorded.
 
     Idempotent: a repeat call returns the existing allocation. Refused with the reasons otherwise.
+    Later than the protocol's limit after liver resection (patients.selectors.randomisation_timing)
+    it needs ``late_reason``, the protocol deviation recorded on the allocation.
     """
     with transaction.atomic():
         locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
@@ -216,6 +218,10 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
         blockers = patient_randomisation_blockers(locked)
         if blockers:
             raise DomainError("Not randomised: " + " ".join(blockers), code="not_randomisable")
+        timing = randomisation_timing(locked, timezone.localdate())
+        late_reason = late_reason.strip() if timing.deviation else ""
+        if timing.deviation and not late_reason:
+            raise DomainError(f"Not randomised: {timing.message}", code="late_randomisation", field="late_reason")
         config = active_config()
         if config is None:
             raise DomainError("Randomisation is not configured yet.")
@@ -238,9 +244,10 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
                 config=config,
                 slot=slot,
                 minimising_arm=minimising,
+                late_reason=late_reason,
             ),
             actor=actor,
-            reason="Randomised",
+            reason=f"Randomised late (protocol deviation): {late_reason}" if late_reason else "Randomised",
         )
         if config.frozen_at is None:
             # Re-read under the row lock: two first randomisations at once freeze the design once,
@@ -258,7 +265,7 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
             actor=actor,
             target=locked,
             summary=f"{locked.trial_number} randomised to arm {arm} (stratum {stratum})",
-            detail={"allocation_id": allocation.pk, "stratum": stratum},
+            detail={"allocation_id": allocation.pk, "stratum": stratum, "late_reason": late_reason},
         )
         patient_randomised.send(sender=Allocation, allocation=allocation, actor=actor)
         _notify(allocation)

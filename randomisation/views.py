@@ -11,10 +11,10 @@ from accounts.models import AuditEvent
 from accounts.permissions import action_required
 from core.policy import Action, can, deny_unless
 from patients.access import access_patient
-from patients.selectors import patient_randomisation_blockers
+from patients.selectors import patient_randomisation_blockers, randomisation_timing
 
 from . import design, services
-from .forms import ConfigForm, GenerateForm, ImportForm
+from .forms import ConfigForm, GenerateForm, ImportForm, RandomiseForm
 from .models import Allocation, AllocationList, RandomisationConfig, Slot
 from .selectors import balance_report, integrity_report
 
@@ -116,14 +116,25 @@ def randomise(request, trial_number):
         return redirect("randomisation:result", trial_number=patient.trial_number)
     deny_unless(request.user, Action.RANDOMISE, patient.site)
     blockers = patient_randomisation_blockers(patient)
-    if request.method == "POST" and not blockers:
+    timing = randomisation_timing(patient)
+    form = RandomiseForm(request.POST if request.method == "POST" else None, late=timing.deviation)
+    if request.method == "POST" and not blockers and form.is_valid():
         try:
-            services.patient_randomise(patient=patient, actor=request.user)
+            services.patient_randomise(
+                patient=patient, actor=request.user, late_reason=form.cleaned_data.get("late_reason", "")
+            )
         except DomainError as exc:
-            blockers = [exc.message]
+            if exc.field == "late_reason":
+                form_add_domain_error(form, exc)
+            else:
+                blockers = [exc.message]
         else:
             return redirect("randomisation:result", trial_number=patient.trial_number)
-    return render(request, "randomisation/randomise.html", {"patient": patient, "blockers": blockers})
+    return render(
+        request,
+        "randomisation/randomise.html",
+        {"patient": patient, "blockers": blockers, "timing": timing, "form": form},
+    )
 
 
 @login_required

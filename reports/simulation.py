@@ -52,6 +52,7 @@ from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
 from patients import services as patients
 from patients.demo import screen_and_register
 from patients.models import ConsentDocument, Withdrawal
+from patients.selectors import randomisation_timing
 from randomisation.models import Allocation
 from randomisation.services import patient_randomise
 from safety import services as safety
@@ -101,6 +102,8 @@ def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: st
         "unwilling_contraception": False,
         "prior_prrt": False,
         "ki67_percent": ki67,
+        # Mitoses consistent with the Ki-67 grade (G1 < 2, G2 2–20 per 2 mm²), so the reported grade agrees.
+        "mitoses_per_2mm2": "1" if grade == "G1" else "3",
         "who_grade": grade,
         "resection_margin": margin,
     }
@@ -287,7 +290,12 @@ def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
         today=today,
     )
     patient.refresh_from_db()
-    allocation = patient_randomise(patient=patient, actor=nurse)
+    # Every simulated patient is randomised on the day the simulation runs, however long ago the
+    # resection: past the protocol's limit the allocation records that as its deviation reason.
+    late = randomisation_timing(patient).deviation
+    allocation = patient_randomise(
+        patient=patient, actor=nurse, late_reason="Simulated: randomised on the day of the simulation" if late else ""
+    )
     counts["randomised"] += 1
     return patient, allocation.arm
 

@@ -36,6 +36,7 @@ class CrfForm(TrialRecord):
     REPEATING = False  # several entries per visit (logs: con meds, deviations, imaging, pregnancy)
     # Model fields the save service derives from the entries (never typed): exported beside them.
     DERIVED_FIELDS: list[str] = []
+    NEEDS_SAMPLE_CONSENT = False  # entered only while the optional sample consent stands (CRF 13)
     # Lifecycle bookkeeping is not part of the form's content (nor of what a signature covers).
     BOOKKEEPING_FIELDS = TrialRecord.BOOKKEEPING_FIELDS | {
         "status",

@@ -690,6 +690,7 @@ class QualityOfLife(CrfForm):
 class BiomarkerSample(CrfForm):
     FORM_CODE = "biomarker_sample"
     FORM_TITLE = _("Biomarker samples")
+    NEEDS_SAMPLE_CONSENT = True
 
     blood_collected_at = models.DateTimeField(_("NETest whole blood collected"), null=True, blank=True)
     blood_tube_id = models.CharField(_("blood kit / tube id"), max_length=40, blank=True)

@@ -48,6 +48,9 @@ class Visit(TrialRecord):
     missed_reason = models.CharField(_("reason missed"), max_length=300, blank=True)
     not_applicable_reason = models.CharField(_("why not applicable"), max_length=300, blank=True)
     unscheduled_reason = models.CharField(_("reason for unscheduled visit"), max_length=300, blank=True)
+    # A done visit stays where it was when its anchor date is corrected; if it now falls outside its
+    # window, this says so (shown on the timeline, exported with the visit).
+    window_flag = models.CharField(_("outside the window after a correction"), max_length=300, blank=True)
 
     objects = VisitQuerySet.as_manager()
 

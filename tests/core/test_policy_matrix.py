@@ -115,7 +115,12 @@ class Trial:
         patients.consent_record(
             actor=self.world.nurse_a,
             patient=patient,
-            data={"document": self.document, "consented_at": timezone.now() - dt.timedelta(days=60)},
+            # With the optional sample consent: the biomarker-sample form is expected only with it (CRF 13).
+            data={
+                "document": self.document,
+                "consented_at": timezone.now() - dt.timedelta(days=60),
+                "samples_biobank": True,
+            },
         )
         return patient
 

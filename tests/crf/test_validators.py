@@ -148,6 +148,10 @@ HARD = [
     ("lutathera_dosing", {"delay_days": 7}, "delay_reason", "reason for the delay"),
     ("quality_of_life", {f"q{n}": None for n in range(1, 31)}, "completed_on", "No item answered"),
     ("biomarker_sample", {"blood_tube_id": ""}, "blood_tube_id", "tube id"),
+    # The registration is the source of both resection dates (protocol CRFs 6–7; issue 22): a CRF
+    # that disagrees is refused, and the correction is made at the registration with a reason.
+    ("histopathology", {"primary_resection_date": days_ago(60)}, "primary_resection_date", "registration records"),
+    ("liver_resection", {"resection_date": days_ago(69)}, "resection_date", "registration records"),
     ("biomarker_sample", {"urine_collected_at": timezone.now() - D(days=30)}, "urine_tube_id", "tube id"),
     ("biomarker_sample", {"shipped_on": days_ago(31)}, "shipped_on", "before the sample was collected"),
     ("biomarker_sample", {"received_on": days_ago(30)}, "received_on", "before it was shipped"),
@@ -189,8 +193,6 @@ SOFT = [
     ("medical_history", {"carcinoid_heart_disease": True}, "carcinoid_heart_disease", "without carcinoid"),
     ("histopathology", {"who_grade": "G2"}, "who_grade", "Entered grade G2 but Ki-67 2 % and mitoses 1 give G1"),
     ("histopathology", {"ki67_percent": Decimal("5")}, "who_grade", "give G2"),
-    ("histopathology", {"primary_resection_date": days_ago(60)}, "primary_resection_date", "registration"),
-    ("liver_resection", {"resection_date": days_ago(69)}, "resection_date", "registration"),
     ("liver_resection", {"margin": "R1"}, "margin", "Eligibility recorded margin R0"),
     ("laboratory", {"platelets": Decimal("70")}, "platelets", "Thrombocytopenia grade 2"),
     # Cockcroft–Gault, protocol CRF 9: woman born 1960 (age 66 as the older bound), 70 kg,

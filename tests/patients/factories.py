@@ -52,6 +52,7 @@ def eligible_answers(patient, **overrides) -> dict:
         "histology_confirmed": True,
         "primary_site": "pancreas",
         "ki67_percent": "5.0",
+        "mitoses_per_2mm2": "1.0",
         "who_grade": "G2",
         "nec": False,
         "resection_margin": "R1",

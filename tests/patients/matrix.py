@@ -11,6 +11,8 @@ URLS = {
     "patients:patient_detail": ("get", _patient),
     "patients:patient_history": ("get", _patient),
     "patients:consent_add": ("get", _patient),
+    "patients:registration_correct": ("get", _patient),
+    "patients:sample_consent_withdraw": ("get", _patient),
     "patients:withdrawal_add": ("get", _patient),
     "patients:eligibility_edit": ("get", _patient),
     "patients:eligibility_confirm": ("get", _patient),
