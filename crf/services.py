@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 from simple_history.utils import bulk_create_with_history
 
 from accounts.audit import audit_event_record, record_create, record_update
+from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError, EditConflict, NotPermitted
 from accounts.models import AuditEvent, User
 from accounts.roles import TrialRole
@@ -72,6 +73,8 @@ def visits_schedule_create(*, patient: Patient, arm: str, randomised_on: dt.date
     for visit in visits:
         visit._history_user = actor
         visit.created_at = visit.updated_at = now
+    # bulk_create_with_history bypasses record_create and its lock backstop.
+    entry_guard("the visit schedule")
     created = bulk_create_with_history(visits, Visit, default_user=actor, default_date=now)
     if any(v.pk is None for v in created):  # a backend that returns no keys: read them back
         created = list(patient.visits.order_by("sequence"))
@@ -402,6 +405,7 @@ def crf_unlock(*, form: CrfForm, actor: User, reason: str) -> CrfForm:
 def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
     if not actor.has_trial_role(TrialRole.DATA_MANAGER, TrialRole.MONITOR):
         raise NotPermitted("Queries are raised by the data manager or a monitor.")
+    query_guard()
     if field not in form.data_field_names():
         raise DomainError("Choose a field of this form.", field="field")
     if not text.strip():
@@ -428,6 +432,7 @@ def query_close(*, query: Query, actor: User, text: str = "") -> Query:
     raiser_ok = query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)
     if not raiser_ok:
         raise NotPermitted("The person who raised the query, or the data manager, closes it.")
+    query_guard()
     if text:
         QueryMessage.objects.create(query=query, author=actor, text=text)
     query = record_update(
@@ -444,6 +449,7 @@ def query_close(*, query: Query, actor: User, text: str = "") -> Query:
 def query_reopen(*, query: Query, actor: User, text: str) -> Query:
     if not (query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)):
         raise NotPermitted("The person who raised the query, or the data manager, re-opens it.")
+    query_guard()
     if not text.strip():
         raise DomainError("Say why the query is re-opened.", field="text")
     QueryMessage.objects.create(query=query, author=actor, text=text)
@@ -510,6 +516,7 @@ def casebook_sign(
 
     if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES):
         raise NotPermitted("The casebook is signed by the PI or a delegated investigator of the site.")
+    dataset_write_guard(what="the casebook sign-off", soft_lock_allows=True)
     blockers = casebook_blockers(patient)
     if blockers:
         raise DomainError("Not ready to sign: " + " ".join(blockers))

@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
+from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
@@ -281,6 +282,8 @@ def eligibility_confirm(
         raise NotPermitted("Eligibility is confirmed by the PI or a delegated investigator of the site.")
     if patient.status not in (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
+    # Before the signature is verified: a refused write must not leave a verified signature behind.
+    dataset_write_guard(what="the eligibility confirmation")
     result = evaluate(assessment, patient)
     if not result.complete:
         raise DomainError(

@@ -350,7 +350,7 @@ def _frame(table: Table, *, length: int):
     return pd.DataFrame(data, columns=names), names, labels
 
 
-def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime) -> list[Path]:
+def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "") -> list[Path]:
     import pyreadstat
 
     paths = []
@@ -363,7 +363,7 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime) -> l
             pyreadstat.write_xport(
                 frame,
                 str(path),
-                file_label=table.label[:40],
+                file_label=(label_prefix + table.label)[:40],
                 column_labels=labels,
                 table_name=dataset,
                 file_format_version=5,
@@ -373,12 +373,12 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime) -> l
         elif fmt == "sav":
             frame, _names, labels = _frame(table, length=64)
             path = out / f"{table.name}.sav"
-            pyreadstat.write_sav(frame, str(path), file_label=table.label, column_labels=labels)
+            pyreadstat.write_sav(frame, str(path), file_label=label_prefix + table.label, column_labels=labels)
             _stamp_sav(path, when)
         else:
             frame, _names, labels = _frame(table, length=32)
             path = out / f"{table.name}.dta"
-            pyreadstat.write_dta(frame, str(path), file_label=table.label[:80], column_labels=labels)
+            pyreadstat.write_dta(frame, str(path), file_label=(label_prefix + table.label)[:80], column_labels=labels)
             _stamp_dta(path, when)
         paths.append(path)
     return paths
@@ -410,18 +410,8 @@ def _stamp_dta(path: Path, when: dt.datetime) -> None:
     _replace_in_header(path, rb"\d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", stamp, limit=512)
 
 
-def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked: bool = False) -> dict:
-    """Write the export of the current lock (or a labelled 'not locked' one) and its manifest."""
-    from accounts.audit import audit_event_record
-    from accounts.errors import DomainError
-    from accounts.models import AuditEvent
-
-    lock = DatasetLock.current()
-    if lock is None and not allow_unlocked:
-        raise DomainError("The dataset is not locked: lock it first, or ask for a 'not locked' export.")
-    out.mkdir(parents=True, exist_ok=True)
-    when = (lock.hard_locked_at or lock.locked_at) if lock else timezone.now().replace(microsecond=0)
-    when = when.astimezone(dt.UTC).replace(microsecond=0)
+def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: str = "") -> tuple[list[Path], dict]:
+    """Write the data files of ``formats`` into ``out`` from the database as it stands now."""
     tables = collect(lock=lock)
     files: list[Path] = []
     counts: dict[str, int] = {}
@@ -434,23 +424,178 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
         files.append(write_odm(out / "nelmas-odm.xml", lock=lock, when=when))
     for fmt in ("xpt", "sav", "dta"):
         if fmt in formats:
-            files += write_stat(tables, out, fmt, when)
+            files += write_stat(tables, out, fmt, when, label_prefix=prefix)
     for table in tables:
         if table.name not in counts:
             counts[table.name] = len(table.rows) if "rows" in table.__dict__ else table.query.count()
+    if prefix:
+        renamed = []
+        for path in files:
+            target = path.with_name(prefix + path.name)
+            path.rename(target)
+            renamed.append(target)
+        files = renamed
+    return files, counts
+
+
+def _format_of(name: str) -> str:
+    if name == "nelmas-odm.xml":
+        return "odm"
+    return {"csv": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[name.rsplit(".", 1)[1]]
+
+
+def lock_when(lock) -> dt.datetime:
+    """The time the lock's files carry in their headers: the hard lock's, else the soft lock's."""
+    return (lock.hard_locked_at or lock.locked_at).astimezone(dt.UTC).replace(microsecond=0)
+
+
+def snapshot_ensure(lock) -> dict[str, int]:
+    """Store every format of ``lock``'s export once, while the lock stands; returns the row counts.
+
+    The lock row is locked first so two first exports (or an export and the unlock) do not build it
+    twice. Only a standing lock is built from the database: after unlock the data may have changed.
+    """
+    import tempfile
+
+    from django.core.files import File
+
+    from .models import LockSnapshotFile
+
+    lock_model = type(lock)
+    lock = lock_model.objects.select_for_update().get(pk=lock.pk)
+    stored = LockSnapshotFile.objects.filter(lock=lock)
+    meta = stored.filter(fmt="meta").first()
+    if meta is not None:
+        with meta.file.open("rb") as f:
+            return json.loads(f.read().decode())
+    if lock.unlocked_at is not None:
+        from accounts.errors import DomainError
+
+        raise DomainError(f"{lock} was unlocked before its export was stored: it cannot be rebuilt.")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        files, counts = _build(formats=list(FORMATS), out=out, lock=lock, when=lock_when(lock))
+        meta_path = out / "tables.json"
+        meta_path.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+        for path in [*files, meta_path]:
+            with path.open("rb") as f:
+                snapshot = LockSnapshotFile(
+                    lock=lock,
+                    fmt="meta" if path is meta_path else _format_of(path.name),
+                    name=path.name,
+                    sha256=_sha(path),
+                    size=path.stat().st_size,
+                )
+                snapshot.file.save(f"lock-{lock.pk}/{path.name}", File(f), save=False)
+                snapshot.save()
+    return counts
+
+
+def snapshot_on_unlock(sender, lock, **kwargs) -> None:
+    """Receiver of crf.locking.dataset_unlocking: store the lock's export while the data are frozen."""
+    snapshot_ensure(lock)
+
+
+def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
+    import shutil
+
+    from .models import LockSnapshotFile
+
+    files = []
+    for snapshot in LockSnapshotFile.objects.filter(lock=lock, fmt__in=formats).order_by("name"):
+        target = out / snapshot.name
+        with snapshot.file.open("rb") as source, target.open("wb") as f:
+            shutil.copyfileobj(source, f, 1 << 20)
+        if _sha(target) != snapshot.sha256:
+            from accounts.errors import DomainError
+
+            raise DomainError(f"The stored file {snapshot.name} of {lock} does not match its SHA-256.")
+        files.append(target)
+    return files
+
+
+def software_version() -> str:
+    """The git commit the EDC runs (EDC_VERSION in a built image, else the checkout's HEAD)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.environ.get("EDC_VERSION"):
+        return os.environ["EDC_VERSION"]
+    git = shutil.which("git")
+    if git is None:
+        return "unknown"
+    try:
+        return subprocess.run(  # noqa: S603 - a fixed command, no outside input
+            [git, "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+UNLOCKED_PREFIX = "NOT-LOCKED-"
+
+
+def export_dataset(
+    *, formats: list[str], out: Path, actor=None, lock_id: int | None = None, allow_unlocked: bool = False
+) -> dict:
+    """Write the export of a lock (the standing one unless ``lock_id`` names another) and its manifest.
+
+    A lock's data files come from its stored snapshot, so lock N gives the same bytes after later
+    unlocks, edits and locks. Without a lock (``allow_unlocked``) the files are built from the data as
+    they stand and every file name and label says NOT LOCKED.
+    """
+    from accounts.audit import audit_event_record
+    from accounts.errors import DomainError
+    from accounts.models import AuditEvent
+
+    if lock_id is not None:
+        lock = DatasetLock.objects.filter(pk=lock_id).first()
+        if lock is None:
+            raise DomainError(f"There is no dataset lock {lock_id}.")
+    else:
+        lock = DatasetLock.current()
+    if lock is None and not allow_unlocked:
+        raise DomainError("The dataset is not locked: lock it first, or ask for a 'not locked' export.")
+    out.mkdir(parents=True, exist_ok=True)
+    if lock is not None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            counts = snapshot_ensure(lock)
+        files = _copy_snapshot(lock, formats, out)
+        when = lock_when(lock)
+    else:
+        when = timezone.now().astimezone(dt.UTC).replace(microsecond=0)
+        files, counts = _build(formats=formats, out=out, lock=None, when=when, prefix=UNLOCKED_PREFIX)
     manifest = {
         "trial": "NELMAS",
-        "lock": {"id": lock.pk, "kind": lock.kind, "level": lock.level, "locked_at": plain(when, "datetime")}
+        "lock": {
+            "id": lock.pk,
+            "kind": lock.kind,
+            "level": lock.level,
+            "locked_at": plain(when, "datetime"),
+            "reason": lock.reason,
+            "locked_by": lock.locked_by.username,
+            "unlocked_at": plain(lock.unlocked_at, "datetime"),
+        }
         if lock
         else "NOT LOCKED: for monitoring only, not for analysis",
-        "exported_by": actor.username if actor else "command line",
+        "exported_by": actor.username if actor else "local mode (no user named)",
         "exported_at": plain(timezone.now(), "datetime"),
+        "software_version": software_version(),
         "pseudonymised": "trial numbers only",
         "tables": counts,
         "files": [{"file": p.name, "sha256": _sha(p), "bytes": p.stat().st_size} for p in sorted(files)],
         "schedule": [v.code for v in schedule.schedule()],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    name = "manifest.json" if lock else UNLOCKED_PREFIX + "manifest.json"
+    (out / name).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     audit_event_record(
         kind=AuditEvent.Kind.EXPORTED,
         actor=actor,
@@ -460,18 +605,20 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
     return manifest
 
 
-def build_export_zip(subject: str, progress):
-    """Every format of the current export in one zip, rendered in the background."""
+def build_export_zip(subject: str, progress, actor=None):
+    """Every format of one lock's export (``subject`` "lock-N"; otherwise the standing lock or a
+    labelled 'not locked' export) in one zip, rendered in the background and attributed to ``actor``."""
     import tempfile
     import zipfile
 
     from .documents import RenderedPdf
     from .services import BuiltDocument
 
+    lock_id = int(subject.removeprefix("lock-")) if re.fullmatch(r"lock-[0-9]+", subject) else None
     progress(5)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        manifest = export_dataset(formats=list(FORMATS), out=out, allow_unlocked=True)
+        manifest = export_dataset(formats=list(FORMATS), out=out, actor=actor, lock_id=lock_id, allow_unlocked=True)
         progress(80)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -480,3 +627,12 @@ def build_export_zip(subject: str, progress):
                 archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     label = f"lock-{manifest['lock']['id']}" if isinstance(manifest["lock"], dict) else "NOT-LOCKED"
     return BuiltDocument(filename=f"nelmas-dataset-{label}.zip", pdf=RenderedPdf(content=buffer.getvalue(), pages=0))
+
+
+# The background renderer passes the requesting user to builders that attribute their output.
+build_export_zip.wants_actor = True
+
+
+def export_subject(lock) -> str:
+    """The GeneratedFile subject naming what an export request is of: the lock standing when asked."""
+    return f"lock-{lock.pk}" if lock is not None else "unlocked"

@@ -16,6 +16,7 @@ from accounts.roles import TrialRole
 from accounts.services import user_deactivate
 
 from .access import access_generated_file
+from .dataset import export_subject
 from .models import GeneratedFile
 from .selectors import access_review_rows
 from .services import generated_file_request
@@ -183,9 +184,10 @@ def data_quality_dashboard(request):
     return _dashboard(request, "data-quality")
 
 
-@trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER)
+@trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER, TrialRole.STATISTICIAN)
 def dataset_page(request):
-    """The pre-lock checklist, the lock and unlock, and exports (data manager)."""
+    """The pre-lock checklist, the lock, the unlock (asked by the data manager, approved by a trial
+    manager or the statistician) and exports (data manager)."""
     from crf import locking
     from crf.models import DatasetLock
 
@@ -201,7 +203,10 @@ def dataset_page(request):
                 )
                 messages.success(request, _("Dataset locked."))
             elif action == "unlock":
-                locking.dataset_unlock(actor=request.user, reason=request.POST.get("reason", ""))
+                locking.dataset_unlock_request(actor=request.user, reason=request.POST.get("reason", ""))
+                messages.success(request, _("Unlock asked for: a trial manager or the statistician approves it."))
+            elif action == "approve_unlock":
+                locking.dataset_unlock_approve(actor=request.user, reason=request.POST.get("reason", ""))
                 messages.success(request, _("Dataset unlocked."))
             elif action == "export":
                 if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
@@ -209,7 +214,7 @@ def dataset_page(request):
                 generated = generated_file_request(
                     kind=GeneratedFile.Kind.DATASET_EXPORT,
                     actor=request.user,
-                    subject="locked" if DatasetLock.current() else "unlocked",
+                    subject=export_subject(DatasetLock.current()),
                 )
                 return redirect("reports:generated_file", file_id=generated.pk)
         except DomainError as exc:
@@ -221,9 +226,10 @@ def dataset_page(request):
         {
             "checklist": locking.prelock_checklist(),
             "current": DatasetLock.current(),
-            "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by")[:20],
+            "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by", "unlock_requested_by")[:20],
             "kinds": DatasetLock.Kind.choices,
             "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "can_approve_unlock": request.user.has_trial_role(*locking.UNLOCK_APPROVERS),
         },
     )
 

@@ -183,6 +183,8 @@ def sae_sign(
         raise DomainError("The report has no narrative yet: the site completes it before the PI signs.")
     if death_record_missing(report.adverse_event):
         raise DomainError("A grade 5 event: complete the end of study / death form first.")
+    # Before the signature is verified: a refused write must not leave a verified signature behind.
+    entry_guard("the SAE report")
     rsi = ReferenceSafetyInformation.in_force(timezone.localdate())
     if rsi is None:
         raise DomainError("No Reference Safety Information is in force: the trial manager adds it.")
