@@ -17,8 +17,9 @@ from accounts.roles import TrialRole
 from patients.models import Patient
 
 from . import schedule
+from .lifecycle import FOLLOW_UP_VISIT_PREFIX, patient_status_refresh
 from .locking import entry_guard, query_guard
-from .models import Casebook, CrfForm, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
+from .models import Casebook, CrfForm, EndOfStudy, FormStatus, LutatheraDosing, Query, QueryMessage, Visit
 from .validators import CheckResult
 
 
@@ -169,7 +170,10 @@ def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
         raise DomainError("The visit cannot be before the liver resection.", field="day")
     data = {"done_on": day, "missed_reason": ""}
     reason = "Visit done" if not visit.done_on else f"Visit date corrected from {visit.done_on:%d %b %Y}"
-    return record_update(obj=visit, data=data, actor=actor, reason=reason)
+    visit = record_update(obj=visit, data=data, actor=actor, reason=reason)
+    if visit.code.startswith(FOLLOW_UP_VISIT_PREFIX):
+        patient_status_refresh(patient=visit.patient, actor=actor, reason=f"{visit.code} done")
+    return visit
 
 
 @transaction.atomic
@@ -279,6 +283,8 @@ def crf_save(
             form = record_update(obj=form, data=reopen, actor=actor, reason=f"Re-opened by a change: {reason}")
     _raise_soft_queries(form, result)
     _visit_done_from_form(form, actor)
+    if model is EndOfStudy or visit.code.startswith(FOLLOW_UP_VISIT_PREFIX):
+        patient_status_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code})")
     casebook_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code}) changed: {reason}")
     if model is LutatheraDosing and "dose_date" in data:
         visits_reschedule_after_dose(patient=patient, actor=actor)

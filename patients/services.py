@@ -207,7 +207,7 @@ def patient_withdraw(*, actor: User, patient: Patient, data: dict) -> Withdrawal
     """Withdraw a patient at a level; their data stays, later forms stop being expected."""
     if not actor.has_site_role(patient.site):
         raise NotPermitted("Only the site's delegated staff record withdrawals.")
-    if patient.status in (Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED):
+    if patient.status in Patient.OFF_STUDY:
         raise DomainError(f"{patient.trial_number} is already {patient.get_status_display().lower()}.")
     _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date")
     withdrawal = record_create(

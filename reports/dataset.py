@@ -98,9 +98,13 @@ class Table:
     name: str
     label: str
     columns: list[Column]
-    query: models.QuerySet
+    query: models.QuerySet | None
+    # Analysis files are derived in Python from several tables: a generator of tuples instead.
+    source: object = None
 
     def iter_rows(self):
+        if self.source is not None:
+            return self.source()
         return self.query.iterator(chunk_size=CHUNK)
 
     @cached_property
@@ -185,6 +189,13 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
                 "patient__trial_number", "pk", *(f.name for f in ae_fields)
             ),
         )
+    )
+    # Derived from the tables above, so it imports this module: imported here, not at the top.
+    from .analysis import SUBJECT_COLUMNS, TTE_COLUMNS, subject_rows, tte_rows
+
+    tables.append(Table("subjects", "Analysis: one row per randomised patient", SUBJECT_COLUMNS, None, subject_rows))
+    tables.append(
+        Table("time_to_event", "Analysis: time to event per endpoint and origin", TTE_COLUMNS, None, tte_rows)
     )
     return tables
 
@@ -427,7 +438,9 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
             files += write_stat(tables, out, fmt, when, label_prefix=prefix)
     for table in tables:
         if table.name not in counts:
-            counts[table.name] = len(table.rows) if "rows" in table.__dict__ else table.query.count()
+            counts[table.name] = (
+                len(table.rows) if "rows" in table.__dict__ or table.query is None else table.query.count()
+            )
     if prefix:
         renamed = []
         for path in files:
