@@ -322,11 +322,48 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
         paths.append(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "variable", "label", "type", "unit", "code_list", "derived_from"])
+    writer.writerow(
+        [
+            "dataset",
+            "variable",
+            "label",
+            "type",
+            "unit",
+            "code_list",
+            "derived_from",
+            "xpt_dataset",
+            "xpt_variable",
+            "stata_variable",
+            "stata_codes",
+            "note",
+        ]
+    )
+    mapping = stat_names(tables)
     for table in tables:
-        for c in table.columns:
+        dataset, xpt_names, dta_names = mapping[table.name]
+        for c, xpt_name, dta_name in zip(table.columns, xpt_names, dta_names, strict=True):
             codes = "; ".join(f"{v}={label}" for v, label in c.codes)
-            writer.writerow([table.name, c.name, c.label, c.kind, c.unit, codes, c.derived_from])
+            numeric = c.kind in ("integer", "float", "boolean")
+            stata = "" if numeric or not c.codes else "; ".join(f"{n}={v}" for v, n in dta_codes(c).items())
+            note = "" if numeric or c.kind in ("date", "datetime") else f"XPT keeps the first {XPT_MAX_BYTES} bytes"
+            if c.kind == "datetime":
+                note = "UTC"
+            writer.writerow(
+                [
+                    table.name,
+                    c.name,
+                    c.label,
+                    c.kind,
+                    c.unit,
+                    codes,
+                    c.derived_from,
+                    dataset,
+                    xpt_name,
+                    dta_name,
+                    stata,
+                    note,
+                ]
+            )
     path = out / "data_dictionary.csv"
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     paths.append(path)
@@ -345,31 +382,101 @@ def short_name(name: str, taken: set[str], length: int = 8) -> str:
     return candidate
 
 
-def _frame(table: Table, *, length: int):
+STATA_NAME_LENGTH = 30
+
+
+def stat_names(tables: list[Table]) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Table name → (XPT dataset name, XPT variable names, Stata variable names): one mapping used
+    by the writers and written into the data dictionary."""
+    mapping = {}
+    datasets: set[str] = set()
+    for table in tables:
+        xpt_taken: set[str] = set()
+        dta_taken: set[str] = set()
+        mapping[table.name] = (
+            short_name(table.name, datasets),
+            [short_name(c.name, xpt_taken, 8) for c in table.columns],
+            # Stata allows 32 characters, but pyreadstat names a variable's value-label set after it
+            # and refuses a 32-character one: 30 leaves room.
+            [short_name(c.name, dta_taken, STATA_NAME_LENGTH) for c in table.columns],
+        )
+    return mapping
+
+
+# XPT v5 holds at most 200 bytes per character value; longer free text is cut there (at a UTF-8
+# character boundary) and the dictionary says so: the full text is in the CSV and the ODM.
+XPT_MAX_BYTES = 200
+
+
+def _cut(text: str, limit: int = XPT_MAX_BYTES) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def dta_codes(column: Column) -> dict[str, int]:
+    """Stata labels only numbers: a coded text column is written as 1, 2, ... in code-list order."""
+    return {value: n for n, (value, _label) in enumerate(column.codes, start=1)}
+
+
+def _numeric_codes(column: Column) -> bool:
+    return column.kind in ("integer", "float") and all(re.fullmatch(r"-?[0-9]+", v) for v, _ in column.codes)
+
+
+def _frame(table: Table, *, fmt: str, names: list[str]):
+    """The table as a data frame for pyreadstat: dates as dates, datetimes as (UTC) datetimes,
+    numbers and booleans as numbers, coded text as text (SPSS) or labelled integers (Stata)."""
     import pandas as pd
 
-    taken: set[str] = set()
-    names = [short_name(c.name, taken, length) for c in table.columns]
-    data = {}
+    data, formats, value_labels = {}, {}, {}
     for index, (column, name) in enumerate(zip(table.columns, names, strict=True)):
         values = [row[index] for row in table.rows]
         if column.kind in ("integer", "float", "boolean"):
             data[name] = pd.Series([None if v is None or v == "" else float(v) for v in values], dtype="float64")
+            if column.kind == "boolean":
+                value_labels[name] = {0: "No", 1: "Yes"}
+            elif column.codes and _numeric_codes(column):
+                value_labels[name] = {int(v): label for v, label in column.codes}
+        elif column.kind == "date":
+            days = [v if isinstance(v, dt.date) else None for v in values]
+            # An all-missing column would be taken for text: numeric missing values carry the format.
+            data[name] = (
+                pd.Series(days, dtype="object")
+                if any(d is not None for d in days)
+                else pd.Series([None] * len(days), dtype="float64")
+            )
+            formats[name] = "DATE9" if fmt == "xpt" else ("DATE11" if fmt == "sav" else "%td")
+        elif column.kind == "datetime":
+            data[name] = pd.Series(
+                [v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime) else None for v in values],
+                dtype="datetime64[us]",
+            )
+            formats[name] = "DATETIME20" if fmt == "xpt" else ("DATETIME20" if fmt == "sav" else "%tc")
+        elif fmt == "dta" and column.codes:
+            codes = dta_codes(column)
+            data[name] = pd.Series(
+                [codes.get(str(v)) if v not in (None, "") else None for v in values], dtype="float64"
+            )
+            value_labels[name] = {n: label for value, n in codes.items() for v, label in column.codes if v == value}
         else:
-            data[name] = pd.Series([plain(v, column.kind) for v in values], dtype="object")
-    labels = [c.label[:40] for c in table.columns]
-    return pd.DataFrame(data, columns=names), names, labels
+            texts = [plain(v, column.kind) for v in values]
+            data[name] = pd.Series([_cut(t) for t in texts] if fmt == "xpt" else texts, dtype="object")
+            if fmt == "sav" and column.codes:
+                value_labels[name] = dict(column.codes)
+    labels = [
+        (c.label + (" (UTC)" if c.kind == "datetime" else ""))[: 40 if fmt == "xpt" else 80] for c in table.columns
+    ]
+    return pd.DataFrame(data, columns=names), labels, formats, value_labels
 
 
 def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "") -> list[Path]:
     import pyreadstat
 
     paths = []
-    taken: set[str] = set()
+    mapping = stat_names(tables)
     for table in tables:
+        dataset, xpt_names, dta_names = mapping[table.name]
         if fmt == "xpt":
-            frame, _names, labels = _frame(table, length=8)
-            dataset = short_name(table.name, taken)
+            frame, labels, formats, _labels = _frame(table, fmt=fmt, names=xpt_names)
             path = out / f"{dataset.lower()}.xpt"
             pyreadstat.write_xport(
                 frame,
@@ -378,18 +485,33 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, labe
                 column_labels=labels,
                 table_name=dataset,
                 file_format_version=5,
+                variable_format=formats,
             )
             # XPT headers hold 16-character stamps such as 24NOV26:16:30:01.
             _stamp_xpt(path, when)
         elif fmt == "sav":
-            frame, _names, labels = _frame(table, length=64)
+            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=[c.name for c in table.columns])
             path = out / f"{table.name}.sav"
-            pyreadstat.write_sav(frame, str(path), file_label=label_prefix + table.label, column_labels=labels)
+            pyreadstat.write_sav(
+                frame,
+                str(path),
+                file_label=label_prefix + table.label,
+                column_labels=labels,
+                variable_value_labels=value_labels,
+                variable_format=formats,
+            )
             _stamp_sav(path, when)
         else:
-            frame, _names, labels = _frame(table, length=32)
+            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=dta_names)
             path = out / f"{table.name}.dta"
-            pyreadstat.write_dta(frame, str(path), file_label=(label_prefix + table.label)[:80], column_labels=labels)
+            pyreadstat.write_dta(
+                frame,
+                str(path),
+                file_label=(label_prefix + table.label)[:80],
+                column_labels=labels,
+                variable_value_labels=value_labels,
+                variable_format=formats,
+            )
             _stamp_dta(path, when)
         paths.append(path)
     return paths
