@@ -190,6 +190,7 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             ),
         )
     )
+    tables += domain_tables()
     # Derived from the tables above, so it imports this module: imported here, not at the top.
     from .analysis import SUBJECT_COLUMNS, TTE_COLUMNS, subject_rows, tte_rows
 
@@ -198,6 +199,143 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         Table("time_to_event", "Analysis: time to event per endpoint and origin", TTE_COLUMNS, None, tte_rows)
     )
     return tables
+
+
+def _model_table(name: str, label: str, model, *, patient_path: str, order: list[str], skip=()) -> Table:
+    """Every concrete field of ``model`` but bookkeeping: users by username, the patient by trial
+    number, other records by id."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    columns = [Column("trial_number", "Trial number", "text"), Column("record_id", f"{label}: id", "integer")]
+    paths = [f"{patient_path}trial_number", "pk"]
+    bookkeeping = getattr(model, "BOOKKEEPING_FIELDS", frozenset({"id"}))
+    for field in model._meta.concrete_fields:
+        if field.name in bookkeeping or field.name in skip or field.name == "patient":
+            continue
+        if isinstance(field, models.ForeignKey):
+            if field.related_model is user_model:
+                columns.append(Column(field.name, f"{field.verbose_name} (user)", "text"))
+                paths.append(f"{field.name}__username")
+            else:
+                columns.append(Column(f"{field.name}_id", f"{field.verbose_name} (id)", "integer"))
+                paths.append(field.attname)
+            continue
+        kind = "text" if isinstance(field, models.JSONField) else _kind(field)
+        codes = tuple((str(v), str(lbl)) for v, lbl in field.flatchoices if v not in ("", None))
+        columns.append(Column(field.name, str(field.verbose_name), kind, codes=codes))
+        paths.append(field.name)
+    return Table(name, label, columns, model.objects.order_by(*order).values_list(*paths))
+
+
+def domain_tables() -> list[Table]:
+    """Visits with their status, forms not done, consent, eligibility, withdrawal, SAE reports and
+    queries: what the statistician and the inspector need beside the CRFs."""
+    from django.db.models import Case, When
+
+    from crf.models import FormNotDone, Query, Visit
+    from patients.models import Consent, EligibilityAssessment, Withdrawal
+    from safety.models import SaeReport
+
+    visit_status = Case(
+        When(done_on__isnull=False, then=Value("done")),
+        When(~models.Q(missed_reason=""), then=Value("missed")),
+        When(~models.Q(not_applicable_reason=""), then=Value("not_applicable")),
+        default=Value("not_done_yet"),
+        output_field=models.CharField(),
+    )
+    visits = Table(
+        "visits",
+        "Visits: target, window, date done, status",
+        [
+            Column("trial_number", "Trial number", "text"),
+            Column("site", "Site", "text"),
+            Column("visit", "Visit", "text"),
+            Column("label", "Visit label", "text"),
+            Column("target_date", "Target date", "date"),
+            Column("window_start", "Window opens", "date"),
+            Column("window_end", "Window closes", "date"),
+            Column("done_on", "Date done", "date"),
+            Column(
+                "visit_status",
+                "Visit status",
+                "text",
+                codes=(
+                    ("done", "Done"),
+                    ("missed", "Visit missed (reason given)"),
+                    ("not_applicable", "Not applicable (reason given)"),
+                    ("not_done_yet", "Not entered: no date and no reason recorded"),
+                ),
+                derived_from="done if a date; missed if a reason missed; not applicable if a reason",
+            ),
+            Column("missed_reason", "Reason missed", "text"),
+            Column("not_applicable_reason", "Why not applicable", "text"),
+            Column("unscheduled_reason", "Reason for an unscheduled visit", "text"),
+        ],
+        Visit.objects.filter(retired_at__isnull=True)
+        .annotate(_status=visit_status)
+        .order_by("patient__trial_number", "sequence", "pk")
+        .values_list(
+            "patient__trial_number",
+            "patient__site__code",
+            "code",
+            "label",
+            "target_date",
+            "window_start",
+            "window_end",
+            "done_on",
+            "_status",
+            "missed_reason",
+            "not_applicable_reason",
+            "unscheduled_reason",
+        ),
+    )
+    not_done = Table(
+        "forms_not_done",
+        "Forms recorded as not done, with the reason",
+        [
+            Column("trial_number", "Trial number", "text"),
+            Column("visit", "Visit", "text"),
+            Column("form", "Form", "text", codes=tuple((code, str(FORMS[code].FORM_TITLE)) for code in sorted(FORMS))),
+            Column("reason", "Reason not done", "text"),
+        ],
+        FormNotDone.objects.order_by("visit__patient__trial_number", "visit__sequence", "form_code").values_list(
+            "visit__patient__trial_number", "visit__code", "form_code", "reason"
+        ),
+    )
+    return [
+        visits,
+        not_done,
+        _model_table(
+            "consents",
+            "Consents and optional consents",
+            Consent,
+            patient_path="patient__",
+            order=["patient__trial_number", "consented_at", "pk"],
+        ),
+        _model_table(
+            "eligibility",
+            "Eligibility assessment",
+            EligibilityAssessment,
+            patient_path="patient__",
+            order=["patient__trial_number", "pk"],
+        ),
+        _model_table(
+            "withdrawals",
+            "Withdrawals (level, date)",
+            Withdrawal,
+            patient_path="patient__",
+            order=["patient__trial_number", "withdrawn_on", "pk"],
+        ),
+        _model_table(
+            "sae_reports",
+            "SAE reports with the investigator's and the sponsor's assessment",
+            SaeReport,
+            patient_path="adverse_event__patient__",
+            order=["adverse_event__patient__trial_number", "adverse_event_id", "number", "pk"],
+        ),
+        _model_table("queries", "Data queries", Query, patient_path="patient__", order=["patient__trial_number", "pk"]),
+    ]
 
 
 def _sha(path: Path) -> str:

@@ -78,3 +78,55 @@ def test_every_xpt_is_readable_by_pandas_and_empty_ones_by_pyreadstat(exported):
             assert len(pd.read_sas(str(path), format="xport", encoding="utf-8")) == meta.number_rows, path.name
         else:
             assert len(frame) == 0 and list(frame.columns), path.name
+
+
+def test_visits_forms_not_done_withdrawals_and_consents_are_exported(world, tmp_path):
+    """protocol.md "Analysis datasets": every form's status and every kind of missing value is
+    distinguishable; withdrawal level and date and the optional consents are exported."""
+    from patients import services as patients
+    from patients.models import Consent
+    from tests.patients.factories import ConsentDocumentFactory
+
+    patient = scheduled_patient(world.site_a)
+    Consent.objects.create(
+        patient=patient,
+        document=ConsentDocumentFactory(),
+        consented_at=timezone.now() - dt.timedelta(days=80),
+        taken_by=world.nurse_a,
+        tissue=True,
+    )
+    fu03, fu06 = patient.visits.get(code="FU03"), patient.visits.get(code="FU06")
+    crf.visit_mark_done(visit=fu03, day=timezone.localdate(), actor=world.nurse_a)
+    crf.visit_mark_missed(visit=fu06, reason="Patient in hospital", actor=world.nurse_a)
+    crf.crf_mark_not_done(visit=fu03, form_code="biomarker_sample", reason="Kit not available", actor=world.nurse_a)
+    patients.patient_withdraw(
+        actor=world.nurse_a,
+        patient=patient,
+        data={"withdrawn_on": timezone.localdate(), "initiated_by": "patient", "level": "follow_up", "reason": "Moved"},
+    )
+    export_dataset(formats=["csv"], out=tmp_path, allow_unlocked=True)
+
+    def rows(name):
+        return list(csv.DictReader(io.StringIO((tmp_path / f"NOT-LOCKED-{name}.csv").read_text())))
+
+    visits = {r["visit"]: r for r in rows("visits") if r["trial_number"] == patient.trial_number}
+    assert visits["FU03"]["visit_status"] == "done" and visits["FU03"]["done_on"] == timezone.localdate().isoformat()
+    assert (visits["FU06"]["visit_status"], visits["FU06"]["missed_reason"]) == ("missed", "Patient in hospital")
+    assert visits["FU09"]["visit_status"] == "not_done_yet" and visits["FU09"]["window_end"]
+    assert rows("forms_not_done") == [
+        {
+            "trial_number": patient.trial_number,
+            "visit": "FU03",
+            "form": "biomarker_sample",
+            "reason": "Kit not available",
+        }
+    ]
+    (withdrawal,) = rows("withdrawals")
+    assert (withdrawal["level"], withdrawal["withdrawn_on"]) == ("follow_up", timezone.localdate().isoformat())
+    (consent,) = rows("consents")
+    assert (consent["trial_number"], consent["tissue"], consent["taken_by"]) == (
+        patient.trial_number,
+        "1",
+        world.nurse_a.username,
+    )
+    assert {"samples_biobank", "tissue", "future_research", "gp_letter"} <= set(rows("consents")[0])
