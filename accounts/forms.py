@@ -38,9 +38,16 @@ class SignatureForm(forms.Form):
     )
     accept = forms.BooleanField()
 
-    def __init__(self, *args, meaning: str, user=None, **kwargs):
+    def __init__(self, *args, meaning: str, user=None, identity_needed: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.meaning = meaning
+        if identity_needed:
+            # The first signing of a session asks for the user id too (21 CFR 11.200(a)(1)(i)).
+            self.fields["username"] = forms.CharField(
+                label=_("Your user id"),
+                widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+            )
+            self.order_fields(["username", "password"])
         from .twofactor import has_two_factor
 
         if user is not None and has_two_factor(user):

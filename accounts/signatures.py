@@ -30,7 +30,8 @@ class SignatureRefused(DomainError):
     code = "signature_refused"
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A field value as it enters the canonical JSON of a signed digest."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -42,7 +43,11 @@ def _plain(value: Any) -> Any:
 
 def content_digest(obj: models.Model) -> str:
     """SHA-256 of the record's content in a canonical JSON form (sorted keys, plain values)."""
-    content = {f.attname: _plain(getattr(obj, f.attname)) for f in content_fields(obj)}
+    content = {f.attname: plain_value(getattr(obj, f.attname)) for f in content_fields(obj)}
+    # A record whose signature also covers related records (an SAE report and its adverse event)
+    # names their content; a change to any of it then no longer matches the signed digest.
+    if hasattr(obj, "signed_related_content"):
+        content |= {k: plain_value(v) for k, v in obj.signed_related_content().items()}
     canonical = json.dumps(
         {"model": obj._meta.label_lower, "pk": str(obj.pk), "content": content},
         sort_keys=True,
@@ -62,6 +67,21 @@ def _recent_failures(user: User) -> int:
     return AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, actor=user, at__gte=since).count()
 
 
+# The first signing of a session asks for every component, the user id as well as the password
+# (21 CFR 11.200(a)(1)(i)); later signings in the same session the password (and one-time code).
+SESSION_SIGNED_KEY = "signature_identity_confirmed"
+
+
+def signature_identity_needed(session) -> bool:
+    """Whether the next signing in this session must also give the user id."""
+    return not session.get(SESSION_SIGNED_KEY)
+
+
+def signature_session_mark(session) -> None:
+    """After a successful signing: the session's signer has given every component once."""
+    session[SESSION_SIGNED_KEY] = True
+
+
 def signature_verify(
     *,
     user: User,
@@ -70,13 +90,25 @@ def signature_verify(
     obj: models.Model,
     ip_address: str | None = None,
     otp_token: str = "",
+    username: str | None = None,
 ) -> None:
     """Re-authenticate the signer (§11.200); raise SignatureRefused and audit the failure otherwise.
 
-    Call it outside any transaction the caller may roll back, so the failure record survives.
+    ``username`` is checked when given (the first signing of a session). Call it outside any
+    transaction the caller may roll back, so the failure record survives.
     """
     if not user.is_active:
         raise SignatureRefused("This account is not active.")
+    if username is not None and username.strip() != user.username:
+        audit_event_record(
+            kind=AuditEvent.Kind.SIGNATURE_FAILED,
+            actor=user,
+            target=obj,
+            summary="Wrong user id at signing",
+            detail={"meaning": meaning},
+            ip_address=ip_address,
+        )
+        raise SignatureRefused("This is not your user id. Nothing was signed.", field="username")
     if _recent_failures(user) >= settings.SIGNATURE_FAILURE_LIMIT:
         audit_event_record(
             kind=AuditEvent.Kind.SIGNATURE_FAILED,

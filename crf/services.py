@@ -469,8 +469,29 @@ def query_reopen(*, query: Query, actor: User, text: str) -> Query:
 CASEBOOK_MEANING = "I approve the data in this casebook"
 
 
+# Apps above crf (safety) name the records of a patient that the casebook sign-off covers; crf
+# cannot import them (dependency direction), so each registers a function at start-up.
+CASEBOOK_PARTS: list = []
+
+
+def casebook_part_register(part) -> None:
+    """``part(patient)`` yields (label, record) pairs to include in the casebook digest."""
+    if part not in CASEBOOK_PARTS:
+        CASEBOOK_PARTS.append(part)
+
+
+def _patient_parts(patient: Patient):
+    from patients.models import Consent, EligibilityAssessment, Withdrawal
+
+    for label, model in (("consent", Consent), ("eligibility", EligibilityAssessment), ("withdrawal", Withdrawal)):
+        for record in model.objects.filter(patient=patient).order_by("pk"):
+            yield label, record
+
+
 def casebook_digest(patient: Patient) -> tuple[str, int]:
-    """SHA-256 over the content digests of every CRF of the patient (data fields, not bookkeeping)."""
+    """SHA-256 over the content digests of all of the patient's data the PI's sign-off covers
+    (protocol "Locks and sign-off"): every CRF, eligibility, consent and withdrawal, and what the
+    apps above register (AEs and SAE reports)."""
     import hashlib
 
     from accounts.signatures import content_digest
@@ -481,7 +502,22 @@ def casebook_digest(patient: Patient) -> tuple[str, int]:
     for code in sorted(FORMS):
         for form in FORMS[code].objects.filter(patient=patient).order_by("pk"):
             parts.append(f"{code}:{form.pk}:{content_digest(form)}")
+    for source in (_patient_parts, *CASEBOOK_PARTS):
+        for label, record in source(patient):
+            parts.append(f"{label}:{record.pk}:{content_digest(record)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest(), len(parts)
+
+
+def casebook_signature_status(patient: Patient) -> list:
+    """The sign-off's signatures, each invalid as soon as any covered data differ from what was
+    signed, also when the change came through a path that does not refresh the casebook."""
+    from accounts.signatures import signature_status
+
+    casebook = Casebook.objects.filter(patient=patient).first()
+    if casebook is None:
+        return []
+    current = casebook_digest(patient)[0] == casebook.forms_digest
+    return [(signature, valid and current) for signature, valid in signature_status(obj=casebook)]
 
 
 def casebook_refresh(*, patient: Patient, actor: User | None, reason: str) -> None:
@@ -514,7 +550,13 @@ def casebook_blockers(patient: Patient) -> list[str]:
 
 
 def casebook_sign(
-    *, patient: Patient, actor: User, password: str, otp_token: str = "", ip_address: str | None = None
+    *,
+    patient: Patient,
+    actor: User,
+    password: str,
+    otp_token: str = "",
+    ip_address: str | None = None,
+    username: str | None = None,
 ) -> Casebook:
     """The PI (or a delegated investigator) signs the patient's casebook with an e-signature."""
     from accounts.roles import INVESTIGATOR_ROLES
@@ -547,6 +589,7 @@ def casebook_sign(
         obj=casebook,
         ip_address=ip_address,
         otp_token=otp_token,
+        username=username,
     )
     signature_apply(user=actor, meaning=CASEBOOK_MEANING, obj=casebook, ip_address=ip_address)
     return casebook

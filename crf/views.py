@@ -369,10 +369,15 @@ def casebook(request, trial_number):
     from accounts.forms import SignatureForm
     from accounts.permissions import client_ip
     from accounts.roles import INVESTIGATOR_ROLES
-    from accounts.signatures import signature_status
+    from accounts.signatures import signature_identity_needed, signature_session_mark
 
     patient = access_patient(user=request.user, trial_number=trial_number)
-    form = SignatureForm(request.POST or None, meaning=services.CASEBOOK_MEANING, user=request.user)
+    form = SignatureForm(
+        request.POST or None,
+        meaning=services.CASEBOOK_MEANING,
+        user=request.user,
+        identity_needed=signature_identity_needed(request.session),
+    )
     can_sign = request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES)
     if request.method == "POST":
         if not can_sign:
@@ -385,10 +390,12 @@ def casebook(request, trial_number):
                     password=form.cleaned_data["password"],
                     otp_token=form.cleaned_data.get("otp_token", ""),
                     ip_address=client_ip(request),
+                    username=form.cleaned_data.get("username"),
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
+                signature_session_mark(request.session)
                 messages.success(request, _("Casebook signed."))
                 return redirect("crf:casebook", trial_number=trial_number)
     book = Casebook.objects.filter(patient=patient).first()
@@ -400,7 +407,7 @@ def casebook(request, trial_number):
             "timeline": selectors.patient_timeline(patient),
             "blockers": services.casebook_blockers(patient),
             "casebook": book,
-            "signatures": signature_status(obj=book) if book else [],
+            "signatures": services.casebook_signature_status(patient),
             "form": form,
             "can_sign": can_sign,
         },

@@ -287,16 +287,8 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# Safety reporting timelines (protocol "Safety reporting"; configurable). The site reports an SAE to
-# the sponsor within SAE_INITIAL_HOURS of awareness; a SUSAR goes to the regulator and ethics
-# committee within the given calendar days of the sponsor's awareness, counted in SPONSOR_TIMEZONE.
-SAFETY_TIMELINES = {
-    "SAE_INITIAL_HOURS": env.int("SAE_INITIAL_HOURS", default=24),
-    "SUSAR_FATAL_DAYS": env.int("SUSAR_FATAL_DAYS", default=7),
-    "SUSAR_FATAL_FOLLOWUP_DAYS": env.int("SUSAR_FATAL_FOLLOWUP_DAYS", default=8),
-    "SUSAR_OTHER_DAYS": env.int("SUSAR_OTHER_DAYS", default=15),
-}
-SPONSOR_TIMEZONE = env.str("SPONSOR_TIMEZONE", default="Europe/London")
+# Safety reporting timelines and the sponsor's time zone are configuration data reviewed in the app
+# (safety.ReportingTimelines, page /safety/timelines/), not environment variables.
 # SAE deadlines escalate by e-mail this many hours before they fall due, and again when passed.
 SAE_ESCALATE_HOURS = env.int("SAE_ESCALATE_HOURS", default=4)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from accounts.history import record_history
 from accounts.signatures import signature_status
 from crf.forms import crf_form_class
-from crf.models import Casebook, Query
+from crf.models import Query
 from crf.registry import FORMS
 from crf.selectors import patient_timeline
-from crf.services import casebook_digest
+from crf.services import casebook_digest, casebook_signature_status
 from patients.models import EligibilityAssessment, Patient
 
 from .documents import render_pdf
@@ -48,12 +48,11 @@ def casebook_context(patient: Patient, progress=lambda p: None) -> dict:
                 )
         visits.append({"row": row, "entries": entries})
         progress(10 + int(70 * (index + 1) / max(len(timeline), 1)))
-    casebook = Casebook.objects.filter(patient=patient).first()
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     return {
         "patient": patient,
         "visits": visits,
-        "casebook_signatures": signature_status(obj=casebook) if casebook else [],
+        "casebook_signatures": casebook_signature_status(patient),
         "eligibility_signatures": signature_status(obj=assessment) if assessment else [],
         "allocation": getattr(patient, "allocation", None),
     }

@@ -3,15 +3,18 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nelmas.api import ERRORS
+from nelmas.api import CONFLICT, ERRORS
 from patients.access import access_patient
 
 from . import services
+from .access import access_ae
 from .models import AdverseEvent
 
 
 class AdverseEventSerializer(serializers.ModelSerializer):
     sae_report_ids = serializers.SerializerMethodField()
+    sae_reports = serializers.SerializerMethodField()
+    version = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = AdverseEvent
@@ -38,11 +41,33 @@ class AdverseEventSerializer(serializers.ModelSerializer):
             "outcome",
             "dosing_cycle",
             "sae_report_ids",
+            "sae_reports",
+            "version",
         ]
-        read_only_fields = ["id", "sae_report_ids"]
+        read_only_fields = ["id", "sae_report_ids", "sae_reports", "version"]
 
     def get_sae_report_ids(self, ae) -> list[int]:
         return [r.pk for r in ae.sae_reports.all()]
+
+    def get_sae_reports(self, ae) -> list[dict]:
+        """Each report's number, receipt by the sponsor and whether the PI's signature still stands."""
+        return [
+            {
+                "id": r.pk,
+                "number": r.number,
+                "submitted_at": r.submitted_at,
+                "pi_signature_valid": services.pi_signed(r),
+            }
+            for r in ae.sae_reports.order_by("number")
+        ]
+
+
+class AdverseEventChangeSerializer(AdverseEventSerializer):
+    expected_version = serializers.IntegerField(min_value=1, write_only=True, help_text="the version you read")
+    reason = serializers.CharField(write_only=True, help_text="why it changes (audit trail)")
+
+    class Meta(AdverseEventSerializer.Meta):
+        fields = [*AdverseEventSerializer.Meta.fields, "expected_version", "reason"]
 
 
 class PatientAdverseEvents(APIView):
@@ -63,3 +88,33 @@ class PatientAdverseEvents(APIView):
         body.is_valid(raise_exception=True)
         ae = services.ae_save(patient=patient, data=dict(body.validated_data), actor=request.user)
         return Response(AdverseEventSerializer(ae).data, status=status.HTTP_201_CREATED)
+
+
+class PatientAdverseEvent(APIView):
+    @extend_schema(responses={200: AdverseEventSerializer, **ERRORS}, summary="One AE with its SAE reports")
+    def get(self, request, trial_number, ae_id):
+        return Response(
+            AdverseEventSerializer(access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)).data
+        )
+
+    @extend_schema(
+        request=AdverseEventChangeSerializer,
+        responses={200: AdverseEventSerializer, **ERRORS, **CONFLICT},
+        summary="Change an AE (same checks as the app; a change voids the PI's SAE signature)",
+    )
+    def patch(self, request, trial_number, ae_id):
+        ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
+        body = AdverseEventChangeSerializer(ae, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        values = dict(body.validated_data)
+        expected_version = values.pop("expected_version", None)
+        reason = values.pop("reason", "")
+        ae = services.ae_save(
+            patient=ae.patient,
+            data=values,
+            actor=request.user,
+            instance=ae,
+            reason=reason,
+            expected_version=expected_version,
+        )
+        return Response(AdverseEventSerializer(ae).data)

@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class SafetyConfig(AppConfig):
     name = "safety"
+
+    def ready(self) -> None:
+        from crf.services import casebook_part_register
+
+        from .selectors import casebook_parts
+
+        # The PI's casebook sign-off covers the patient's AEs and SAE reports too.
+        casebook_part_register(casebook_parts)

@@ -47,6 +47,8 @@ def report_stages(
     if report.susar:
         reported = report.reported_regulator_on and report.reported_ethics_on
         check(report.susar_due_at, reported, STAGE.SUSAR_NEAR, STAGE.SUSAR_OVERDUE)
+        check(report.susar_followup_due_at, report.followup_reported_on, STAGE.FOLLOWUP_NEAR, STAGE.FOLLOWUP_OVERDUE)
+        check(report.susar_upgrade_due_at, report.upgrade_reported_on, STAGE.UPGRADE_NEAR, STAGE.UPGRADE_OVERDUE)
     return stages
 
 
@@ -66,7 +68,12 @@ def sae_escalations_sweep(*, now: dt.datetime | None = None) -> int:
     horizon = now + near
     reports = (
         SaeReport.objects.filter(retired_at__isnull=True)
-        .filter(Q(due_at__lte=horizon) | Q(susar_due_at__lte=horizon))
+        .filter(
+            Q(due_at__lte=horizon)
+            | Q(susar_due_at__lte=horizon)
+            | Q(susar_followup_due_at__lte=horizon)
+            | Q(susar_upgrade_due_at__lte=horizon)
+        )
         .select_related("adverse_event__patient__site")
     )
     recorded = 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from . import clocks
-from .models import AdverseEvent, SaeReport
+from .models import AdverseEvent, ReferenceSafetyInformation, SaeReport
 
 
 def sae_clocks(report: SaeReport, now=None) -> list[dict]:
@@ -23,7 +26,11 @@ def sae_clocks(report: SaeReport, now=None) -> list[dict]:
         reported = report.reported_regulator_on and report.reported_ethics_on
         rows.append(("SUSAR to regulator and ethics committee", report.susar_due_at, reported))
         if report.susar_followup_due_at:
-            rows.append(("SUSAR follow-up report", report.susar_followup_due_at, None))
+            rows.append(("SUSAR follow-up report", report.susar_followup_due_at, report.followup_reported_on))
+        if report.susar_upgrade_due_at:
+            rows.append(
+                ("Upgraded (fatal/life-threatening) SUSAR", report.susar_upgrade_due_at, report.upgrade_reported_on)
+            )
     result = []
     for label, due, met in rows:
         state = "met" if met else ("overdue" if due and due < now else "open")
@@ -39,6 +46,49 @@ def sae_clocks(report: SaeReport, now=None) -> list[dict]:
     return result
 
 
+def assessment_rows(report: SaeReport) -> list[dict]:
+    """The three opinions side by side: the site reporter's (on the AE), the PI's and the sponsor's."""
+    ae = report.adverse_event
+    return [
+        {
+            "field": "pi_causality_lutathera",
+            "label": "Causality: Lutathera",
+            "site": ae.get_causality_lutathera_display(),
+            "pi": report.get_pi_causality_lutathera_display(),
+            "sponsor": report.get_sponsor_causality_display(),
+        },
+        {
+            "field": "pi_causality_amino_acids",
+            "label": "Causality: amino acids",
+            "site": ae.get_causality_amino_acids_display(),
+            "pi": report.get_pi_causality_amino_acids_display(),
+            "sponsor": "",
+        },
+        {
+            "field": "pi_causality_procedures",
+            "label": "Causality: trial procedures",
+            "site": ae.get_causality_procedures_display(),
+            "pi": report.get_pi_causality_procedures_display(),
+            "sponsor": "",
+        },
+        {
+            "field": "pi_expectedness",
+            "label": "Expectedness",
+            "site": "",
+            "pi": report.get_pi_expectedness_display(),
+            "sponsor": report.get_sponsor_expectedness_display(),
+        },
+    ]
+
+
+def casebook_parts(patient):
+    """The patient's AEs and SAE reports, as the casebook sign-off covers them."""
+    for ae in AdverseEvent.objects.filter(patient=patient).order_by("pk"):
+        yield "adverse_event", ae
+    for report in SaeReport.objects.filter(adverse_event__patient=patient).order_by("pk"):
+        yield "sae_report", report
+
+
 def sae_list(*, user) -> QuerySet[SaeReport]:
     return SaeReport.objects.visible_to(user).select_related("adverse_event__patient__site", "reviewed_by")
 
@@ -50,7 +100,8 @@ def overdue_saes(*, user, now=None) -> list[SaeReport]:
     overdue = (
         Q(due_at__lt=now, submitted_at__isnull=True)
         | (Q(susar=True, susar_due_at__lt=now) & susar_unreported)
-        | Q(susar=True, susar_followup_due_at__lt=now)
+        | Q(susar=True, susar_followup_due_at__lt=now, followup_reported_on__isnull=True)
+        | Q(susar=True, susar_upgrade_due_at__lt=now, upgrade_reported_on__isnull=True)
     )
     return list(sae_list(user=user).filter(retired_at__isnull=True).filter(overdue).order_by("due_at")[:50])
 
@@ -118,3 +169,109 @@ def listing_rows(events) -> list[dict]:
             }
         )
     return out
+
+
+SAFETY_LISTING_COLUMNS = [
+    ("case", "Case"),
+    ("site", "Site"),
+    ("country", "Country"),
+    ("trial_number", "Patient"),
+    ("arm", "Arm"),
+    ("term", "Event term"),
+    ("grade", "CTCAE grade"),
+    ("onset_date", "Onset"),
+    ("stop_date", "Stop"),
+    ("criteria", "Seriousness criteria"),
+    ("outcome", "Outcome"),
+    ("site_causality", "Causality (site reporter)"),
+    ("pi_causality", "Causality (investigator)"),
+    ("sponsor_causality", "Causality (sponsor)"),
+    ("expectedness", "Expectedness (sponsor)"),
+    ("rsi_version", "RSI version"),
+    ("susar", "SUSAR"),
+    ("day0", "Sponsor day 0"),
+    ("susar_due", "SUSAR due"),
+    ("reported_regulator_on", "Reported to regulator"),
+    ("reported_ethics_on", "Reported to ethics"),
+    ("versions", "Reports sent"),
+]
+
+
+def _sponsor_date(moment):
+    return moment.astimezone(ZoneInfo(clocks.sponsor_timezone())).date() if moment else None
+
+
+def safety_line_listing(*, start: dt.date, end: dt.date, susars_only: bool) -> list[dict]:
+    """SAEs (or SUSARs only) of the period, one row per case, for the DSUR and the DMC.
+
+    A case is in the period by the sponsor's day 0 (its sponsor calendar date); a case not yet sent
+    counts by the site's awareness, so no SAE is left out of a listing because it is late. The RSI
+    version is the one approved at the reaction's onset. Trial-wide: the caller checks the role.
+    """
+    reports = SaeReport.objects.filter(retired_at__isnull=True).select_related("rsi").order_by("number")
+    events = (
+        AdverseEvent.objects.filter(retired_at__isnull=True, sae_reports__isnull=False)
+        .distinct()
+        .select_related("patient__site", "patient__allocation")
+        .prefetch_related(Prefetch("sae_reports", queryset=reports, to_attr="case_reports"))
+        .order_by("patient__site__code", "patient__trial_number", "onset_date", "pk")
+    )
+    rsi_versions = list(ReferenceSafetyInformation.objects.filter(retired_at__isnull=True))
+    rows = []
+    for ae in events:
+        versions = ae.case_reports
+        if not versions:
+            continue
+        initial = versions[0]
+        sent = [r for r in versions if r.submitted_at]
+        reviewed = [r for r in versions if r.reviewed_at]
+        susar_reports = [r for r in versions if r.susar]
+        day0 = min((r.sponsor_aware_at or r.submitted_at for r in sent), default=None)
+        counted = _sponsor_date(day0) or _sponsor_date(initial.aware_at)
+        if not (start <= counted <= end):
+            continue
+        if susars_only and not susar_reports:
+            continue
+        latest_review = reviewed[-1] if reviewed else None
+        assessed = [r for r in versions if r.pi_causality_lutathera]
+        rsi = next((r.rsi for r in reversed(versions) if r.rsi_id), None) or _rsi_on(rsi_versions, ae.onset_date)
+        susar = susar_reports[0] if susar_reports else None
+        allocation = getattr(ae.patient, "allocation", None)
+        rows.append(
+            {
+                "case": f"{ae.patient.trial_number}-AE{ae.pk}",
+                "site": ae.patient.site.code,
+                "country": ae.patient.site.country,
+                "trial_number": ae.patient.trial_number,
+                "arm": allocation.arm if allocation else "",
+                "term": ae.term,
+                "grade": ae.grade,
+                "onset_date": ae.onset_date.isoformat(),
+                "stop_date": ae.stop_date.isoformat() if ae.stop_date else ("ongoing" if ae.ongoing else ""),
+                "criteria": "; ".join(ae.criteria()),
+                "outcome": ae.get_outcome_display(),
+                "site_causality": ae.get_causality_lutathera_display(),
+                "pi_causality": assessed[-1].get_pi_causality_lutathera_display() if assessed else "not yet assessed",
+                "sponsor_causality": latest_review.get_sponsor_causality_display()
+                if latest_review
+                else "not yet reviewed",
+                "expectedness": latest_review.get_sponsor_expectedness_display() if latest_review else "",
+                "rsi_version": rsi.version if rsi else "none in force at onset",
+                "susar": "yes" if susar else ("no" if latest_review else "not yet classified"),
+                "day0": day0.isoformat(timespec="minutes") if day0 else "not yet sent",
+                "susar_due": susar.susar_due_at.isoformat(timespec="minutes") if susar and susar.susar_due_at else "",
+                "reported_regulator_on": susar.reported_regulator_on.isoformat()
+                if susar and susar.reported_regulator_on
+                else "",
+                "reported_ethics_on": susar.reported_ethics_on.isoformat()
+                if susar and susar.reported_ethics_on
+                else "",
+                "versions": len(sent),
+            }
+        )
+    return rows
+
+
+def _rsi_on(versions, day):
+    in_force = [v for v in versions if v.effective_date <= day]
+    return max(in_force, key=lambda v: v.effective_date) if in_force else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import zoneinfo
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -9,14 +12,30 @@ from accounts.audit import record_create, record_update
 from accounts.errors import DomainError, NotPermitted
 from accounts.models import User
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
-from accounts.signatures import signature_apply, signature_status, signature_verify
+from accounts.signatures import (
+    plain_value,
+    signature_apply,
+    signature_status,
+    signature_verify,
+    signatures_invalidate_stale,
+)
 from crf.locking import entry_guard
+from crf.services import casebook_refresh
 from patients.models import Patient
 from sites.models import Duty
 from sites.selectors import user_has_duty
 
 from . import clocks
-from .models import RELATED, AdverseEvent, Expectedness, Outcome, ReferenceSafetyInformation, SaeReport
+from .models import (
+    RELATED,
+    AdverseEvent,
+    Expectedness,
+    Outcome,
+    ReferenceSafetyInformation,
+    ReportingTimelines,
+    SaeReport,
+)
+from .terms import ctcae_match
 
 PI_MEANING = "I confirm my causality and expectedness assessment"
 CRITERIA = [
@@ -27,6 +46,28 @@ CRITERIA = [
     "criterion_congenital_anomaly",
     "criterion_important_medical_event",
 ]
+
+
+ASSESSMENT_FIELDS = ("pi_causality_lutathera", "pi_causality_amino_acids", "pi_causality_procedures", "pi_expectedness")
+# The site's report as a follow-up version starts from the previous version's (what was known).
+SITE_REPORT_FIELDS = (
+    "admission_date",
+    "discharge_date",
+    "last_dose_cycle",
+    "last_dose_date",
+    "last_dose_activity_mbq",
+    "narrative",
+    "treatment",
+    "outcome",
+)
+
+
+class AssessmentInvalid(DomainError):
+    """Missing answers of the PI's assessment, each at its field."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(m for _f, m in errors), field=errors[0][0])
+        self.errors = errors
 
 
 class AeInvalid(DomainError):
@@ -102,17 +143,55 @@ def ae_save(
     errors = ae_check(merged, patient=patient)
     if errors:
         raise AeInvalid(errors)
+    if "term" in data:
+        match = ctcae_match(data["term"])
+        # A CTCAE term is stored as CTCAE spells it; free text stays as typed and waits for coding.
+        data = data | (
+            {"term": match[0], "ctcae_soc": match[1], "needs_coding": False}
+            if match
+            else {"ctcae_soc": "", "needs_coding": True}
+        )
+        if instance is not None and instance.term != data["term"] and instance.coded_at:
+            # The codes were for the old term: the new one is coded again.
+            data |= {"meddra_llt_code": "", "meddra_pt_code": "", "meddra_version": "", "coded_by": None}
+            data |= {"coded_at": None, "needs_coding": True}
+    was_severe = bool(instance and (instance.criterion_death or instance.criterion_life_threatening))
     if instance is None:
         ae = record_create(obj=AdverseEvent(patient=patient, **data), actor=actor, reason="First entry")
     else:
         ae = record_update(obj=instance, data=data, actor=actor, reason=reason, expected_version=expected_version)
+        # The PI's SAE signature covers the event too (21 CFR 11.70): a change to it voids the
+        # signature on every report of the event, with the reason in their audit trail.
+        for report in SaeReport.objects.filter(adverse_event=ae).order_by("number"):
+            signatures_invalidate_stale(
+                obj=report, actor=actor, reason=f"The adverse event changed: {(reason or '').strip()}"
+            )
+        if not was_severe and (ae.criterion_death or ae.criterion_life_threatening):
+            _susar_upgrade(ae=ae, actor=actor)
     if ae.serious and not SaeReport.objects.filter(adverse_event=ae, number=0).exists():
         record_create(
             obj=SaeReport(adverse_event=ae, number=0, aware_at=ae.aware_at, due_at=clocks.sae_initial_due(ae.aware_at)),
             actor=actor,
             reason="Opened: the adverse event is serious",
         )
+    casebook_refresh(patient=patient, actor=actor, reason=f"Adverse event {ae.pk} changed: {reason or 'first entry'}")
     return ae
+
+
+def _susar_upgrade(*, ae: AdverseEvent, actor: User) -> None:
+    """A SUSAR classified non-fatal that becomes fatal or life-threatening gets a new 7-day clock
+    from this awareness (EU CT Regulation 536/2014 art. 42); the EDC is where the sponsor learns it."""
+    now = timezone.now()
+    for report in SaeReport.objects.filter(adverse_event=ae, susar=True, susar_severe=False, susar_upgrade_at=None):
+        record_update(
+            obj=report,
+            data={
+                "susar_upgrade_at": now,
+                "susar_upgrade_due_at": clocks.susar_due(now, fatal_or_life_threatening=True),
+            },
+            actor=actor,
+            reason="The SUSAR became fatal or life-threatening: new 7-day clock",
+        )
 
 
 def death_record_missing(ae: AdverseEvent) -> bool:
@@ -137,7 +216,72 @@ def sae_update(
         raise DomainError("The discharge is before the admission.", field="discharge_date")
     if not reason.strip():
         reason = "Report completed" if not signature_status(obj=report) else ""
-    return record_update(obj=report, data=data, actor=actor, reason=reason, expected_version=expected_version)
+    report = record_update(obj=report, data=data, actor=actor, reason=reason, expected_version=expected_version)
+    casebook_refresh(patient=report.patient, actor=actor, reason=f"{report} changed: {reason}")
+    return report
+
+
+def minimum_criteria_missing(report: SaeReport) -> list[tuple[str, str]]:
+    """ICH E2A's minimum criteria for a valid initial report: an identifiable patient, reporter,
+    event and suspect product. The reporter is the person submitting; the suspect product is the
+    Lutathera dose last given for an event after a cycle, and the trial procedures otherwise."""
+    ae = report.adverse_event
+    missing = []
+    if not ae.patient.trial_number:
+        missing.append(("patient", "The patient is not identifiable (no trial number)."))
+    if not ae.term.strip():
+        missing.append(("term", "The event has no term."))
+    if ae.dosing_cycle and not (report.last_dose_cycle and report.last_dose_date):
+        missing.append(("last_dose_date", "Give the last Lutathera dose (cycle and date): the suspect product."))
+    return missing
+
+
+def _submitted_content(report: SaeReport) -> dict:
+    content = {name: plain_value(getattr(report, name)) for name in SITE_REPORT_FIELDS}
+    content |= {k: plain_value(v) for k, v in report.signed_related_content().items()}
+    return content
+
+
+@transaction.atomic
+def sae_submit(*, report: SaeReport, actor: User) -> SaeReport:
+    """The site sends this version of the SAE report to the sponsor. Receipt of the initial report
+    (minimum criteria met) is the sponsor's day 0 (protocol "Safety reporting"), with or without
+    the PI's signature; a follow-up records what changed since the previous version sent."""
+    _require_ae_staff(actor, report.patient)
+    if not user_has_duty(actor, report.patient.site, Duty.AE_REPORTING):
+        raise NotPermitted("SAE reports are sent by staff delegated to report adverse events.")
+    entry_guard()
+    report = SaeReport.objects.select_for_update().get(pk=report.pk)
+    if report.submitted_at:
+        raise DomainError("This version was already sent to the sponsor: open a follow-up report.")
+    missing = minimum_criteria_missing(report)
+    if missing:
+        raise DomainError("Not a valid initial report yet: " + " ".join(m for _f, m in missing), field=missing[0][0])
+    return _submit(report=report, actor=actor)
+
+
+def _submit(*, report: SaeReport, actor: User) -> SaeReport:
+    snapshot = _submitted_content(report)
+    previous = (
+        SaeReport.objects.filter(
+            adverse_event=report.adverse_event, number__lt=report.number, submitted_at__isnull=False
+        )
+        .order_by("-number")
+        .first()
+    )
+    changes = []
+    if previous is not None:
+        changes = [
+            {"field": k, "old": previous.snapshot.get(k), "new": v}
+            for k, v in snapshot.items()
+            if previous.snapshot.get(k) != v
+        ]
+    return record_update(
+        obj=report,
+        data={"submitted_at": timezone.now(), "submitted_by": actor, "snapshot": snapshot, "changes": changes},
+        actor=actor,
+        reason="Sent to the sponsor" if report.number == 0 else f"Follow-up {report.number} sent to the sponsor",
+    )
 
 
 @transaction.atomic
@@ -145,10 +289,14 @@ def sae_follow_up(*, report: SaeReport, actor: User, aware_at=None) -> SaeReport
     """A numbered follow-up report on the same event."""
     _require_ae_staff(actor, report.patient)
     ae = report.adverse_event
-    number = (ae.sae_reports.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    latest = ae.sae_reports.order_by("-number").first()
+    number = (latest.number if latest else 0) + 1
     aware_at = aware_at or timezone.now()
+    known = {name: getattr(latest, name) for name in SITE_REPORT_FIELDS} if latest else {}
     return record_create(
-        obj=SaeReport(adverse_event=ae, number=number, aware_at=aware_at, due_at=clocks.sae_initial_due(aware_at)),
+        obj=SaeReport(
+            adverse_event=ae, number=number, aware_at=aware_at, due_at=clocks.sae_initial_due(aware_at), **known
+        ),
         actor=actor,
         reason=f"Follow-up report {number}",
     )
@@ -162,6 +310,7 @@ def sae_sign(
     assessment: dict,
     otp_token: str = "",
     ip_address: str | None = None,
+    username: str | None = None,
 ) -> SaeReport:
     """The PI or a delegated, medically qualified investigator assesses and signs (21 CFR 11.50/11.200).
 
@@ -172,35 +321,84 @@ def sae_sign(
         actor, patient.site, Duty.SAE_ASSESSMENT
     ):
         raise NotPermitted("SAEs are signed by the PI or a delegated, medically qualified investigator.")
+    # No default answer stands in for the PI's judgement: each one is chosen, or signing stops here.
     missing = [
-        k
-        for k in ("pi_causality_lutathera", "pi_causality_amino_acids", "pi_causality_procedures", "pi_expectedness")
-        if not assessment.get(k)
+        (k, "Choose the causality." if k != "pi_expectedness" else "Choose the expectedness.")
+        for k in ASSESSMENT_FIELDS
+        if assessment.get(k) in (None, "")
     ]
     if missing:
-        raise DomainError("Give the causality to each product and procedure, and the expectedness.")
+        raise AssessmentInvalid(missing)
     if not report.narrative.strip():
         raise DomainError("The report has no narrative yet: the site completes it before the PI signs.")
     if death_record_missing(report.adverse_event):
         raise DomainError("A grade 5 event: complete the end of study / death form first.")
     # Before the signature is verified: a refused write must not leave a verified signature behind.
     entry_guard("the SAE report")
-    rsi = ReferenceSafetyInformation.in_force(timezone.localdate())
+    rsi = ReferenceSafetyInformation.at_onset(report.adverse_event.onset_date)
     if rsi is None:
-        raise DomainError("No Reference Safety Information is in force: the trial manager adds it.")
+        raise DomainError("No Reference Safety Information was in force at the onset: the trial manager adds it.")
     # Outside the transaction: a refused signature leaves its audit record behind.
     signature_verify(
-        user=actor, password=password, meaning=PI_MEANING, obj=report, ip_address=ip_address, otp_token=otp_token
+        user=actor,
+        password=password,
+        meaning=PI_MEANING,
+        obj=report,
+        ip_address=ip_address,
+        otp_token=otp_token,
+        username=username,
     )
     with transaction.atomic():
-        report = record_update(
-            obj=report,
-            data={**assessment, "rsi": rsi, "submitted_at": report.submitted_at or timezone.now()},
-            actor=actor,
-            reason="Investigator's assessment",
-        )
+        data = {k: assessment[k] for k in ASSESSMENT_FIELDS} | {
+            "pi_comment": assessment.get("pi_comment", ""),
+            "rsi": rsi,
+        }
+        report = record_update(obj=report, data=data, actor=actor, reason="Investigator's assessment")
+        if not report.submitted_at:
+            # Signed before it was sent: the signed report is sent with the signature.
+            report = _submit(report=report, actor=actor)
+        if report.reviewed_at:
+            report = _reclassify(report=report, actor=actor)
         signature_apply(user=actor, meaning=PI_MEANING, obj=report, ip_address=ip_address)
     return report
+
+
+def investigator_related(report: SaeReport) -> bool:
+    """Related to Lutathera in the site's judgement: the PI's once assessed, the reporter's on
+    the AE until then (the sponsor assesses on the information it has, without waiting)."""
+    causality = report.pi_causality_lutathera or report.adverse_event.causality_lutathera
+    return causality in RELATED
+
+
+def causality_disagrees(report: SaeReport) -> bool:
+    return bool(report.pi_causality_lutathera and report.sponsor_causality) and (
+        (report.pi_causality_lutathera in RELATED) != (report.sponsor_causality in RELATED)
+    )
+
+
+def _classification(report: SaeReport, *, causality: str, expectedness: str, day0) -> dict:
+    # The sponsor may upgrade but never downgrade the investigator's causality: related if either says so.
+    related = investigator_related(report) or causality in RELATED
+    susar = related and expectedness == Expectedness.UNEXPECTED
+    ae = report.adverse_event
+    severe = bool(ae.criterion_death or ae.criterion_life_threatening)
+    data = {"susar": susar, "susar_severe": severe if susar else None}
+    if susar and not report.susar:
+        data["susar_due_at"] = clocks.susar_due(day0, fatal_or_life_threatening=severe)
+    elif not susar:
+        data |= {"susar_due_at": None, "susar_followup_due_at": None}
+    return data
+
+
+def _reclassify(*, report: SaeReport, actor: User) -> SaeReport:
+    """The PI's assessment arrived after the sponsor's: an investigator's "related" can make it a
+    SUSAR (clock from now, when the sponsor learns it); it never unmakes one."""
+    if report.susar:
+        return report
+    data = _classification(
+        report, causality=report.sponsor_causality, expectedness=report.sponsor_expectedness, day0=timezone.now()
+    )
+    return record_update(obj=report, data=data, actor=actor, reason="Investigator's causality: SUSAR")
 
 
 def pi_signed(report: SaeReport) -> bool:
@@ -209,52 +407,79 @@ def pi_signed(report: SaeReport) -> bool:
 
 @transaction.atomic
 def sponsor_review(
-    *, report: SaeReport, actor: User, causality: str, expectedness: str, sponsor_aware_at, comment: str = ""
+    *,
+    report: SaeReport,
+    actor: User,
+    causality: str,
+    expectedness: str,
+    sponsor_aware_at=None,
+    comment: str = "",
 ) -> SaeReport:
     """The sponsor's opinion (kept beside the PI's) and the SUSAR classification with its clock.
 
-    SUSAR = related (by the PI or the sponsor: the sponsor cannot downgrade the investigator's
-    causality) and unexpected (the sponsor's assessment against the RSI).
+    The sponsor does not wait for the investigator: it assesses as soon as the report arrives.
+    SUSAR = related (by the site or the sponsor: the sponsor cannot downgrade the investigator's
+    causality) and unexpected (the sponsor's assessment against the RSI at onset). Day 0 is the
+    receipt of the report, or an earlier awareness the sponsor records; never a later one.
     """
     if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
         raise NotPermitted("The sponsor's review is done by the trial manager (sponsor safety).")
-    if not pi_signed(report):
-        raise DomainError("The PI has not signed this report (or the signature was invalidated).")
-    if not causality or not expectedness or sponsor_aware_at is None:
-        raise DomainError("Give the sponsor's causality, expectedness and when the sponsor became aware.")
-    related = report.pi_causality_lutathera in RELATED or causality in RELATED
-    susar = related and expectedness == Expectedness.UNEXPECTED
-    due = follow_up = None
-    if susar:
-        ae = report.adverse_event
-        severe = ae.criterion_death or ae.criterion_life_threatening
-        due, follow_up = clocks.susar_due(sponsor_aware_at, fatal_or_life_threatening=severe)
-    report = record_update(
-        obj=report,
-        data={
-            "sponsor_causality": causality,
-            "sponsor_expectedness": expectedness,
-            "sponsor_comment": comment,
-            "sponsor_aware_at": sponsor_aware_at,
-            "susar": susar,
-            "susar_due_at": due,
-            "susar_followup_due_at": follow_up,
-            "reviewed_by": actor,
-            "reviewed_at": timezone.now(),
-        },
-        actor=actor,
-        reason="Sponsor review" + (": SUSAR" if susar else ""),
+    report = SaeReport.objects.select_for_update().get(pk=report.pk)
+    if not report.submitted_at:
+        raise DomainError("The site has not sent this report to the sponsor yet.")
+    if not causality or not expectedness:
+        raise DomainError("Give the sponsor's causality and expectedness.", field="causality")
+    day0 = min(report.submitted_at, sponsor_aware_at) if sponsor_aware_at else report.submitted_at
+    rsi = report.rsi or ReferenceSafetyInformation.at_onset(report.adverse_event.onset_date)
+    data = {
+        "sponsor_causality": causality,
+        "sponsor_expectedness": expectedness,
+        "sponsor_comment": comment,
+        "sponsor_aware_at": day0,
+        "reviewed_by": actor,
+        "reviewed_at": timezone.now(),
+    }
+    if rsi is not None and report.rsi_id is None:
+        data["rsi"] = rsi
+    data |= _classification(report, causality=causality, expectedness=expectedness, day0=day0)
+    return record_update(
+        obj=report, data=data, actor=actor, reason="Sponsor review" + (": SUSAR" if data["susar"] else "")
     )
-    return report
 
 
 @transaction.atomic
-def susar_reported(*, report: SaeReport, actor: User, regulator_on=None, ethics_on=None) -> SaeReport:
+def susar_reported(
+    *, report: SaeReport, actor: User, regulator_on=None, ethics_on=None, followup_on=None, upgrade_on=None
+) -> SaeReport:
+    """The dates the sponsor actually sent the SUSAR reports. The follow-up of a fatal or
+    life-threatening SUSAR is then due 8 days after the first initial report sent (reg. 33(2)),
+    recomputed each time a date is recorded."""
     if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
         raise NotPermitted("Regulatory submissions are recorded by the trial manager.")
+    report = SaeReport.objects.select_for_update().get(pk=report.pk)
     if not report.susar:
         raise DomainError("Only a SUSAR is reported to the regulator from here.")
-    data = {k: v for k, v in (("reported_regulator_on", regulator_on), ("reported_ethics_on", ethics_on)) if v}
+    today = timezone.localdate()
+    sent = {
+        "reported_regulator_on": regulator_on,
+        "reported_ethics_on": ethics_on,
+        "followup_reported_on": followup_on,
+        "upgrade_reported_on": upgrade_on,
+    }
+    for field, day in sent.items():
+        if day and day > today:
+            raise DomainError("This date is in the future.", field=field)
+    data = {k: v for k, v in sent.items() if v}
+    merged = SaeReport(**{k: getattr(report, k) for k in ("reported_regulator_on", "reported_ethics_on")})
+    for k in ("reported_regulator_on", "reported_ethics_on"):
+        if k in data:
+            setattr(merged, k, data[k])
+    if report.susar_severe and merged.initial_sent_on:
+        data["susar_followup_due_at"] = clocks.susar_followup_due(merged.initial_sent_on)
+    elif report.susar_upgrade_at and (data.get("upgrade_reported_on") or report.upgrade_reported_on):
+        data["susar_followup_due_at"] = clocks.susar_followup_due(
+            data.get("upgrade_reported_on") or report.upgrade_reported_on
+        )
     return record_update(obj=report, data=data, actor=actor, reason="Submission recorded")
 
 
@@ -265,3 +490,61 @@ def rsi_add(*, actor: User, data: dict) -> ReferenceSafetyInformation:
     if ReferenceSafetyInformation.objects.filter(version=data.get("version")).exists():
         raise DomainError("This RSI version exists.", field="version")
     return record_create(obj=ReferenceSafetyInformation(**data), actor=actor, reason="RSI version added")
+
+
+TIMELINE_FIELDS = (
+    "sae_initial_hours",
+    "susar_fatal_days",
+    "susar_fatal_followup_days",
+    "susar_other_days",
+    "sponsor_timezone",
+)
+
+
+@transaction.atomic
+def timelines_update(*, actor: User, data: dict, reason: str) -> ReportingTimelines:
+    """Change the reporting timelines (trial manager, with a reason). Clocks already set keep
+    their deadlines; new ones use the new timelines."""
+    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
+        raise NotPermitted("The reporting timelines are set by the trial manager (sponsor).")
+    if not (reason or "").strip():
+        raise DomainError("Give the reason for the change (for example the protocol amendment).", field="reason")
+    zone = data.get("sponsor_timezone")
+    if zone is not None and zone not in zoneinfo.available_timezones():
+        raise DomainError("Not a time zone name (for example Europe/London).", field="sponsor_timezone")
+    for name in TIMELINE_FIELDS[:-1]:
+        if name in data and not data[name]:
+            raise DomainError("A timeline is at least 1.", field=name)
+    row = ReportingTimelines.objects.select_for_update().order_by("pk").first()
+    values = {k: v for k, v in data.items() if k in TIMELINE_FIELDS}
+    if row is None:
+        return record_create(obj=ReportingTimelines(**values), actor=actor, reason=reason.strip())
+    return record_update(obj=row, data=values, actor=actor, reason=reason.strip())
+
+
+MEDDRA_CODE = re.compile(r"^1\d{7}$")
+
+
+@transaction.atomic
+def ae_code(*, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, version: str) -> AdverseEvent:
+    """The coder records the MedDRA LLT and PT codes and the MedDRA version (data manager as coder)."""
+    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
+        raise NotPermitted("MedDRA coding is done by the coder (data management).")
+    for field, code in (("meddra_llt_code", llt_code), ("meddra_pt_code", pt_code)):
+        if not MEDDRA_CODE.match(code or ""):
+            raise DomainError("A MedDRA code has 8 digits and starts with 1.", field=field)
+    if not re.match(r"^\d{1,2}\.\d$", version or ""):
+        raise DomainError("Give the MedDRA version, for example 27.1.", field="meddra_version")
+    return record_update(
+        obj=ae,
+        data={
+            "meddra_llt_code": llt_code,
+            "meddra_pt_code": pt_code,
+            "meddra_version": version,
+            "needs_coding": False,
+            "coded_by": actor,
+            "coded_at": timezone.now(),
+        },
+        actor=actor,
+        reason=f"MedDRA coding ({version})",
+    )

@@ -11,9 +11,12 @@ urlpatterns = [
     path("sae/<int:report_id>/history/", views.sae_history, name="sae_history"),
     path("sae/<int:report_id>/<str:action>/", views.sae_action, name="sae_action"),
     path("listing/", views.listing, name="listing"),
+    path("line-listing/", views.line_listing, name="line_listing"),
     path("rsi/", views.rsi_list, name="rsi_list"),
+    path("timelines/", views.timelines, name="timelines"),
     path("patients/<str:trial_number>/aes/", views.ae_list, name="ae_list"),
     path("patients/<str:trial_number>/aes/new/", views.ae_form, name="ae_new"),
     path("patients/<str:trial_number>/aes/<int:ae_id>/", views.ae_form, name="ae_edit"),
     path("patients/<str:trial_number>/aes/<int:ae_id>/history/", views.ae_history, name="ae_history"),
+    path("patients/<str:trial_number>/aes/<int:ae_id>/code/", views.ae_code, name="ae_code"),
 ]

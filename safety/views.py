@@ -1,3 +1,6 @@
+import hashlib
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,15 +18,30 @@ from accounts.forms import form_add_domain_error
 from accounts.models import AuditEvent
 from accounts.permissions import client_ip, trial_role_required
 from accounts.roles import INVESTIGATOR_ROLES, TrialRole
-from accounts.signatures import signature_status
+from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
 from patients.access import access_patient
+from reports.documents import render_pdf
+from sites.forms import DateInput
 from sites.models import Site
 
 from . import selectors, services
 from .access import access_ae, access_sae
-from .forms import AdverseEventForm, AssessmentForm, RsiForm, SaeReportForm, SponsorReviewForm, SubmissionForm
-from .models import AdverseEvent, Causality, ReferenceSafetyInformation
+from .forms import (
+    AdverseEventForm,
+    AssessmentForm,
+    CodingForm,
+    RsiForm,
+    SaeReportForm,
+    SponsorReviewForm,
+    SubmissionForm,
+    TimelinesForm,
+)
+from .models import AdverseEvent, Causality, ReferenceSafetyInformation, ReportingTimelines
+from .terms import ctcae_terms
+
+# Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
+LINE_LISTING_ROLES = (TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
 
 
 def _ae_fields():
@@ -31,15 +49,16 @@ def _ae_fields():
 
 
 @login_required
-def ae_form(request, trial_number, ae_id=None):
+def ae_form(request, trial_number, ae_id=None, coding_form=None):
     patient = access_patient(user=request.user, trial_number=trial_number)
     instance = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id) if ae_id else None
     is_site_staff = request.user.has_site_role(patient.site)
-    if request.method == "POST" and not is_site_staff:
+    if request.method == "POST" and coding_form is None and not is_site_staff:
         raise PermissionDenied
     bound = AdverseEvent.objects.get(pk=instance.pk) if instance else None
-    form = AdverseEventForm(request.POST or None, instance=bound, tz_name=patient.site.timezone)
-    if request.method == "POST" and form.is_valid():
+    posted = request.POST if request.method == "POST" and coding_form is None else None
+    form = AdverseEventForm(posted, instance=bound, tz_name=patient.site.timezone)
+    if posted is not None and form.is_valid():
         data = {n: form.cleaned_data[n] for n in _ae_fields()}
         had_report = bool(instance and instance.sae_reports.exists())
         if instance:
@@ -79,8 +98,42 @@ def ae_form(request, trial_number, ae_id=None):
             "instance": instance,
             "is_site_staff": is_site_staff,
             "death_record_missing": instance and services.death_record_missing(instance),
+            "ctcae_terms": [term for term, _soc in ctcae_terms().values()],
+            "can_code": bool(instance) and request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "coding_form": coding_form or CodingForm(initial=_coding_initial(instance)),
         },
     )
+
+
+def _coding_initial(ae):
+    if ae is None:
+        return {}
+    return {n: getattr(ae, n) for n in ("meddra_llt_code", "meddra_pt_code", "meddra_version")}
+
+
+@require_POST
+@login_required
+def ae_code(request, trial_number, ae_id):
+    """The coder's MedDRA codes for an AE (data manager as coder)."""
+    ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
+    if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
+        raise PermissionDenied
+    form = CodingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.ae_code(
+                ae=ae,
+                actor=request.user,
+                llt_code=form.cleaned_data["meddra_llt_code"],
+                pt_code=form.cleaned_data["meddra_pt_code"],
+                version=form.cleaned_data["meddra_version"],
+            )
+        except DomainError as exc:
+            form_add_domain_error(form, exc)
+        else:
+            messages.success(request, _("Coding saved."))
+            return redirect("safety:ae_edit", trial_number=trial_number, ae_id=ae.pk)
+    return ae_form(request, trial_number, ae_id, coding_form=form)
 
 
 @login_required
@@ -106,15 +159,44 @@ def ae_history(request, trial_number, ae_id):
     )
 
 
+def _sae_page(request, report, *, form=None, assessment_form=None):
+    patient = report.patient
+    ae = report.adverse_event
+    signatures = signature_status(obj=report)
+    return render(
+        request,
+        "safety/sae_detail.html",
+        {
+            "report": report,
+            "ae": ae,
+            "patient": patient,
+            "form": form or SaeReportForm(instance=type(report).objects.get(pk=report.pk)),
+            "clocks": selectors.sae_clocks(report),
+            "signatures": signatures,
+            "signed": any(v for _s, v in signatures),
+            "is_site_staff": request.user.has_site_role(patient.site),
+            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
+            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "assessment_form": assessment_form
+            or AssessmentForm(identity_needed=signature_identity_needed(request.session)),
+            "assessment_rows": selectors.assessment_rows(report),
+            "causality_disagrees": services.causality_disagrees(report),
+            "minimum_missing": services.minimum_criteria_missing(report),
+            "review_form": SponsorReviewForm(),
+            "submission_form": SubmissionForm(),
+            "rsi": report.rsi or ReferenceSafetyInformation.at_onset(ae.onset_date),
+            "death_record_missing": services.death_record_missing(ae),
+            "others": ae.sae_reports.exclude(pk=report.pk),
+        },
+    )
+
+
 @login_required
 def sae_detail(request, report_id):
     report = access_sae(user=request.user, report_id=report_id)
-    patient = report.patient
-    is_site_staff = request.user.has_site_role(patient.site)
-    signatures = signature_status(obj=report)
     form = SaeReportForm(request.POST or None, instance=type(report).objects.get(pk=report.pk))
     if request.method == "POST":
-        if not is_site_staff:
+        if not request.user.has_site_role(report.patient.site):
             raise PermissionDenied
         if form.is_valid():
             data = {
@@ -133,56 +215,39 @@ def sae_detail(request, report_id):
             else:
                 messages.success(request, _("SAE report saved."))
                 return redirect("safety:sae_detail", report_id=report.pk)
-    return render(
-        request,
-        "safety/sae_detail.html",
-        {
-            "report": report,
-            "ae": report.adverse_event,
-            "patient": patient,
-            "form": form,
-            "clocks": selectors.sae_clocks(report),
-            "signatures": signatures,
-            "signed": any(v for _s, v in signatures),
-            "is_site_staff": is_site_staff,
-            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
-            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
-            "assessment_form": AssessmentForm(),
-            "review_form": SponsorReviewForm(initial={"sponsor_aware_at": report.submitted_at}),
-            "submission_form": SubmissionForm(),
-            "rsi": ReferenceSafetyInformation.in_force(),
-            "death_record_missing": services.death_record_missing(report.adverse_event),
-            "others": report.adverse_event.sae_reports.exclude(pk=report.pk),
-        },
-    )
+    return _sae_page(request, report, form=form)
 
 
 @require_POST
 @login_required
 def sae_sign(request, report_id):
+    """A refused signature or a missing answer shows the page again with everything the PI chose
+    and typed, and the error beside the field concerned (the password is never echoed)."""
     report = access_sae(user=request.user, report_id=report_id)
-    form = AssessmentForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give every assessment, your password and tick the statement."))
-        return redirect("safety:sae_detail", report_id=report.pk)
-    assessment = {
-        k: form.cleaned_data[k]
-        for k in ("pi_causality_lutathera", "pi_causality_amino_acids", "pi_causality_procedures", "pi_expectedness")
-    }
-    try:
-        services.sae_sign(
-            report=report,
-            actor=request.user,
-            password=form.cleaned_data["password"],
-            otp_token=form.cleaned_data["otp_token"],
-            assessment=assessment,
-            ip_address=client_ip(request),
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Assessment signed."))
-    return redirect("safety:sae_detail", report_id=report.pk)
+    form = AssessmentForm(request.POST, identity_needed=signature_identity_needed(request.session))
+    if form.is_valid():
+        assessment = {k: form.cleaned_data[k] for k in (*services.ASSESSMENT_FIELDS, "pi_comment")}
+        try:
+            services.sae_sign(
+                report=report,
+                actor=request.user,
+                password=form.cleaned_data["password"],
+                otp_token=form.cleaned_data["otp_token"],
+                assessment=assessment,
+                ip_address=client_ip(request),
+                username=form.cleaned_data.get("username"),
+            )
+        except services.AssessmentInvalid as exc:
+            for field, message in exc.errors:
+                form.add_error(field, message)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            signature_session_mark(request.session)
+            messages.success(request, _("Assessment signed."))
+            return redirect("safety:sae_detail", report_id=report.pk)
+    report = access_sae(user=request.user, report_id=report_id)
+    return _sae_page(request, report, assessment_form=form)
 
 
 @require_POST
@@ -190,10 +255,13 @@ def sae_sign(request, report_id):
 def sae_action(request, report_id, action):
     report = access_sae(user=request.user, report_id=report_id)
     try:
-        if action == "review":
+        if action == "submit":
+            services.sae_submit(report=report, actor=request.user)
+            messages.success(request, _("Sent to the sponsor."))
+        elif action == "review":
             form = SponsorReviewForm(request.POST)
             if not form.is_valid():
-                raise DomainError(_("Give the sponsor's causality, expectedness and awareness time."))
+                raise DomainError(_("Give the sponsor's causality and expectedness."))
             services.sponsor_review(report=report, actor=request.user, **form.cleaned_data)
             messages.success(request, _("Sponsor review saved."))
         elif action == "submitted":
@@ -231,7 +299,8 @@ def sae_list(request):
     now = timezone.now()
     rows = [(r, selectors.sae_clocks(r, now)) for r in reports]
     rows.sort(key=lambda row: (not any(c["state"] == "overdue" for c in row[1]), row[0].due_at))
-    return render(request, "safety/sae_list.html", {"rows": rows})
+    can_line_list = request.user.has_trial_role(*LINE_LISTING_ROLES)
+    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list})
 
 
 @login_required
@@ -289,4 +358,98 @@ def rsi_list(request):
             "form": form,
             "can_add": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
         },
+    )
+
+
+class LineListingForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=_("Cases"), choices=[("susar", _("SUSARs")), ("sae", _("All SAEs"))], initial="susar"
+    )
+    start = forms.DateField(label=_("From (sponsor day 0)"), widget=DateInput())
+    end = forms.DateField(label=_("To"), widget=DateInput())
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            self.add_error("end", _("The period ends before it starts."))
+        return data
+
+
+@trial_role_required(*LINE_LISTING_ROLES)
+def line_listing(request):
+    """SUSAR and SAE line listings of a period for the DSUR and the DMC (CSV and PDF). Trial-wide
+    roles only: a site's PI reads their own SAEs on the SAE list, not the trial's listing."""
+    form = LineListingForm(request.GET or None)
+    rows = None
+    if form.is_valid():
+        start, end, kind = form.cleaned_data["start"], form.cleaned_data["end"], form.cleaned_data["kind"]
+        rows = selectors.safety_line_listing(start=start, end=end, susars_only=kind == "susar")
+        versions = sorted({r["rsi_version"] for r in rows})
+        title = f"{'SUSAR' if kind == 'susar' else 'SAE'} line listing {start:%d %b %Y} – {end:%d %b %Y}"
+        wanted = request.GET.get("format")
+        if wanted in ("csv", "pdf"):
+            if wanted == "csv":
+                body = csv_bytes(
+                    [label for _k, label in selectors.SAFETY_LISTING_COLUMNS],
+                    ([row[k] for k, _l in selectors.SAFETY_LISTING_COLUMNS] for row in rows),
+                )
+                content_type = "text/csv; charset=utf-8"
+            else:
+                context = {
+                    "title": title,
+                    "rows": rows,
+                    "columns": selectors.SAFETY_LISTING_COLUMNS,
+                    "rsi_versions": versions,
+                }
+                body = render_pdf("pdf/safety_line_listing.html", context).content
+                content_type = "application/pdf"
+            digest = hashlib.sha256(body).hexdigest()
+            audit_event_record(
+                kind=AuditEvent.Kind.EXPORTED,
+                actor=request.user,
+                summary=f"{title} ({wanted.upper()}, {len(rows)} cases)",
+                detail={"start": start.isoformat(), "end": end.isoformat(), "kind": kind, "sha256": digest},
+            )
+            response = HttpResponse(body, content_type=content_type)
+            response["Content-Disposition"] = f'attachment; filename="nelmas-{kind}-listing-{start}-{end}.{wanted}"'
+            return response
+        return render(
+            request,
+            "safety/line_listing.html",
+            {"form": form, "rows": rows, "columns": selectors.SAFETY_LISTING_COLUMNS, "rsi_versions": versions},
+        )
+    return render(request, "safety/line_listing.html", {"form": form, "rows": rows})
+
+
+@trial_role_required(*LINE_LISTING_ROLES)
+def timelines(request):
+    """The reporting timelines with their sources and history; the trial manager changes them."""
+    current = ReportingTimelines.current()
+    can_edit = request.user.has_trial_role(TrialRole.TRIAL_MANAGER)
+    form = TimelinesForm(request.POST or None, instance=ReportingTimelines.current())
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            data = {n: form.cleaned_data[n] for n in services.TIMELINE_FIELDS}
+            try:
+                services.timelines_update(actor=request.user, data=data, reason=form.cleaned_data["reason"])
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(request, _("Reporting timelines saved."))
+                return redirect("safety:timelines")
+    rows = [
+        (
+            ReportingTimelines._meta.get_field(name).verbose_name,
+            getattr(current, name),
+            ReportingTimelines.SOURCES[name],
+        )
+        for name in services.TIMELINE_FIELDS
+    ]
+    history = current.history.select_related("history_user").order_by("-history_date") if current.pk else []
+    return render(
+        request,
+        "safety/timelines.html",
+        {"rows": rows, "form": form, "can_edit": can_edit, "saved": bool(current.pk), "history": history},
     )

@@ -150,7 +150,10 @@ def test_monitor_verifies_and_pi_signs_an_sae_on_a_phone(
     login(pi_page, world.pi_a)
     pi_page.goto(f"{live_server.url}/safety/sae/{report.pk}/")
     pi_page.select_option("#id_pi_causality_lutathera", "possible")
+    pi_page.select_option("#id_pi_causality_amino_acids", "unrelated")
+    pi_page.select_option("#id_pi_causality_procedures", "unrelated")
     pi_page.select_option("#id_pi_expectedness", "expected")
+    pi_page.fill("#id_username", world.pi_a.username)  # first signature of the session
     pi_page.fill("#id_password", password)
     pi_page.check("#id_accept")
     assert_accessible(pi_page)

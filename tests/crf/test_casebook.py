@@ -86,9 +86,13 @@ def test_sign_off_through_the_page(client, world, finished, password):
     client.force_login(world.pi_a)
     url = reverse("crf:casebook", args=[finished.trial_number])
     assert b"Electronic signature" in client.get(url).content
-    response = client.post(url, {"password": "nope", "accept": "on"})
-    assert response.status_code == 200 and not signature_status(obj=Casebook.objects.get(patient=finished))
+    # The first signature of the session asks for the user id too (21 CFR 11.200(a)(1)(i)).
     response = client.post(url, {"password": password, "accept": "on"})
+    assert response.status_code == 200 and "Your user id" in response.content.decode()
+    assert not Casebook.objects.filter(patient=finished).exists()
+    response = client.post(url, {"username": world.pi_a.username, "password": "nope", "accept": "on"})
+    assert response.status_code == 200 and not signature_status(obj=Casebook.objects.get(patient=finished))
+    response = client.post(url, {"username": world.pi_a.username, "password": password, "accept": "on"})
     assert response.status_code == 302
     page = client.get(url).content.decode()
     assert "I approve the data in this casebook" in page and world.pi_a.get_full_name() in page and "UTC" in page

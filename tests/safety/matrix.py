@@ -24,6 +24,10 @@ URLS = {
         "get",
         lambda site: (lambda ae: {"trial_number": ae.patient.trial_number, "ae_id": ae.pk})(_ae(site)),
     ),
+    "safety:ae_code": (
+        "post",
+        lambda site: (lambda ae: {"trial_number": ae.patient.trial_number, "ae_id": ae.pk})(_ae(site)),
+    ),
     "safety:sae_detail": ("get", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
     "safety:sae_history": ("get", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
     "safety:sae_sign": ("post", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),

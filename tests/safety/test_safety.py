@@ -101,40 +101,70 @@ def test_the_24_hour_clock_is_elapsed_time_across_dst():
 
 
 @pytest.mark.parametrize(
-    ("aware_local", "severe", "due_local", "followup_local"),
+    ("aware_local", "severe", "due_local"),
     [
         # Ordinary weeks, sponsor in London.
-        (dt.datetime(2026, 2, 2, 9, 0), True, dt.datetime(2026, 2, 9, 9, 0), dt.datetime(2026, 2, 17, 9, 0)),
-        (dt.datetime(2026, 2, 2, 9, 0), False, dt.datetime(2026, 2, 17, 9, 0), None),
+        (dt.datetime(2026, 2, 2, 9, 0), True, dt.datetime(2026, 2, 9, 9, 0)),
+        (dt.datetime(2026, 2, 2, 9, 0), False, dt.datetime(2026, 2, 17, 9, 0)),
         # Across the spring DST change (29 March 2026): same wall-clock time, 1 hour less elapsed.
-        (dt.datetime(2026, 3, 25, 10, 0), True, dt.datetime(2026, 4, 1, 10, 0), dt.datetime(2026, 4, 9, 10, 0)),
-        (dt.datetime(2026, 3, 20, 10, 0), False, dt.datetime(2026, 4, 4, 10, 0), None),
+        (dt.datetime(2026, 3, 25, 10, 0), True, dt.datetime(2026, 4, 1, 10, 0)),
+        (dt.datetime(2026, 3, 20, 10, 0), False, dt.datetime(2026, 4, 4, 10, 0)),
         # Across the autumn change (25 October 2026).
-        (dt.datetime(2026, 10, 20, 23, 30), True, dt.datetime(2026, 10, 27, 23, 30), dt.datetime(2026, 11, 4, 23, 30)),
-        (dt.datetime(2026, 10, 20, 23, 30), False, dt.datetime(2026, 11, 4, 23, 30), None),
+        (dt.datetime(2026, 10, 20, 23, 30), True, dt.datetime(2026, 10, 27, 23, 30)),
+        (dt.datetime(2026, 10, 20, 23, 30), False, dt.datetime(2026, 11, 4, 23, 30)),
         # Year end.
-        (dt.datetime(2026, 12, 28, 8, 0), False, dt.datetime(2027, 1, 12, 8, 0), None),
+        (dt.datetime(2026, 12, 28, 8, 0), False, dt.datetime(2027, 1, 12, 8, 0)),
     ],
 )
-def test_susar_deadlines(aware_local, severe, due_local, followup_local):
+def test_susar_deadlines(aware_local, severe, due_local):
     tz = ZoneInfo("Europe/London")
     aware = aware_local.replace(tzinfo=tz)
-    due, followup = clocks.susar_due(aware, fatal_or_life_threatening=severe, tz_name="Europe/London")
+    due = clocks.susar_due(aware, fatal_or_life_threatening=severe, tz_name="Europe/London")
     assert due == due_local.replace(tzinfo=tz)
-    assert followup == (followup_local.replace(tzinfo=tz) if followup_local else None)
 
 
 def test_susar_elapsed_time_is_one_hour_short_across_spring_dst():
     aware = dt.datetime(2026, 3, 25, 10, 0, tzinfo=ZoneInfo("Europe/London"))
-    due, _ = clocks.susar_due(aware, fatal_or_life_threatening=True, tz_name="Europe/London")
+    due = clocks.susar_due(aware, fatal_or_life_threatening=True, tz_name="Europe/London")
     assert due - aware == dt.timedelta(days=7) - dt.timedelta(hours=1)
 
 
-def test_timelines_are_configuration(settings):
-    settings.SAFETY_TIMELINES = settings.SAFETY_TIMELINES | {"SUSAR_OTHER_DAYS": 10, "SAE_INITIAL_HOURS": 12}
+def test_timelines_are_configuration_data_changed_by_the_trial_manager_with_a_reason(world):
+    with pytest.raises(NotPermitted):
+        services.timelines_update(actor=world.data_manager, data={"susar_other_days": 10}, reason="x")
+    with pytest.raises(DomainError):
+        services.timelines_update(actor=world.trial_manager, data={"susar_other_days": 10}, reason="")
+    services.timelines_update(
+        actor=world.trial_manager, data={"susar_other_days": 10, "sae_initial_hours": 12}, reason="Amendment 3"
+    )
     aware = dt.datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
-    assert clocks.susar_due(aware, fatal_or_life_threatening=False, tz_name="UTC")[0] == aware + dt.timedelta(days=10)
+    assert clocks.susar_due(aware, fatal_or_life_threatening=False, tz_name="UTC") == aware + dt.timedelta(days=10)
     assert clocks.sae_initial_due(aware) == aware + dt.timedelta(hours=12)
+    with pytest.raises(DomainError, match="time zone"):
+        services.timelines_update(actor=world.trial_manager, data={"sponsor_timezone": "Mars/Olympus"}, reason="x")
+
+
+def test_timelines_page_shows_values_sources_and_changes(client, world):
+    client.force_login(world.trial_manager)
+    url = reverse("safety:timelines")
+    page = client.get(url).content.decode()
+    assert "reg. 33(2)" in page and "never changed" in page
+    response = client.post(
+        url,
+        {
+            "sae_initial_hours": 24,
+            "susar_fatal_days": 7,
+            "susar_fatal_followup_days": 8,
+            "susar_other_days": 15,
+            "sponsor_timezone": "Europe/Amsterdam",
+            "reason": "Sponsor moved to Rotterdam",
+        },
+    )
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert "Europe/Amsterdam" in page and "Sponsor moved to Rotterdam" in page
+    client.force_login(world.pi_a)
+    assert client.get(url).status_code == 403
 
 
 def test_wrong_password_is_refused_and_audited_right_one_records_the_manifestation(world, password):
@@ -183,7 +213,7 @@ def test_editing_the_signed_report_invalidates_the_signature_with_the_reason(cli
 def test_sponsor_review_keeps_both_opinions_and_does_not_invalidate_the_pi_signature(world, password):
     rsi()
     report = _ready(serious_ae(world.site_a, world.nurse_a).sae_reports.get(), world.nurse_a)
-    with pytest.raises(DomainError, match="not signed"):
+    with pytest.raises(DomainError, match="not sent"):
         services.sponsor_review(
             report=report,
             actor=world.trial_manager,
@@ -230,7 +260,8 @@ def test_fatal_or_life_threatening_susar_gets_7_days_and_a_follow_up(world, pass
         sponsor_aware_at=aware,
     )
     assert report.susar_due_at == dt.datetime(2026, 2, 9, 9, 0, tzinfo=UTC)
-    assert report.susar_followup_due_at == dt.datetime(2026, 2, 17, 9, 0, tzinfo=UTC)
+    # The follow-up falls due only once the initial report was sent (test_reporting).
+    assert report.susar_severe is True and report.susar_followup_due_at is None
 
 
 def test_expected_or_unrelated_is_not_a_susar(world, password):
