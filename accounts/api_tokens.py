@@ -16,6 +16,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.policy import Action, can
+
 from .audit import audit_event_record
 from .errors import DomainError, NotPermitted
 from .models import ApiToken, AuditEvent, User
@@ -49,7 +51,7 @@ def api_token_create(*, user: User, name: str, days: int | None = None) -> tuple
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, actor: User) -> ApiToken:
-    if token.user_id != actor.pk and not actor.has_trial_role("sysadmin"):
+    if token.user_id != actor.pk and not can(actor, Action.ACCOUNT_MANAGE):
         raise NotPermitted("Only its owner or the system administrator revokes a token.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()

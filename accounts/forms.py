@@ -116,3 +116,34 @@ class TokenForm(forms.Form):
 
 class TwoFactorResetForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def posted_text(request, name: str, *, max_length: int | None = None, label: str = "") -> str:
+    """One free-text value of a small POST form (a reason), cleaned as a form field cleans it:
+    stripped, NUL characters refused, at most the model's ``max_length``. Refusals are DomainErrors
+    naming the field, so the views show them like a service's (a NUL reached PostgreSQL as a
+    ValueError and an over-long reason as a DataError: both were 500s, issue 19)."""
+    from .errors import DomainError
+
+    field = forms.CharField(required=False, max_length=max_length)
+    try:
+        return field.clean(request.POST.get(name, ""))
+    except forms.ValidationError as exc:
+        prefix = f"{label or name.replace('_', ' ').capitalize()}: "
+        raise DomainError(prefix + " ".join(exc.messages), code="invalid", field=name) from exc
+
+
+def posted_version(request, name: str = "version") -> int:
+    """The record version the form was opened at. Required and a whole number: a missing or garbled
+    version must never fall back to the current one and so skip the conflict check (issue 19)."""
+    from .errors import DomainError
+
+    field = forms.IntegerField(min_value=0)
+    try:
+        return field.clean(request.POST.get(name))
+    except forms.ValidationError as exc:
+        raise DomainError(
+            _("The form was sent without the version it was opened at: reload the page and enter the change again."),
+            code="invalid_version",
+            field=name,
+        ) from exc

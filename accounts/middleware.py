@@ -6,7 +6,12 @@ from django.urls import reverse
 
 from .twofactor import has_two_factor, requires_two_factor
 
-_OPEN_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/accounts/login/", "/static/", "/healthz")
+_OPEN_PREFIXES = ("/accounts/logout/", "/accounts/login/", "/static/", "/healthz")
+# Before verification a user with a device may only verify; the set-up page (which issues a new
+# secret) is open only to a user who has no device yet. Letting all of /accounts/2fa/ through was
+# the password-only bypass of issue 19.
+_VERIFY_PATH = "/accounts/2fa/verify/"
+_SETUP_PATH = "/accounts/2fa/setup/"
 
 
 class TwoFactorMiddleware:
@@ -23,7 +28,8 @@ class TwoFactorMiddleware:
             and not request.path.startswith(_OPEN_PREFIXES)
         ):
             if has_two_factor(user):
-                return redirect(f"{reverse('accounts:two_factor_verify')}?next={request.get_full_path()}")
-            if requires_two_factor(user):
+                if request.path != _VERIFY_PATH:
+                    return redirect(f"{reverse('accounts:two_factor_verify')}?next={request.get_full_path()}")
+            elif requires_two_factor(user) and request.path not in (_SETUP_PATH, _VERIFY_PATH):
                 return redirect(reverse("accounts:two_factor_setup"))
         return self.get_response(request)

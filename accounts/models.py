@@ -99,12 +99,22 @@ class User(AbstractUser):
         return self.is_active and self.trial_role in roles
 
     @cached_property
-    def site_roles(self) -> dict[int, frozenset[str]]:
-        """Site id → roles held there today through a current delegation entry (one query)."""
+    def delegation_grants(self) -> tuple[tuple[int, str, frozenset[str]], ...]:
+        """(site id, role, duties) of every delegation entry in force today: started, not ended,
+        signed off by the PI (DelegationQuerySet.current). One query, kept for the life of this
+        object (a request); the permission policy (core.policy.can) and the site scope read it."""
         if not self.is_active or self.pk is None:
-            return {}
+            return ()
+        return tuple(
+            (site_id, role, frozenset(duties or ()))
+            for site_id, role, duties in self.delegations.current().values_list("site_id", "role", "duties")
+        )
+
+    @cached_property
+    def site_roles(self) -> dict[int, frozenset[str]]:
+        """Site id → roles held there today through a current delegation entry."""
         roles: dict[int, set[str]] = {}
-        for site_id, role in self.delegations.current().values_list("site_id", "role"):
+        for site_id, role, _duties in self.delegation_grants:
             roles.setdefault(site_id, set()).add(role)
         return {k: frozenset(v) for k, v in roles.items()}
 
@@ -155,6 +165,7 @@ class AuditEvent(models.Model):
         TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("Two-factor authentication set up")
         TWO_FACTOR_FAILED = "two_factor_failed", _("Wrong one-time code")
         TWO_FACTOR_RESET = "two_factor_reset", _("Two-factor authentication reset by administrator")
+        TWO_FACTOR_REMOVED = "two_factor_removed", _("Authenticator app removed by its user")
         API_TOKEN_CREATED = "api_token_created", _("API token created")
         API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
         API_TOKEN_REFUSED = "api_token_refused", _("API token refused (revoked, expired or unknown)")
@@ -189,6 +200,31 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TrialDataDeletionError("Audit events are append-only.")
+
+
+# Events about accounts and roles: all of the audit trail the system administrator sees. Their
+# targets are users and delegation entries; none carries a patient, an arm or a clinical value.
+ACCOUNT_EVENT_KINDS = frozenset(
+    {
+        AuditEvent.Kind.LOGIN,
+        AuditEvent.Kind.LOGOUT,
+        AuditEvent.Kind.LOGIN_FAILED,
+        AuditEvent.Kind.LOCKED_OUT,
+        AuditEvent.Kind.ACCOUNT_CREATED,
+        AuditEvent.Kind.ACCOUNT_CHANGED,
+        AuditEvent.Kind.ROLE_CHANGED,
+        AuditEvent.Kind.ACCOUNT_DEACTIVATED,
+        AuditEvent.Kind.DELEGATION_ADDED,
+        AuditEvent.Kind.DELEGATION_SIGNED,
+        AuditEvent.Kind.DELEGATION_ENDED,
+        AuditEvent.Kind.TWO_FACTOR_ENROLLED,
+        AuditEvent.Kind.TWO_FACTOR_FAILED,
+        AuditEvent.Kind.TWO_FACTOR_RESET,
+        AuditEvent.Kind.API_TOKEN_CREATED,
+        AuditEvent.Kind.API_TOKEN_REVOKED,
+        AuditEvent.Kind.API_TOKEN_REFUSED,
+    }
+)
 
 
 class Signature(models.Model):

@@ -49,7 +49,9 @@ def notification_queue(
     if created:
         from .tasks import send_notification
 
-        transaction.on_commit(lambda: send_notification.delay(notification.pk))
+        # robust: with the broker down the change stays committed and the page answers; the
+        # notification stays pending and send_due_notifications (every 5 minutes) sends it.
+        transaction.on_commit(lambda: send_notification.delay(notification.pk), robust=True)
     return notification, created
 
 

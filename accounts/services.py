@@ -7,15 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.policy import Action, require
+
 from .audit import audit_event_record, field_changes, record_update
-from .errors import DomainError, NotPermitted, ReasonRequired
+from .errors import DomainError, ReasonRequired
 from .models import AuditEvent, User
 from .roles import TrialRole
 
 
 def _require_admin(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.SYSADMIN):
-        raise NotPermitted("Only a system administrator manages accounts.")
+    require(actor, Action.ACCOUNT_MANAGE)
 
 
 @transaction.atomic
@@ -108,8 +109,7 @@ def user_deactivate(*, actor: User, user: User, reason: str) -> User:
 
     Nothing they recorded or signed is touched: records keep their author and signatures stay valid.
     """
-    if not actor.has_trial_role(TrialRole.SYSADMIN, TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Only the trial manager or a system administrator can deactivate accounts.")
+    require(actor, Action.ACCOUNT_DEACTIVATE)
     if not reason.strip():
         raise ReasonRequired()
     if user.pk == actor.pk:

@@ -14,6 +14,7 @@ urlpatterns = [
         name="password_change",
     ),
     path("2fa/setup/", views.two_factor_setup, name="two_factor_setup"),
+    path("2fa/devices/<int:device_id>/remove/", views.two_factor_device_remove, name="two_factor_device_remove"),
     path("api-tokens/", views.api_tokens, name="api_tokens"),
     path("2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("users/", views.user_list, name="user_list"),

@@ -4,12 +4,16 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from core.policy import Action, can
 
 from .errors import DomainError
 from .forms import (
@@ -21,13 +25,14 @@ from .forms import (
     form_add_domain_error,
 )
 from .history import record_events, record_history
-from .models import AuditEvent, User
-from .permissions import client_ip, trial_role_required
-from .roles import TrialRole
+from .models import ACCOUNT_EVENT_KINDS, AuditEvent, User
+from .permissions import action_required, client_ip
 from .services import user_create, user_update
 from .twofactor import (
+    device_management_allowed,
     otp_match,
     requires_two_factor,
+    totp_device_remove,
     totp_enrolment_confirm,
     totp_enrolment_start,
     totp_qr_svg,
@@ -41,13 +46,13 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-@trial_role_required(TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_MANAGE)
 def user_list(request):
     users = User.objects.order_by("full_name").prefetch_related("delegations__site")
     return render(request, "accounts/user_list.html", {"users": users})
 
 
-@trial_role_required(TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_MANAGE)
 def user_create_view(request):
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -61,7 +66,7 @@ def user_create_view(request):
     return render(request, "accounts/user_form.html", {"form": form, "title": _("New account")})
 
 
-@trial_role_required(TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_MANAGE)
 def user_update_view(request, username):
     user = get_object_or_404(User, username=username)
     form = UserUpdateForm(request.POST or None, instance=User.objects.get(pk=user.pk))
@@ -81,22 +86,28 @@ def user_update_view(request, username):
     )
 
 
-@trial_role_required(TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_MANAGE)
 def user_history(request, username):
     user = get_object_or_404(User, username=username)
     return render_history(request, user, title=_("History of account %(u)s") % {"u": user.username})
 
 
-@trial_role_required(TrialRole.SYSADMIN, TrialRole.TRIAL_MANAGER)
+@action_required(Action.AUDIT_VIEW_ACCOUNTS)
 def audit_log(request):
+    """The audit trail. Whoever may not see trial data (the system administrator) gets the account
+    and role events only: their summaries and targets name people and sites, never patients."""
     events = AuditEvent.objects.select_related("actor")
+    kinds = AuditEvent.Kind.choices
+    if not can(request.user, Action.AUDIT_VIEW_TRIAL):
+        events = events.filter(kind__in=ACCOUNT_EVENT_KINDS)
+        kinds = [(value, label) for value, label in kinds if value in ACCOUNT_EVENT_KINDS]
     kind = request.GET.get("kind", "")
     if kind:
         events = events.filter(kind=kind)
     return render(
         request,
         "audit/audit_log.html",
-        {"events": events[:300], "kinds": AuditEvent.Kind.choices, "kind": kind},
+        {"events": events[:300], "kinds": kinds, "kind": kind},
     )
 
 
@@ -118,17 +129,33 @@ def render_history(request, obj, *, title: str, timezone_name: str | None = None
 
 @login_required
 def two_factor_setup(request):
-    """Enrol an authenticator app: QR code, then a code from the app confirms it."""
-    device = totp_enrolment_start(user=request.user)
+    """The user's authenticators: the ones confirmed (with removal) and the enrolment of a new one.
+
+    The enrolment issues a secret, so a user who already has a device reaches it only from a
+    session verified with that device.
+    """
+    verified = request.user.is_verified()
+    if not device_management_allowed(user=request.user, session_verified=verified):
+        messages.info(request, _("Enter a code from your authenticator app first."))
+        return redirect(f"{reverse('accounts:two_factor_verify')}?next={reverse('accounts:two_factor_setup')}")
+    device = totp_enrolment_start(user=request.user, session_verified=verified)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            codes = totp_enrolment_confirm(user=request.user, token=form.cleaned_data["token"])
+            confirmed, codes = totp_enrolment_confirm(
+                user=request.user, token=form.cleaned_data["token"], session_verified=verified
+            )
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
-            otp_login(request, TOTPDevice.objects.get(user=request.user, confirmed=True))
-            return render(request, "accounts/two_factor_codes.html", {"codes": codes})
+            if not verified:
+                otp_login(request, confirmed)
+            if codes:
+                return render(request, "accounts/two_factor_codes.html", {"codes": codes})
+            messages.success(
+                request, _("%(name)s added; your other authenticators keep working.") % {"name": confirmed.name}
+            )
+            return redirect("accounts:two_factor_setup")
     secret = base64.b32encode(device.bin_key).decode()
     return render(
         request,
@@ -138,8 +165,21 @@ def two_factor_setup(request):
             "qr_svg": mark_safe(totp_qr_svg(device)),  # noqa: S308 - SVG generated by segno from our own URI
             "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
             "required": requires_two_factor(request.user),
+            "devices": TOTPDevice.objects.filter(user=request.user, confirmed=True).order_by("pk"),
         },
     )
+
+
+@login_required
+@require_POST
+def two_factor_device_remove(request, device_id):
+    try:
+        totp_device_remove(user=request.user, device_id=device_id, session_verified=request.user.is_verified())
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Authenticator removed."))
+    return redirect("accounts:two_factor_setup")
 
 
 @login_required
@@ -160,7 +200,7 @@ def two_factor_verify(request):
     return render(request, "accounts/two_factor_verify.html", {"form": form, "next": next_url})
 
 
-@trial_role_required(TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_MANAGE)
 def two_factor_reset_view(request, username):
     user = get_object_or_404(User, username=username)
     form = TwoFactorResetForm(request.POST or None)

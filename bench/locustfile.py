@@ -126,6 +126,10 @@ class DataManager(Staff):
     def queries(self):
         self.page("query list")
 
+    @task(2)
+    def record_status_grid(self):
+        self.page("record status grid")
+
     @task(1)
     def data_quality(self):
         self.page("data-quality dashboard")

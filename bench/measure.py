@@ -24,6 +24,7 @@ def pages(patient: Patient) -> dict[str, tuple[str, str]]:
         "CRF form (GET)": ("nurse.gb01", f"/crf/patients/{tn}/RAND/demographics/"),
         "nurse home": ("nurse.gb01", "/"),
         "query list": ("dm", "/crf/queries/"),
+        "record status grid": ("dm", "/reports/record-status/"),
         "recruitment dashboard": ("tm", "/reports/recruitment/"),
         "data-quality dashboard": ("tm", "/reports/data-quality/"),
         "bare view (ceiling)": ("nurse.gb01", "/bench/bare/"),

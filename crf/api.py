@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.policy import Action, form_entry_action, require
 from nelmas.api import CONFLICT, ERRORS
 from patients.access import access_patient
 
@@ -101,6 +102,7 @@ class PatientForm(APIView):
     def put(self, request, trial_number, form_code):
         model = _single_form(form_code)
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, form_entry_action(form_code), patient.site)
         body = FormInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         visit = get_object_or_404(Visit, patient=patient, code=body.validated_data["visit"])
@@ -149,15 +151,22 @@ class QuerySerializer(serializers.ModelSerializer):
         fields = ["id", "trial_number", "visit_code", "form_code", "field", "text", "status", "automatic", "age_days"]
 
 
+class QueryFilterSerializer(serializers.Serializer):
+    # An unknown value is a 400 naming the parameter: it used to list every query (issue 19).
+    status = serializers.ChoiceField(choices=["open", "answered", "closed", "all"], default="open")
+
+
 class QueryList(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=["open", "answered", "closed", "all"])],
+        parameters=[QueryFilterSerializer],
         responses={200: QuerySerializer(many=True), **ERRORS},
         summary="Data queries of your sites",
     )
     def get(self, request):
         queries = Query.objects.visible_to(request.user).select_related("patient").order_by("created_at")
-        wanted = request.query_params.get("status", "open")
+        params = QueryFilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data["status"]
         if wanted == "open":
             queries = queries.open()
         elif wanted in Query.Status.values:
@@ -175,6 +184,10 @@ class QueryAction(APIView):
     )
     def post(self, request, query_id, action):
         query = access_query(user=request.user, query_id=query_id)
+        if action == "answer":
+            require(request.user, Action.QUERY_ANSWER, query.patient.site)
+        elif action in ("close", "reopen"):
+            services.query_close_check(query=query, actor=request.user)
         body = QueryActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         text = body.validated_data["text"]

@@ -31,11 +31,15 @@ def _save(model, visit, data, nurse, *, complete=False):
 
 
 def seed(*, stdout) -> None:
-    if Demographics.objects.exists():
+    from randomisation.demo import RANDOMISED
+
+    # The curated patients only: the simulated history (reports.demo) has its own forms.
+    curated = Patient.objects.filter(trial_number__in=RANDOMISED)
+    if Demographics.objects.filter(patient__in=curated).exists():
         return
     dm, monitor = User.objects.get(username="dm"), User.objects.get(username="monitor")
     today = timezone.localdate()
-    for index, patient in enumerate(Patient.objects.filter(visits__code="RAND").distinct().order_by("trial_number")):
+    for index, patient in enumerate(curated.filter(visits__code="RAND").distinct().order_by("trial_number")):
         nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")
         rand = patient.visits.get(code="RAND")
         services.visit_mark_done(visit=rand, day=today, actor=nurse)

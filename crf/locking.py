@@ -11,6 +11,7 @@ from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
 from accounts.roles import TrialRole
+from core.policy import Action, require
 
 from .models import DatasetLock, FormStatus, Query, Visit
 from .registry import FORMS
@@ -82,15 +83,10 @@ def prelock_checklist(*, today=None) -> list[dict]:
     ]
 
 
-def _require_dm(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("Only the data manager locks and unlocks the dataset.")
-
-
 @transaction.atomic
 def dataset_lock(*, actor: User, reason: str, kind: str = DatasetLock.Kind.INTERIM, hard: bool = False) -> DatasetLock:
     """Soft-lock after the checklist passes; ``hard`` makes it (or the current soft lock) read-only."""
-    _require_dm(actor)
+    require(actor, Action.DATASET_LOCK)
     if not reason.strip():
         raise DomainError("Give the reason for the lock.", field="reason")
     current = DatasetLock.current()
@@ -137,7 +133,7 @@ UNLOCK_APPROVERS = (TrialRole.TRIAL_MANAGER, TrialRole.STATISTICIAN)
 @transaction.atomic
 def dataset_unlock_request(*, actor: User, reason: str) -> DatasetLock:
     """The data manager asks to unlock, with the reason; the lock stands until a second person approves."""
-    _require_dm(actor)
+    require(actor, Action.DATASET_UNLOCK)
     if not reason.strip():
         raise DomainError("Give the reason for unlocking.", field="reason")
     current = DatasetLock.current()

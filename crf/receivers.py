@@ -1,14 +1,29 @@
 """Thin adapters: saves of visits, queries, patients and re-consent tasks make the site's cached
-panels stale (nelmas.site_cache; the nurse's home)."""
+panels stale (nelmas.site_cache; the nurse's home).
+
+The bump runs after the writer's transaction commits, never inside it: a cache failure then cannot
+roll back (or 500) the save, and no other request can recompute and cache the panels from
+the data before the commit under the new generation. ``robust``: a failing bump is logged, the
+other on-commit work (e-mails) still runs.
+"""
+
+from functools import partial
+
+from django.db import transaction
 
 from nelmas.site_cache import site_data_changed
+
+
+def _bump_on_commit(site_id: int | None) -> None:
+    if site_id is not None:
+        transaction.on_commit(partial(site_data_changed, site_id), robust=True)
 
 
 def patient_record_saved(sender, instance, **kwargs) -> None:
     """A visit, query or re-consent task: the site of its patient."""
     patient = instance.patient  # usually loaded by the service that saved the record
-    site_data_changed(patient.site_id)
+    _bump_on_commit(patient.site_id)
 
 
 def patient_saved(sender, instance, **kwargs) -> None:
-    site_data_changed(instance.site_id)
+    _bump_on_commit(instance.site_id)

@@ -189,3 +189,18 @@ def site_query_summary(*, user) -> dict:
     rows = Query.objects.visible_to(user).filter(status=Query.Status.OPEN).select_related("patient")
     summary = rows.aggregate(n=Count("id"), oldest=Min("created_at"), automatic=Count("id", filter=Q(automatic=True)))
     return {"queries": list(rows.order_by("created_at")[:10]), **summary}
+
+
+# Query age bands of the data-quality dashboard (reports.dashboards.data_quality): (from, to) days.
+QUERY_AGES = {"new": (None, 7), "month": (7, 30), "old": (30, None)}
+
+
+def queries_by_age(queryset, age: str, now: dt.datetime | None = None):
+    """``queryset`` cut to the queries opened within an age band: new (< 7 days), 7–30 days, > 30."""
+    now = now or timezone.now()
+    low, high = QUERY_AGES[age]
+    if low is not None:
+        queryset = queryset.filter(created_at__lte=now - dt.timedelta(days=low))
+    if high is not None:
+        queryset = queryset.filter(created_at__gt=now - dt.timedelta(days=high))
+    return queryset

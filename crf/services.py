@@ -13,7 +13,7 @@ from accounts.audit import audit_event_record, record_create, record_update
 from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError, EditConflict, NotPermitted
 from accounts.models import AuditEvent, User
-from accounts.roles import TrialRole
+from core.policy import Action, can, form_entry_action, require
 from patients.models import Patient
 
 from . import schedule
@@ -129,6 +129,7 @@ def visits_reschedule_after_dose(*, patient: Patient, actor: User | None) -> lis
 
 @transaction.atomic
 def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor: User) -> Visit:
+    require(actor, Action.CRF_ENTER, patient.site)
     entry_guard()
     if not reason.strip():
         raise DomainError("Give the reason for the unscheduled visit.", field="reason")
@@ -151,6 +152,7 @@ def visit_add_unscheduled(*, patient: Patient, day: dt.date, reason: str, actor:
 
 @transaction.atomic
 def visit_mark_missed(*, visit: Visit, reason: str, actor: User) -> Visit:
+    require(actor, Action.CRF_ENTER, visit.patient.site)
     entry_guard()
     if visit.is_log or visit.done_on:
         raise DomainError("Only a visit not done can be recorded as missed.")
@@ -161,6 +163,7 @@ def visit_mark_missed(*, visit: Visit, reason: str, actor: User) -> Visit:
 
 @transaction.atomic
 def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
+    require(actor, Action.CRF_ENTER, visit.patient.site)
     entry_guard()
     if visit.is_log:
         raise DomainError("The logs are not a visit.")
@@ -183,7 +186,7 @@ def crf_mark_not_done(*, visit: Visit, form_code: str, reason: str, actor: User)
     from .models import FormNotDone
     from .registry import FORMS
 
-    _require_site_staff(actor, visit.patient)
+    require(actor, form_entry_action(form_code), visit.patient.site)
     entry_guard()
     if form_code not in expected_forms(visit) or FORMS[form_code].REPEATING:
         raise DomainError("This form is not expected at this visit.")
@@ -198,11 +201,6 @@ def crf_mark_not_done(*, visit: Visit, form_code: str, reason: str, actor: User)
 
 def _validator(model):
     return import_string(model.VALIDATOR)() if model.VALIDATOR else None
-
-
-def _require_site_staff(actor: User, patient: Patient) -> None:
-    if not actor.has_site_role(patient.site):
-        raise NotPermitted("Only the site's delegated staff enter data.")
 
 
 def crf_check(model, data: dict, *, patient: Patient, visit: Visit) -> CheckResult:
@@ -230,7 +228,7 @@ def crf_save(
     being edited, or none to add an entry.
     """
     patient = visit.patient
-    _require_site_staff(actor, patient)
+    require(actor, form_entry_action(model.FORM_CODE), patient.site)
     entry_guard()
     if model.REPEATING:
         existing = model.objects.select_for_update().get(pk=instance.pk) if instance else None
@@ -337,7 +335,8 @@ def _raise_soft_queries(form: CrfForm, result: CheckResult) -> None:
 
 @transaction.atomic
 def crf_mark_complete(*, form: CrfForm, actor: User) -> CrfForm:
-    _require_site_staff(actor, form.patient)
+    action = Action.CRF_COMPLETE if form_entry_action(form.FORM_CODE) == Action.CRF_ENTER else Action.SAMPLE_ENTER
+    require(actor, action, form.patient.site)
     entry_guard()
     if form.status not in (FormStatus.IN_PROGRESS,):
         raise DomainError(f"The form is {form.get_status_display().lower()}.")
@@ -361,8 +360,7 @@ def crf_mark_complete(*, form: CrfForm, actor: User) -> CrfForm:
 @transaction.atomic
 def crf_verify(*, form: CrfForm, actor: User) -> CrfForm:
     """Source data verification by a monitor."""
-    if not actor.has_trial_role(TrialRole.MONITOR):
-        raise NotPermitted("Source data verification is done by a monitor.")
+    require(actor, Action.SDV, form.patient.site)
     if not form.can_verify():
         raise DomainError("Only a complete form can be verified.")
     return record_update(
@@ -375,8 +373,7 @@ def crf_verify(*, form: CrfForm, actor: User) -> CrfForm:
 
 @transaction.atomic
 def crf_lock(*, form: CrfForm, actor: User) -> CrfForm:
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("Only the data manager locks forms.")
+    require(actor, Action.FORM_LOCK, form.patient.site)
     if not form.can_lock():
         raise DomainError("Only a complete or verified form can be locked.")
     form = record_update(
@@ -391,8 +388,7 @@ def crf_lock(*, form: CrfForm, actor: User) -> CrfForm:
 
 @transaction.atomic
 def crf_unlock(*, form: CrfForm, actor: User, reason: str) -> CrfForm:
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("Only the data manager unlocks forms.")
+    require(actor, Action.FORM_UNLOCK, form.patient.site)
     if form.status != FormStatus.LOCKED:
         raise DomainError("The form is not locked.")
     if not reason.strip():
@@ -409,8 +405,7 @@ def crf_unlock(*, form: CrfForm, actor: User, reason: str) -> CrfForm:
 
 @transaction.atomic
 def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER, TrialRole.MONITOR):
-        raise NotPermitted("Queries are raised by the data manager or a monitor.")
+    require(actor, Action.QUERY_RAISE, form.patient.site)
     query_guard()
     if field not in form.data_field_names():
         raise DomainError("Choose a field of this form.", field="field")
@@ -423,7 +418,7 @@ def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
 
 @transaction.atomic
 def query_answer(*, query: Query, text: str, actor: User) -> Query:
-    _require_site_staff(actor, query.patient)
+    require(actor, Action.QUERY_ANSWER, query.patient.site)
     query_guard()
     if query.status == Query.Status.CLOSED:
         raise DomainError("This query is closed.")
@@ -433,11 +428,22 @@ def query_answer(*, query: Query, text: str, actor: User) -> Query:
     return record_update(obj=query, data={"status": Query.Status.ANSWERED}, actor=actor, reason=f"Answered: {text}")
 
 
+def query_may_close(*, query: Query, actor: User) -> bool:
+    """Whether ``actor`` may close or re-open ``query``: any query (QUERY_CLOSE), or one they raised
+    themselves (QUERY_CLOSE_OWN). Edit-check queries have no raiser: only QUERY_CLOSE closes them."""
+    site = query.patient.site
+    own = query.raised_by_id is not None and query.raised_by_id == actor.pk
+    return can(actor, Action.QUERY_CLOSE, site) or (own and can(actor, Action.QUERY_CLOSE_OWN, site))
+
+
+def query_close_check(*, query: Query, actor: User) -> None:
+    if not query_may_close(query=query, actor=actor):
+        raise NotPermitted("The person who raised the query, or the data manager, closes or re-opens it.")
+
+
 @transaction.atomic
 def query_close(*, query: Query, actor: User, text: str = "") -> Query:
-    raiser_ok = query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)
-    if not raiser_ok:
-        raise NotPermitted("The person who raised the query, or the data manager, closes it.")
+    query_close_check(query=query, actor=actor)
     query_guard()
     if text:
         QueryMessage.objects.create(query=query, author=actor, text=text)
@@ -452,9 +458,19 @@ def query_close(*, query: Query, actor: User, text: str = "") -> Query:
 
 
 @transaction.atomic
+def query_close_many(*, queries, actor: User, text: str) -> list[Query]:
+    """Close each of ``queries`` (a queryset already cut to the actor's sites) with the same reason,
+    each audited as query_close audits one; all or none."""
+    require(actor, Action.QUERY_CLOSE)
+    if not text.strip():
+        raise DomainError("Give the reason for closing the queries.", field="text")
+    # Rows locked in id order: two bulk closes over overlapping queries cannot deadlock.
+    return [query_close(query=q, actor=actor, text=text) for q in queries.select_for_update().order_by("pk")]
+
+
+@transaction.atomic
 def query_reopen(*, query: Query, actor: User, text: str) -> Query:
-    if not (query.raised_by_id == actor.pk or actor.has_trial_role(TrialRole.DATA_MANAGER)):
-        raise NotPermitted("The person who raised the query, or the data manager, re-opens it.")
+    query_close_check(query=query, actor=actor)
     query_guard()
     if not text.strip():
         raise DomainError("Say why the query is re-opened.", field="text")
@@ -559,11 +575,9 @@ def casebook_sign(
     username: str | None = None,
 ) -> Casebook:
     """The PI (or a delegated investigator) signs the patient's casebook with an e-signature."""
-    from accounts.roles import INVESTIGATOR_ROLES
     from accounts.signatures import signature_apply, signature_verify
 
-    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES):
-        raise NotPermitted("The casebook is signed by the PI or a delegated investigator of the site.")
+    require(actor, Action.CASEBOOK_SIGN, patient.site)
     dataset_write_guard(what="the casebook sign-off", soft_lock_allows=True)
     blockers = casebook_blockers(patient)
     if blockers:

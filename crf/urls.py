@@ -7,6 +7,7 @@ app_name = "crf"
 urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
     path("queries/", views.query_list, name="query_list"),
+    path("queries/close/", views.query_bulk_close, name="query_bulk_close"),
     path("reminders/", views.my_reminders, name="reminders"),
     path("queries/<int:query_id>/", views.query_detail, name="query_detail"),
     path("patients/<str:trial_number>/casebook/", views.casebook, name="casebook"),

@@ -4,21 +4,24 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError, EditConflict
-from accounts.forms import form_add_domain_error
-from accounts.permissions import trial_role_required
-from accounts.roles import TrialRole
+from accounts.forms import form_add_domain_error, posted_text, posted_version
+from accounts.permissions import action_required
 from accounts.views import render_history
+from core.policy import Action, Allowed, can, deny_unless, form_entry_action
 from nelmas.paging import paginate
 from patients.access import access_patient
 
-from . import schedule, selectors, services
-from .access import access_form, access_query, access_visit
+from . import schedule, sdv, selectors, services
+from .access import access_form, access_query, access_visit, expected_forms
 from .forms import MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .models import Casebook, FormStatus, Query
+from .models import Casebook, FormNotDone, FormStatus, Query, Visit
+from .registry import FORMS
+from .selectors import QUERY_AGES, queries_by_age
 
 
 def form_url(visit, form_code, entry=None):
@@ -45,32 +48,125 @@ def _changes_for_display(model, instance, expected_version):
     return rows
 
 
+def _shown(field, value) -> str:
+    """A saved value as a reader sees it: the choice's label, Yes/No, a number with its unit."""
+    if value is None or value == "":
+        return "—"
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    return f"{value} {field.help_text}".strip() if field.help_text else str(value)
+
+
+def _verified_values(model, cleared) -> dict[str, str]:
+    """Field name → its value when last verified, as shown to a reader, for the highlight."""
+    if cleared is None:
+        return {}
+    return {name: _shown(model._meta.get_field(name), value) for name, value in cleared.changed.items()}
+
+
+def _field_history(form, name: str) -> list[dict]:
+    """Each saved value of one field of ``form``, oldest first: when, who, value, reason (one query)."""
+    field = type(form)._meta.get_field(name)
+    rows, previous = [], object()
+    for record in form.history.select_related("history_user").order_by("history_date", "history_id"):
+        value = getattr(record, name)
+        if value != previous:
+            rows.append(
+                {
+                    "at": record.history_date,
+                    "who": record.history_user,
+                    "value": _shown(field, value),
+                    "reason": record.history_change_reason or "",
+                }
+            )
+            previous = value
+    return rows
+
+
+def _safe_next(request) -> str:
+    """A same-site address to return to (the SDV queue), or ''."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else ""
+
+
+def _add_cross_field_errors(form, model, visit, saved_values: dict) -> None:
+    """With a field refused (a range, a format), also run the edit checks on the rest, so every
+    error of the submission shows at once rather than one round at a time."""
+    data = dict(saved_values)
+    data.update({n: form.cleaned_data[n] for n in model.data_field_names() if n in form.cleaned_data})
+    for name in form.errors:
+        data.pop(name, None)  # a refused value is not checked against the others
+    result = services.crf_check(model, data, patient=visit.patient, visit=visit)
+    for field, message in result.hard:
+        if field in form.errors:
+            continue
+        form.add_error(field if field in form.fields else None, message)
+
+
+def _next_form_code(visit, model, saved) -> str | None:
+    """The visit's next form, in the schedule's order, that still needs entry (not complete,
+    verified, locked or recorded as not done); wraps round to earlier ones left open."""
+    codes = [c for c in expected_forms(visit) if not FORMS[c].REPEATING]
+    if model.FORM_CODE not in codes:
+        return None
+    done = {FormStatus.COMPLETE, FormStatus.VERIFIED, FormStatus.LOCKED}
+    not_done = set(FormNotDone.objects.filter(visit=visit).values_list("form_code", flat=True))
+    start = codes.index(model.FORM_CODE)
+    for code in codes[start + 1 :] + codes[:start]:
+        if code in not_done:
+            continue
+        status = FORMS[code].objects.filter(visit=visit).values_list("status", flat=True).first()
+        if status not in done:
+            return code
+    return None
+
+
+def _to_next_form(request, visit, model, saved):
+    """After "Save and next form": say how the saved form stands, then open the next one."""
+    missing = saved.missing_fields()
+    if saved.status == FormStatus.COMPLETE:
+        messages.success(request, _("%(form)s saved and complete.") % {"form": model.FORM_TITLE})
+    else:
+        messages.warning(
+            request,
+            _("%(form)s saved; %(n)s required fields still missing.") % {"form": model.FORM_TITLE, "n": len(missing)},
+        )
+    code = _next_form_code(visit, model, saved)
+    if code is None:
+        messages.info(request, _("No other form of this visit is waiting."))
+        return redirect("crf:visit", trial_number=visit.patient.trial_number, code=visit.code)
+    return redirect(form_url(visit, code))
+
+
 @login_required
 def crf_form(request, trial_number, code, form_code, entry=None):
     model, visit, instance = access_form(
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
     patient = visit.patient
-    is_site_staff = request.user.has_site_role(patient.site)
+    may_enter = can(request.user, form_entry_action(form_code), patient.site)
     form_class = crf_form_class(model)
     form = form_class(instance=instance)
     conflict = None
-    readonly = (instance is not None and instance.status == FormStatus.LOCKED) or not is_site_staff
+    readonly = (instance is not None and instance.status == FormStatus.LOCKED) or not may_enter
     if request.method == "POST":
         if readonly:
             raise PermissionDenied
         # Binding a ModelForm writes the submitted values onto its instance: compare with a copy.
         saved_values = {n: getattr(instance, n) for n in model.data_field_names()} if instance else {}
         form = form_class(request.POST, instance=model.objects.get(pk=instance.pk) if instance else None)
+        if not form.is_valid():
+            _add_cross_field_errors(form, model, visit, saved_values)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in model.data_field_names()}
             if instance is not None:
                 data = {n: v for n, v in data.items() if saved_values[n] != v}
+            opened_at = 0
             try:
-                opened_at = int(request.POST.get("version") or 0)
-            except ValueError:
-                opened_at = 0
-            try:
+                opened_at = posted_version(request)
                 saved = services.crf_save(
                     model=model,
                     visit=visit,
@@ -80,8 +176,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                     expected_version=opened_at,
                     instance=instance,
                 )
-                if request.POST.get("action") == "complete":
-                    services.crf_mark_complete(form=saved, actor=request.user)
+                action = request.POST.get("action")
+                if action == "complete" or (
+                    action == "next" and saved.status == FormStatus.IN_PROGRESS and not saved.missing_fields()
+                ):
+                    saved = services.crf_mark_complete(form=saved, actor=request.user)
             except services.CheckFailed as exc:
                 for field, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
@@ -96,6 +195,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
+                if request.POST.get("action") == "next":
+                    return _to_next_form(request, visit, model, saved)
                 if request.POST.get("action") == "complete":
                     messages.success(request, _("Saved and marked complete."))
                 elif saved.missing_fields():
@@ -115,6 +216,8 @@ def crf_form(request, trial_number, code, form_code, entry=None):
         by_field.setdefault(query.field, []).append(query)
     missing = [(n, model._meta.get_field(n).verbose_name) for n in instance.missing_fields()] if instance else []
     entries = list(model.objects.filter(visit=visit).order_by("created_at")) if model.REPEATING else []
+    cleared = sdv.verification_cleared(instance)
+    next_code = None if model.REPEATING or readonly else _next_form_code(visit, model, instance)
     return render(
         request,
         "crf/form.html",
@@ -131,11 +234,14 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "required_given": len(model.REQUIRED_FOR_COMPLETE) - len(missing) if instance else 0,
             "derived": instance.derived() if instance else [],
             "conflict": conflict,
+            "sdv_cleared": cleared,
+            "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
+            "save_and_next": not (model.REPEATING or readonly),
+            "sdv_changed": _verified_values(model, cleared),
+            "next_url": _safe_next(request),
             "entries": entries,
-            "is_site_staff": is_site_staff,
-            "can_verify": request.user.has_trial_role(TrialRole.MONITOR) and instance and instance.can_verify(),
-            "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
-            "can_query": bool(request.user.has_trial_role(TrialRole.DATA_MANAGER, TrialRole.MONITOR) and instance),
+            "may": Allowed(request.user, patient.site),
+            "may_enter": may_enter,
             "query_form": QueryForm(model=model),
             "reason_form": ReasonForm(),
             "readonly": readonly,
@@ -152,6 +258,16 @@ def crf_form(request, trial_number, code, form_code, entry=None):
     )
 
 
+# The policy action each form button needs; None: completing needs the form's own entry action.
+FORM_ACTIONS = {
+    "verify": Action.SDV,
+    "lock": Action.FORM_LOCK,
+    "unlock": Action.FORM_UNLOCK,
+    "complete": None,
+    "query": Action.QUERY_RAISE,
+}
+
+
 @require_POST
 @login_required
 def crf_action(request, trial_number, code, form_code, action, entry=None):
@@ -159,17 +275,25 @@ def crf_action(request, trial_number, code, form_code, action, entry=None):
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
     back = form_url(visit, form_code, entry)
+    if action not in FORM_ACTIONS:
+        raise PermissionDenied
+    needed = FORM_ACTIONS[action] or form_entry_action(form_code)
+    if needed == Action.CRF_ENTER:
+        needed = Action.CRF_COMPLETE
+    deny_unless(request.user, needed, visit.patient.site)
     if instance is None:
         return redirect(back)
     try:
         if action == "verify":
             services.crf_verify(form=instance, actor=request.user)
             messages.success(request, _("Source data verified."))
+            if _safe_next(request):
+                return redirect(_safe_next(request))
         elif action == "lock":
             services.crf_lock(form=instance, actor=request.user)
             messages.success(request, _("Form locked."))
         elif action == "unlock":
-            services.crf_unlock(form=instance, actor=request.user, reason=request.POST.get("reason", ""))
+            services.crf_unlock(form=instance, actor=request.user, reason=posted_text(request, "reason"))
             messages.success(request, _("Form unlocked."))
         elif action == "complete":
             services.crf_mark_complete(form=instance, actor=request.user)
@@ -213,7 +337,10 @@ def visit_detail(request, trial_number, code):
             "visit": visit,
             "patient": visit.patient,
             "forms": selectors.visit_forms(visit),
-            "is_site_staff": request.user.has_site_role(visit.patient.site),
+            "may": Allowed(request.user, visit.patient.site),
+            "enterable": {
+                code for code in FORMS if can(request.user, form_entry_action(code), visit.patient.site)
+            },
             "date_form": VisitDateForm(initial={"day": visit.done_on or timezone.localdate()}),
             "reason_form": ReasonForm(),
         },
@@ -224,10 +351,10 @@ def visit_detail(request, trial_number, code):
 @login_required
 def visit_missed(request, trial_number, code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, visit.patient.site)
     try:
-        services.visit_mark_missed(visit=visit, reason=request.POST.get("reason", ""), actor=request.user)
+        reason = posted_text(request, "reason", max_length=Visit._meta.get_field("missed_reason").max_length)
+        services.visit_mark_missed(visit=visit, reason=reason, actor=request.user)
         messages.success(request, _("Visit recorded as missed."))
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -238,8 +365,7 @@ def visit_missed(request, trial_number, code):
 @login_required
 def visit_done(request, trial_number, code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, visit.patient.site)
     form = VisitDateForm(request.POST)
     try:
         if not form.is_valid():
@@ -255,12 +381,10 @@ def visit_done(request, trial_number, code):
 @login_required
 def form_not_done(request, trial_number, code, form_code):
     visit = access_visit(user=request.user, trial_number=trial_number, code=code)
-    if not request.user.has_site_role(visit.patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, form_entry_action(form_code), visit.patient.site)
     try:
-        services.crf_mark_not_done(
-            visit=visit, form_code=form_code, reason=request.POST.get("reason", ""), actor=request.user
-        )
+        reason = posted_text(request, "reason", max_length=FormNotDone._meta.get_field("reason").max_length)
+        services.crf_mark_not_done(visit=visit, form_code=form_code, reason=reason, actor=request.user)
         messages.success(request, _("Recorded as not done."))
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -271,14 +395,14 @@ def form_not_done(request, trial_number, code, form_code):
 @login_required
 def visit_unscheduled(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CRF_ENTER, patient.site)
     form = VisitDateForm(request.POST)
     try:
         if not form.is_valid():
             raise DomainError(_("Give the date of the visit (not in the future)."))
+        reason = posted_text(request, "reason", max_length=Visit._meta.get_field("unscheduled_reason").max_length)
         visit = services.visit_add_unscheduled(
-            patient=patient, day=form.cleaned_data["day"], reason=request.POST.get("reason", ""), actor=request.user
+            patient=patient, day=form.cleaned_data["day"], reason=reason, actor=request.user
         )
     except DomainError as exc:
         messages.error(request, exc.message)
@@ -287,7 +411,7 @@ def visit_unscheduled(request, trial_number):
     return redirect("crf:visit", trial_number=trial_number, code=visit.code)
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def query_list(request):
     status = request.GET.get("status", "open")
     queries = Query.objects.visible_to(request.user).select_related("patient__site", "raised_by")
@@ -295,15 +419,57 @@ def query_list(request):
         queries = queries.filter(patient__site__code=request.GET["site"])
     if status == "open":
         queries = queries.open()
+    elif status == "waiting":  # opened and not yet answered: the site's to-do
+        queries = queries.filter(status=Query.Status.OPEN)
     elif status in Query.Status.values:
         queries = queries.filter(status=status)
-    queries = queries.order_by("created_at", "pk") if status == "open" else queries.order_by("-created_at", "-pk")
+    if request.GET.get("age") in QUERY_AGES:
+        queries = queries_by_age(queries, request.GET["age"])
+    queries = (
+        queries.order_by("created_at", "pk")
+        if status in ("open", "waiting")
+        else queries.order_by("-created_at", "-pk")
+    )
     paging = paginate(request, queries)
     return render(
         request,
         "crf/query_list.html",
-        {**paging, "queries": paging["page"].object_list, "status": status, "statuses": Query.Status.choices},
+        {
+            **paging,
+            "queries": paging["page"].object_list,
+            "status": status,
+            "statuses": Query.Status.choices,
+            "can_bulk_close": can(request.user, Action.QUERY_CLOSE),
+        },
     )
+
+
+@require_POST
+@action_required(Action.QUERY_CLOSE)
+def query_bulk_close(request):
+    """The data manager closes several queries at once, with one reason recorded on each; all or
+    none (one transaction), and only queries the data manager may see."""
+    ids = [int(v) for v in request.POST.getlist("query") if v.isdigit()]
+    text = request.POST.get("text", "").strip()
+    back = _safe_back(request)
+    if not ids or not text:
+        messages.error(request, _("Select the queries and give the reason for closing them."))
+        return redirect(back)
+    try:
+        closed = services.query_close_many(
+            queries=Query.objects.visible_to(request.user).filter(pk__in=ids).open(), actor=request.user, text=text
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("%(n)s queries closed.") % {"n": len(closed)})
+    return redirect(back)
+
+
+def _safe_back(request) -> str:
+    target = request.POST.get("back", "")
+    ok = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    return target if ok and target.startswith("/") else reverse("crf:query_list")
 
 
 @login_required
@@ -312,6 +478,10 @@ def query_detail(request, query_id):
     form = MessageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         action, text = request.POST.get("action"), form.cleaned_data["text"]
+        if action == "answer":
+            deny_unless(request.user, Action.QUERY_ANSWER, query.patient.site)
+        elif action in ("close", "reopen") and not services.query_may_close(query=query, actor=request.user):
+            raise PermissionDenied
         try:
             if action == "answer":
                 services.query_answer(query=query, text=text, actor=request.user)
@@ -327,30 +497,33 @@ def query_detail(request, query_id):
             messages.success(request, _("Query updated."))
             return redirect("crf:query_detail", query_id=query.pk)
     model_code, visit_code = query.form_code, query.visit_code
-    from .registry import FORMS
-
     kwargs = {"trial_number": query.patient.trial_number, "code": visit_code, "form_code": model_code}
     target = (
         reverse("crf:entry", kwargs=kwargs | {"entry": query.form_id})
         if FORMS[model_code].REPEATING
         else reverse("crf:form", kwargs=kwargs)
     )
+    model = FORMS[model_code]
+    saved = model.objects.filter(pk=query.form_id, patient=query.patient).first()
     return render(
         request,
         "crf/query_detail.html",
         {
             "query": query,
+            "form_title": model.FORM_TITLE,
+            "current_value": _shown(model._meta.get_field(query.field), getattr(saved, query.field)) if saved else "—",
+            "field_history": _field_history(saved, query.field) if saved else [],
             "form": form,
             "field_label": FORMS[model_code]._meta.get_field(query.field).verbose_name,
             "messages_list": query.messages.select_related("author"),
             "form_url": target + f"#field-{query.field}",
-            "is_site_staff": request.user.has_site_role(query.patient.site),
-            "can_close": query.raised_by_id == request.user.pk or request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "may": Allowed(request.user, query.patient.site),
+            "can_close": services.query_may_close(query=query, actor=request.user),
         },
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
+@action_required(Action.SCHEDULE_VIEW)
 def schedule_page(request):
     return render(
         request,
@@ -368,7 +541,6 @@ def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
     from accounts.forms import SignatureForm
     from accounts.permissions import client_ip
-    from accounts.roles import INVESTIGATOR_ROLES
     from accounts.signatures import signature_identity_needed, signature_session_mark
 
     patient = access_patient(user=request.user, trial_number=trial_number)
@@ -378,10 +550,8 @@ def casebook(request, trial_number):
         user=request.user,
         identity_needed=signature_identity_needed(request.session),
     )
-    can_sign = request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES)
     if request.method == "POST":
-        if not can_sign:
-            raise PermissionDenied
+        deny_unless(request.user, Action.CASEBOOK_SIGN, patient.site)
         if form.is_valid():
             try:
                 services.casebook_sign(
@@ -409,7 +579,7 @@ def casebook(request, trial_number):
             "casebook": book,
             "signatures": services.casebook_signature_status(patient),
             "form": form,
-            "can_sign": can_sign,
+            "may": Allowed(request.user, patient.site),
         },
     )
 

@@ -6,7 +6,7 @@ The API is one more interface over the services and access functions: no busines
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -53,6 +53,11 @@ def domain_error_response(exc: DomainError) -> Response:
         return error_response(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, fields)
     fields = {exc.field: [exc.message]} if exc.field else None
     return error_response(exc.code, exc.message, status.HTTP_400_BAD_REQUEST, fields)
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/: the API's JSON error, never the HTML 404 page."""
+    return JsonResponse({"code": "not_found", "message": "Not found."}, status=404)
 
 
 def exception_handler(exc, context):

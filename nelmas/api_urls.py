@@ -1,9 +1,10 @@
 """/api/v1/ routes. Each domain owns its API module; this file only maps paths."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from crf import api as crf_api
+from nelmas.api import api_not_found
 from patients import api as patients_api
 from randomisation import api as randomisation_api
 from reports import api as reports_api
@@ -35,4 +36,6 @@ urlpatterns = [
     path("v1/exports/", reports_api.ExportList.as_view(), name="api-exports"),
     path("v1/exports/<int:export_id>/", reports_api.ExportDetail.as_view(), name="api-export"),
     path("v1/exports/<int:export_id>/download/", reports_api.ExportDownload.as_view(), name="api-export-download"),
+    # Last: any other path under /api/ answers in the API's JSON error shape, not the HTML 404 page.
+    re_path(r"^", api_not_found),
 ]

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the CSP allows no CDN
     "accounts",
+    "core",
     "sites",
     "patients",
     "randomisation",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "nelmas.input_guard.RejectNulCharactersMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -110,6 +112,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The PostgreSQL role the application serves requests as; it must not own the tables. `migrate`
+# (run as the owner) grants it read/write on trial data and read/append on the audit trail.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="")
 
 # --- Accounts, login policy -----------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -208,17 +213,23 @@ DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # nev
 # The nurse's home panels, cached per site until the site's data change (nelmas.site_cache); this is
 # only the backstop for what no save announces.
 SITE_FIGURES_SECONDS = env.int("SITE_FIGURES_SECONDS", default=300)
-CACHES = {
-    "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"nelmas:{DATABASES['default']['NAME']}",
-        }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+# The cache only saves work (dashboards, the nurse's panels, the API throttle's counters): when
+# Redis is unreachable every cache call logs and answers "nothing cached", and the caller computes
+# directly, so an outage never fails a write or a page (django-redis IGNORE_EXCEPTIONS). Short
+# socket timeouts keep a hung Redis from holding requests.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "nelmas.cache"
+REDIS_CACHE = {
+    "BACKEND": "django_redis.cache.RedisCache",
+    "LOCATION": REDIS_URL,
+    "KEY_PREFIX": f"nelmas:{DATABASES['default']['NAME']}",
+    "OPTIONS": {
+        "IGNORE_EXCEPTIONS": True,
+        "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_CONNECT_TIMEOUT", default=0.5),
+        "SOCKET_TIMEOUT": env.float("CACHE_TIMEOUT", default=0.5),
+    },
 }
+CACHES = {"default": REDIS_CACHE if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 # No broker in the local mode: tasks run in-process so the embedded default needs no services.
@@ -230,6 +241,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TIMEZONE = "UTC"
+# Queueing a task is requested after a commit; when Redis is down it must fail within a second or
+# so (and be logged: the callers queue with on_commit(robust=True) and the outbox retries), not
+# hold the request for Celery's default of about twenty seconds of reconnecting.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=1.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 # Periodic jobs (Celery beat in production; `python manage.py run_periodic_jobs` in the local mode).
 CELERY_BEAT_SCHEDULE = {
     "send-due-notifications": {"task": "accounts.tasks.send_due_notifications", "schedule": 300.0},

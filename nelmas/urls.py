@@ -1,5 +1,7 @@
 from django.urls import include, path
 
+from core.views import policy_page
+
 from . import views
 
 urlpatterns = [
@@ -13,6 +15,7 @@ urlpatterns = [
     path("safety/", include("safety.urls")),
     path("reports/", include("reports.urls")),
     path("api/", include("nelmas.api_urls")),
+    path("policy/", policy_page, name="policy"),
 ]
 
 handler403 = "nelmas.views.error_403"

@@ -7,9 +7,12 @@ from django.shortcuts import render
 from django.template import loader
 from django.utils.functional import SimpleLazyObject
 
+from accounts.models import User
 from accounts.roles import TrialRole
+from core.policy import Action, can
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
+from reports.work_queue import work_queue
 from safety.selectors import overdue_saes
 from sites.models import Site
 
@@ -23,11 +26,11 @@ def home(request):
     sites = Site.objects.visible_to(user).select_related("pi")
     context = {
         "sites": sites,
-        "is_trial_manager": user.has_trial_role(TrialRole.TRIAL_MANAGER),
-        "is_sysadmin": user.has_trial_role(TrialRole.SYSADMIN),
+        "is_sysadmin": can(user, Action.ACCOUNT_MANAGE) and not can(user, Action.TRIAL_DATA_VIEW),
         "site_roles": user.site_roles,
+        "work_queue": work_queue(user),
     }
-    if user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER) or user.has_site_role():
+    if can(user, Action.TRIAL_DATA_VIEW):
         context["overdue_saes"] = overdue_saes(user=user)  # live: SAE deadlines pass without a save
     if user.has_site_role():
         # The site staff's four panels are rendered once per state of their sites and kept until a
@@ -52,8 +55,23 @@ def healthz(request):
     return JsonResponse(report, status=200 if healthy else 503)
 
 
+def _who_grants_access(user) -> dict:
+    """Who can give the user what they lack: their sites' PIs (site roles, through the delegation
+    log), the trial managers and the system administrators (trial-wide roles and accounts)."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    active = User.objects.filter(is_active=True).order_by("full_name", "username")
+    return {
+        "site_pis": [s.pi for s in Site.objects.visible_to(user).select_related("pi") if s.pi_id]
+        if user.has_site_role()
+        else [],
+        "trial_managers": list(active.filter(trial_role=TrialRole.TRIAL_MANAGER)),
+        "administrators": list(active.filter(trial_role=TrialRole.SYSADMIN)),
+    }
+
+
 def error_403(request, exception=None):
-    return render(request, "errors/403.html", status=403)
+    return render(request, "errors/403.html", _who_grants_access(request.user), status=403)
 
 
 def error_404(request, exception=None):

@@ -4,7 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nelmas.api import ERRORS
+from core.policy import Action, require
+from nelmas.api import CONFLICT, ERRORS
 from sites.models import Site
 
 from . import services
@@ -79,6 +80,8 @@ class PatientList(APIView):
         request=RegisterSerializer, responses={201: PatientSerializer, **ERRORS}, summary="Register a consented patient"
     )
     def post(self, request):
+        # The policy answers before the body is read: a forged request is 403, not a 400 of fields.
+        require(request.user, Action.PATIENT_REGISTER)
         body = RegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
@@ -114,6 +117,7 @@ class PatientConsent(APIView):
     )
     def post(self, request, trial_number):
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, Action.CONSENT_RECORD, patient.site)
         body = ConsentInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         consent = services.consent_record(actor=request.user, patient=patient, data=body.to_service())
@@ -123,7 +127,10 @@ class PatientConsent(APIView):
 class EligibilityInSerializer(serializers.Serializer):
     answers = serializers.DictField(help_text="Criterion answers by field name, as on the eligibility form")
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    version = serializers.IntegerField(required=False, help_text="the version you read (conflict check)")
+    # Required, as on the form: without it a stale POST silently overwrote newer answers (issue 19).
+    version = serializers.IntegerField(
+        min_value=0, help_text="the version you read (0 before the first save); a newer one answers 409"
+    )
 
 
 class EligibilityOutSerializer(serializers.Serializer):
@@ -135,13 +142,14 @@ class EligibilityOutSerializer(serializers.Serializer):
 class PatientEligibility(APIView):
     @extend_schema(
         request=EligibilityInSerializer,
-        responses={200: EligibilityOutSerializer, **ERRORS},
+        responses={200: EligibilityOutSerializer, **ERRORS, **CONFLICT},
         summary="Save eligibility answers (confirmation needs the investigator's e-signature in the app)",
     )
     def post(self, request, trial_number):
         from .eligibility import evaluate
 
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, Action.ELIGIBILITY_ASSESS, patient.site)
         body = EligibilityInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         form = EligibilityForm(data=body.validated_data["answers"])
@@ -156,7 +164,7 @@ class PatientEligibility(APIView):
             patient=patient,
             data=answers,
             reason=body.validated_data["reason"],
-            expected_version=body.validated_data.get("version"),
+            expected_version=body.validated_data["version"],
         )
         result = evaluate(assessment, patient)
         return Response(

@@ -14,12 +14,11 @@ from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
 from accounts.dataset_guard import dataset_write_guard
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import signature_apply, signature_verify
-from sites.models import Duty, Site
-from sites.selectors import user_has_duty
+from core.policy import Action, require
+from sites.models import Site
 
 from .eligibility import evaluate, stratification_levels
 from .models import (
@@ -36,11 +35,6 @@ ELIGIBILITY_MEANING = "I confirm this patient's eligibility assessment"
 ON_STUDY = (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.RANDOMISED, Patient.Status.FOLLOW_UP)
 
 
-def _require_duty(actor: User, site: Site, duty: str, what: str) -> None:
-    if not user_has_duty(actor, site, duty):
-        raise NotPermitted(f"You need a current delegation at {site.code} to {what}.")
-
-
 def _not_future(day: dt.date | None, field: str, what: str) -> None:
     if day is not None and day > timezone.localdate():
         raise DomainError(f"The {what} is in the future.", field=field)
@@ -48,8 +42,7 @@ def _not_future(day: dt.date | None, field: str, what: str) -> None:
 
 @transaction.atomic
 def screening_log_add(*, actor: User, site: Site, data: dict) -> ScreeningEntry:
-    if not actor.has_site_role(site):
-        raise NotPermitted(f"You need a current delegation at {site.code} to add to its screening log.")
+    require(actor, Action.SCREENING_LOG_ADD, site)
     _not_future(data.get("screened_on"), "screened_on", "screening date")
     if not data.get("eligible") and not data.get("not_randomised_reason"):
         raise DomainError("Give the reason this patient is not taking part.", field="not_randomised_reason")
@@ -89,9 +82,9 @@ def patient_register(
     ``data``: initials, year_of_birth, sex, liver_resection_date, primary_resection_date.
     ``consent``: document, consented_at and the optional consents.
     """
+    require(actor, Action.PATIENT_REGISTER, site)
     if not site.can_recruit():
         raise DomainError(f"Site {site.code} is {site.get_status_display().lower()}: it cannot register patients.")
-    _require_duty(actor, site, Duty.CONSENT, "register patients and record consent")
     initials = data["initials"].upper()
     _not_future(data["liver_resection_date"], "liver_resection_date", "date of liver resection")
     _not_future(data["primary_resection_date"], "primary_resection_date", "date of primary resection")
@@ -107,12 +100,22 @@ def patient_register(
         raise DomainError(
             f"Born in {data['year_of_birth']}, the patient is {age} at most: under 18.", field="year_of_birth"
         )
-    if screening is not None and (screening.site_id != site.pk or screening.patient_id is not None):
+    if screening is not None and screening.site_id != site.pk:
         raise DomainError("That screening entry belongs to another patient.", field="screening")
 
     # Lock the site row: registrations at one site are serialised, so two nurses registering at the
     # same moment get consecutive numbers. Patients are never deleted, so a number is never reused.
     Site.objects.select_for_update().get(pk=site.pk)
+    if screening is not None:
+        # Read again under the site lock: the entry passed in was read before it. A repeat of the
+        # same registration (a double click, a retried post, three tabs) returns the patient the
+        # first one made, even with "not a duplicate" ticked; one screening line is one patient.
+        screening = ScreeningEntry.objects.select_related("patient").get(pk=screening.pk)
+        if screening.patient_id is not None:
+            linked = screening.patient
+            if (linked.initials, linked.year_of_birth, linked.sex) == (initials, data["year_of_birth"], data["sex"]):
+                return linked
+            raise DomainError("That screening entry belongs to another patient.", field="screening")
     if not confirm_possible_duplicate:
         twin = Patient.objects.filter(
             site=site, initials=initials, year_of_birth=data["year_of_birth"], sex=data["sex"]
@@ -156,7 +159,7 @@ def patient_register(
 @transaction.atomic
 def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
     """Record a (re-)consent; it completes the re-consent task for that version."""
-    _require_duty(actor, patient.site, Duty.CONSENT, "record consent")
+    require(actor, Action.CONSENT_RECORD, patient.site)
     if not patient.is_on_study():
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}.")
     _check_consent_document(data["document"], data["consented_at"])
@@ -175,8 +178,7 @@ def consent_record(*, actor: User, patient: Patient, data: dict) -> Consent:
 @transaction.atomic
 def consent_document_add(*, actor: User, data: dict) -> ConsentDocument:
     """A new approved version; every patient on study who has not signed it gets a re-consent task."""
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Only the trial manager manages consent document versions.")
+    require(actor, Action.CONSENT_DOCUMENT_MANAGE)
     if ConsentDocument.objects.filter(document_version=data["document_version"]).exists():
         raise DomainError(f"Version {data['document_version']} already exists.", field="document_version")
     if data.get("valid_to") and data["valid_to"] < data["valid_from"]:
@@ -205,8 +207,7 @@ def consent_document_add(*, actor: User, data: dict) -> ConsentDocument:
 @transaction.atomic
 def patient_withdraw(*, actor: User, patient: Patient, data: dict) -> Withdrawal:
     """Withdraw a patient at a level; their data stays, later forms stop being expected."""
-    if not actor.has_site_role(patient.site):
-        raise NotPermitted("Only the site's delegated staff record withdrawals.")
+    require(actor, Action.PATIENT_WITHDRAW, patient.site)
     if patient.status in Patient.OFF_STUDY:
         raise DomainError(f"{patient.trial_number} is already {patient.get_status_display().lower()}.")
     _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date")
@@ -236,10 +237,14 @@ def eligibility_save(
 ) -> EligibilityAssessment:
     """Save the answers (partially is fine). A change after confirmation needs a reason, invalidates
     the signature and sends the assessment back for confirmation."""
-    _require_duty(actor, patient.site, Duty.ELIGIBILITY, "assess eligibility")
+    require(actor, Action.ELIGIBILITY_ASSESS, patient.site)
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
         _not_future(data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name))
     existing = EligibilityAssessment.objects.filter(patient=patient).first()
+    # The date of assessment is the one answer the record cannot exist without: refused at the
+    # field, not left to the database's NOT NULL (a 500 from the API, issue 19).
+    if ("assessed_on" in data or existing is None) and not data.get("assessed_on"):
+        raise DomainError("Enter the date of assessment.", code="required", field="assessed_on")
     if existing is None:
         return record_create(
             obj=EligibilityAssessment(patient=patient, **data), actor=actor, reason="Eligibility assessment started"
@@ -273,13 +278,10 @@ def eligibility_confirm(
     *, actor: User, patient: Patient, password: str, otp_token: str = "", ip_address: str | None = None
 ) -> EligibilityAssessment:
     """The PI or a delegated investigator confirms the outcome with an electronic signature."""
+    require(actor, Action.ELIGIBILITY_CONFIRM, patient.site)
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     if assessment is None:
         raise DomainError("Enter the eligibility assessment first.")
-    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES) or not user_has_duty(
-        actor, patient.site, Duty.ELIGIBILITY
-    ):
-        raise NotPermitted("Eligibility is confirmed by the PI or a delegated investigator of the site.")
     if patient.status not in (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.INELIGIBLE):
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
     # Before the signature is verified: a refused write must not leave a verified signature behind.

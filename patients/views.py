@@ -1,15 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
-from accounts.permissions import client_ip, trial_role_required
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
+from accounts.forms import SignatureForm, form_add_domain_error, posted_version
+from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_status
 from accounts.views import render_history
+from core.policy import Action, Allowed, can, deny_unless
 from nelmas.paging import paginate
 from sites.access import access_site
 from sites.models import Site
@@ -30,7 +29,7 @@ from .selectors import patient_list as select_patients
 from .selectors import patient_randomisation_blockers
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def patient_list(request):
     query, site_code, status = request.GET.get("q", ""), request.GET.get("site", ""), request.GET.get("status", "")
     patients = select_patients(user=request.user, query=query, site_code=site_code, status=status)
@@ -47,7 +46,7 @@ def patient_list(request):
             "q": query,
             "site_code": site_code,
             "status": status,
-            "can_register": any(s.can_recruit() and request.user.has_site_role(s) for s in sites),
+            "registrable": [s for s in sites if s.can_recruit() and can(request.user, Action.PATIENT_REGISTER, s)],
         },
     )
 
@@ -55,8 +54,7 @@ def patient_list(request):
 @login_required
 def patient_register(request, code):
     site = access_site(user=request.user, code=code)
-    if not request.user.has_site_role(site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.PATIENT_REGISTER, site)
     form = RegistrationForm(request.POST or None, site=site)
     if request.method == "POST" and form.is_valid():
         data, consent = form.split()
@@ -99,8 +97,7 @@ def patient_detail(request, trial_number):
             "eligibility_signatures": signature_status(obj=assessment) if assessment else [],
             # Only an eligible patient's page says what stands in the way of randomising.
             "blockers": patient_randomisation_blockers(patient) if patient.status == Patient.Status.ELIGIBLE else [],
-            "is_site_staff": request.user.has_site_role(patient.site),
-            "is_investigator": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
+            "may": Allowed(request.user, patient.site),
         },
     )
 
@@ -120,8 +117,7 @@ def patient_history(request, trial_number):
 @login_required
 def consent_add(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.CONSENT_RECORD, patient.site)
     form = ConsentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -139,8 +135,7 @@ def consent_add(request, trial_number):
 @login_required
 def withdrawal_add(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.PATIENT_WITHDRAW, patient.site)
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -158,8 +153,7 @@ def withdrawal_add(request, trial_number):
 @login_required
 def eligibility_edit(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.ELIGIBILITY_ASSESS, patient.site)
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     form = EligibilityForm(request.POST or None, instance=assessment)
     if request.method == "POST" and form.is_valid():
@@ -170,7 +164,7 @@ def eligibility_edit(request, trial_number):
                 patient=patient,
                 data=data,
                 reason=form.cleaned_data.get("reason", ""),
-                expected_version=int(request.POST["version"]) if assessment else None,
+                expected_version=posted_version(request) if assessment else None,
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -188,6 +182,7 @@ def eligibility_edit(request, trial_number):
 @login_required
 def eligibility_confirm(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
+    deny_unless(request.user, Action.ELIGIBILITY_CONFIRM, patient.site)
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     if assessment is None:
         return redirect("patients:eligibility_edit", trial_number=patient.trial_number)
@@ -235,7 +230,7 @@ def eligibility_history(request, trial_number):
     )
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def screening_list(request):
     entries = ScreeningEntry.objects.visible_to(request.user).select_related("site", "patient")
     site_code = request.GET.get("site", "")
@@ -249,7 +244,9 @@ def screening_list(request):
             "entries": entries[:300],
             "sites": sites,
             "site_code": site_code,
-            "addable": [s for s in sites if request.user.has_site_role(s) and s.status != Site.Status.CLOSED],
+            "addable": [
+                s for s in sites if s.status != Site.Status.CLOSED and can(request.user, Action.SCREENING_LOG_ADD, s)
+            ],
         },
     )
 
@@ -257,8 +254,7 @@ def screening_list(request):
 @login_required
 def screening_add(request, code):
     site = access_site(user=request.user, code=code)
-    if not request.user.has_site_role(site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.SCREENING_LOG_ADD, site)
     form = ScreeningForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -275,12 +271,11 @@ def screening_add(request, code):
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@action_required(Action.CONSENT_DOCUMENT_VIEW)
 def consent_documents(request):
     form = ConsentDocumentForm(request.POST or None)
     if request.method == "POST":
-        if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
-            raise PermissionDenied
+        deny_unless(request.user, Action.CONSENT_DOCUMENT_MANAGE)
         if form.is_valid():
             try:
                 services.consent_document_add(actor=request.user, data=form.cleaned_data)
@@ -290,5 +285,7 @@ def consent_documents(request):
                 messages.success(request, _("Version added; patients on study have a re-consent task."))
                 return redirect("patients:consent_documents")
     return render(
-        request, "patients/consent_documents.html", {"documents": ConsentDocument.objects.all(), "form": form}
+        request,
+        "patients/consent_documents.html",
+        {"documents": ConsentDocument.objects.all(), "form": form, "may": Allowed(request.user)},
     )

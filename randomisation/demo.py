@@ -7,9 +7,12 @@ from . import services
 from .models import Allocation
 
 DEMO_SEED = "6e656c6d61732d64656d6f2d6c6973742d736565642d32303236"  # recorded so the list can be verified
+# The curated demo patients randomised today, after the simulated history (reports.demo) was.
+RANDOMISED = ("NEL-GB01-001", "NEL-GB01-002", "NEL-NL01-001")
 
 
-def seed(*, stdout) -> None:
+def design_seed() -> None:
+    """The demo design and its generated list (idempotent)."""
     if services.active_config() is None:
         stats = User.objects.get(username="stats")
         services.config_save(
@@ -17,9 +20,13 @@ def seed(*, stdout) -> None:
             data={"method": "blocks", "factors": list(services.DEFAULT_FACTORS), "block_sizes": [2, 4], "target": 90},
         )
         services.list_generate(actor=stats, seed=DEMO_SEED)
-    if Allocation.objects.exists():
+
+
+def seed(*, stdout) -> None:
+    design_seed()
+    if Allocation.objects.filter(patient__trial_number__in=RANDOMISED).exists():
         return
-    for trial_number in ("NEL-GB01-001", "NEL-GB01-002", "NEL-NL01-001"):
+    for trial_number in RANDOMISED:
         patient = Patient.objects.filter(trial_number=trial_number, status=Patient.Status.ELIGIBLE).first()
         if patient is not None:
             nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")

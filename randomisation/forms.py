@@ -48,7 +48,10 @@ class GenerateForm(forms.Form):
         label=_("Seed (optional)"),
         required=False,
         max_length=64,
-        help_text=_("Hexadecimal. Leave empty for a fresh random seed, which is recorded."),
+        help_text=_(
+            "At least 32 hexadecimal digits (128 bits). Leave empty and the EDC generates a 256-bit seed "
+            "from the operating system's secure generator and records it."
+        ),
     )
 
 

@@ -11,9 +11,30 @@ import hashlib
 import hmac
 import secrets
 
+# NIST SP 800-90A asks a DRBG's seed to carry at least the security strength in entropy; 128 bits
+# is the floor for HMAC-SHA256. A one-byte seed makes 256 possible lists, which anyone can enumerate
+# and match against the first few allocations to read the rest of the list.
+MIN_SEED_BITS = 128
+
 
 def new_seed() -> str:
+    """256 bits from the operating system's CSPRNG, as hexadecimal."""
     return secrets.token_hex(32)
+
+
+def seed_problem(seed_hex: str) -> str:
+    """Why ``seed_hex`` cannot seed an allocation list ('' when it can)."""
+    try:
+        bytes.fromhex(seed_hex)
+    except ValueError:
+        return "The seed must be hexadecimal (0-9, a-f)."
+    bits = len(seed_hex) * 4
+    if bits < MIN_SEED_BITS:
+        return (
+            f"The seed has {bits} bits; at least {MIN_SEED_BITS} bits ({MIN_SEED_BITS // 4} hexadecimal "
+            "digits) are needed so the list cannot be guessed. Leave the field empty to generate one."
+        )
+    return ""
 
 
 class SeededCsprng:

@@ -90,3 +90,36 @@ def integrity_report() -> IntegrityReport:
                 "consecutive from 1 in the order of randomisation."
             )
     return report
+
+
+def predictability_report(*, runs: int, seed: int, target_guess_rate: float) -> dict | None:
+    """The active design's expected share of correct guesses under the strongest guessing strategy
+    that applies to it, the other methods for comparison, and block sizes for a target rate
+    (randomisation.simulation). None without a design. The statistician's report only."""
+    from .services import active_config
+    from .simulation import recommend_block_sizes, simulate
+
+    config = active_config()
+    if config is None:
+        return None
+    method = "minimisation" if config.method == "minimisation" else "blocks"
+    options = {
+        "patients": config.target,
+        "runs": runs,
+        "seed": seed,
+        "block_sizes": tuple(config.block_sizes or (2, 4)),
+        "probability": float(config.minimisation_probability),
+        "measure": config.imbalance,
+        "factors": config.factors or None,
+    }
+    design_result = simulate(method=method, **options).summary()
+    alternatives = [simulate(method=m, **options).summary() for m in ("blocks", "minimisation") if m != method]
+    return {
+        "method": config.method,
+        "patients": config.target,
+        "design": design_result,
+        "alternatives": alternatives,
+        "block_size_advice": recommend_block_sizes(
+            patients=config.target, target_guess_rate=target_guess_rate, runs=max(runs // 5, 50), seed=seed
+        ),
+    }

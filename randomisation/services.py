@@ -12,25 +12,22 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
 from accounts.notifications import notification_queue
 from accounts.roles import TrialRole
+from core.policy import Action, require
 from patients.models import Patient
 from patients.selectors import patient_randomisation_blockers
 from sites.models import Delegation, Site
 
 from . import design
-from .generator import SeededCsprng, new_seed
+from .generator import SeededCsprng, new_seed, seed_problem
 from .models import FACTOR_LEVELS, Allocation, AllocationList, Method, RandomisationConfig, Slot, StratumCursor
 from .signals import patient_randomised
 
 DEFAULT_FACTORS = ["primary_site", "who_grade", "resection_margin"]
-
-
-def _require_statistician(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.STATISTICIAN):
-        raise NotPermitted("Only the statistician sets up randomisation.")
+SITE_FACTOR = "site"
 
 
 def active_config() -> RandomisationConfig | None:
@@ -45,7 +42,7 @@ def config_strata(config: RandomisationConfig) -> list[str]:
 @transaction.atomic
 def config_save(*, actor: User, data: dict, reason: str = "") -> RandomisationConfig:
     """Create the first configuration or change it; once frozen, a change is a new version."""
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     unknown = set(data.get("factors", [])) - set(FACTOR_LEVELS)
     if unknown:
         raise DomainError(f"Unknown stratification factor(s): {', '.join(sorted(unknown))}.", field="factors")
@@ -90,7 +87,9 @@ def _store_list(
 ) -> AllocationList:
     if config.frozen_at is not None:
         raise DomainError("Patients have been randomised with this design: make a new version before a new list.")
-    AllocationList.objects.filter(config=config, is_active=True).update(is_active=False)
+    # One by one through record_update so each deactivation leaves its history row (issue 19).
+    for previous in AllocationList.objects.filter(config=config, is_active=True).order_by("pk"):
+        record_update(obj=previous, data={"is_active": False}, actor=actor, reason=f"Replaced by a new list ({source})")
     checksum = hashlib.sha256(design.list_to_csv(rows).encode()).hexdigest()
     allocation_list = record_create(
         obj=AllocationList(config=config, source=source, seed=seed, sha256=checksum, created_by=actor),
@@ -127,22 +126,22 @@ def slots_per_stratum(config: RandomisationConfig) -> int:
 
 @transaction.atomic
 def list_generate(*, actor: User, seed: str = "") -> AllocationList:
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     config = active_config()
     if config is None or config.method != Method.BLOCKS:
         raise DomainError("The active design is not generated permuted blocks.")
     seed = seed or new_seed()
-    try:
-        rng = SeededCsprng(seed, label="nelmas-list")
-    except ValueError as exc:
-        raise DomainError("The seed must be hexadecimal.", field="seed") from exc
+    problem = seed_problem(seed)
+    if problem:
+        raise DomainError(problem, code="weak_seed", field="seed")
+    rng = SeededCsprng(seed, label="nelmas-list")
     rows = design.generate_blocks(rng, config_strata(config), slots_per_stratum(config), config.block_sizes)
     return _store_list(config=config, rows=rows, source="generated", seed=seed, actor=actor)
 
 
 @transaction.atomic
 def list_import(*, actor: User, text: str) -> AllocationList:
-    _require_statistician(actor)
+    require(actor, Action.RANDOMISATION_SETUP)
     config = active_config()
     if config is None or config.method != Method.IMPORTED:
         raise DomainError("The active design does not use an imported list.")
@@ -174,14 +173,19 @@ def _allocate_by_minimisation(config: RandomisationConfig, patient: Patient) -> 
     # one at a time.
     RandomisationConfig.objects.select_for_update().get(pk=config.pk)
     levels = {f: patient.stratification_factors()[f] for f in config.factors}
-    counts: dict[str, dict[str, dict[str, int]]] = {}
     field = {
         "primary_site": "patient__primary_site_group",
         "who_grade": "patient__who_grade",
         "resection_margin": "patient__resection_margin",
+        SITE_FACTOR: "patient__site__code",
     }
+    # "Stratify by site" makes the site one more factor of the imbalance sum (Pocock & Simon 1975
+    # treat the institution as a prognostic factor like any other), so a site's own arms stay balanced.
+    if config.stratify_by_site:
+        levels[SITE_FACTOR] = patient.site.code
+    counts: dict[str, dict[str, dict[str, int]]] = {}
     allocations = Allocation.objects.filter(config__number__lte=config.number)
-    for factor in config.factors:
+    for factor in levels:
         rows = allocations.values(field[factor], "arm").annotate(n=Count("id"))
         for row in rows:
             counts.setdefault(factor, {}).setdefault(row[field[factor]], {})[row["arm"]] = row["n"]
@@ -204,11 +208,11 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
     """
     with transaction.atomic():
         locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
+        # Before the idempotent repeat: a repeat call by someone without the duty learns nothing.
+        require(actor, Action.RANDOMISE, locked.site)
         existing = Allocation.objects.filter(patient=locked).first()
         if existing is not None:
             return existing
-        if not actor.has_site_role(locked.site):
-            raise NotPermitted("Only the site's delegated staff randomise its patients.")
         blockers = patient_randomisation_blockers(locked)
         if blockers:
             raise DomainError("Not randomised: " + " ".join(blockers), code="not_randomisable")
@@ -239,7 +243,13 @@ def patient_randomise(*, patient: Patient, actor: User) -> Allocation:
             reason="Randomised",
         )
         if config.frozen_at is None:
-            RandomisationConfig.objects.filter(pk=config.pk).update(frozen_at=now)
+            # Re-read under the row lock: two first randomisations at once freeze the design once,
+            # at the first one's time, and the freeze is in the design's history (issue 19).
+            current = RandomisationConfig.objects.select_for_update().get(pk=config.pk)
+            if current.frozen_at is None:
+                record_update(
+                    obj=current, data={"frozen_at": now}, actor=actor, reason="Design frozen by the first randomisation"
+                )
         record_update(
             obj=locked, data={"status": Patient.Status.RANDOMISED}, actor=actor, reason=f"Randomised to arm {arm}"
         )

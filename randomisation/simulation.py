@@ -1,10 +1,20 @@
 """Simulate a trial's randomisation many times to compare methods with numbers.
 
 For each run: patients with random factor levels (prevalences below, from the NET literature's
-rough proportions) are allocated by the method; we record the final |A − B| overall and per factor
-level, and the share of allocations a site could guess under the convergence strategy
-(Blackwell–Hodges: guess the arm allocated less often so far in the patient's stratum; toss a coin
-on a tie). 50 % means unguessable.
+rough proportions) are allocated by the method; the final |A − B| overall and per factor level is
+recorded, and the share of allocations a site could guess under the strongest guessing strategy
+that applies to the method (50 % means unguessable):
+
+- permuted blocks (and simple randomisation): the convergence strategy of Blackwell & Hodges (1957),
+  guess the arm allocated less often so far in the patient's stratum, a coin on a tie;
+- minimisation: a site that knows the marginal totals of every factor level guesses the arm that
+  minimisation favours for the next patient (Pocock & Simon 1975), a coin on a tie. The convergence
+  guesser does not apply to minimisation, which balances margins, not strata.
+
+The selection-bias measure is Blackwell & Hodges' expected bias factor E(G − n/2): how many more
+allocations per trial the guesser gets right than a coin would; a biased investigator who steers
+patients by the guess shifts the treatment effect in proportion to it (Rosenberger & Lachin,
+Randomization in Clinical Trials, 2nd ed., §5.2).
 """
 
 from __future__ import annotations
@@ -40,12 +50,21 @@ class _SimRng:
         return self._r.random()
 
 
+GUESS_STRATEGY = {
+    "simple": "convergence (Blackwell-Hodges): any strategy is right half the time",
+    "blocks": "convergence (Blackwell-Hodges): the arm less allocated so far in the stratum",
+    "minimisation": "the arm minimisation favours, knowing every factor level's totals",
+}
+
+
 @dataclass
 class MethodResult:
     method: str
     overall_imbalance: list[int]
     max_level_imbalance: list[int]
-    correct_guess_rate: float
+    correct_guess_rate: float  # under the strongest strategy that applies to the method
+    patients: int = 0
+    convergence_guess_rate: float = 0.5  # the stratum-convergence guesser, for comparison
 
     def summary(self) -> dict:
         overall = sorted(self.overall_imbalance)
@@ -69,6 +88,9 @@ class MethodResult:
                 "max": levels[-1],
             },
             "correct_guess_rate": round(self.correct_guess_rate, 4),
+            "guess_strategy": GUESS_STRATEGY[self.method],
+            "convergence_guess_rate": round(self.convergence_guess_rate, 4),
+            "selection_bias_factor": round((self.correct_guess_rate - 0.5) * self.patients, 2),
         }
 
 
@@ -81,12 +103,13 @@ def simulate(
     block_sizes=(2, 4),
     probability: float = 0.8,
     measure: str = "range",
+    factors=None,
 ) -> MethodResult:
     rnd = random.Random(seed)  # noqa: S311 - simulation only; allocation lists use SeededCsprng
     rng = _SimRng(rnd)
-    factors = list(FACTOR_LEVELS)
+    factors = list(factors or FACTOR_LEVELS)
     strata_codes = design.strata(factors, FACTOR_LEVELS)
-    overall, worst, correct, guesses = [], [], 0.0, 0
+    overall, worst, correct, converged, guesses = [], [], 0.0, 0.0, 0
     for _ in range(runs):
         lists = {}
         if method == "blocks":
@@ -103,14 +126,15 @@ def simulate(
             levels = {f: _draw(rnd, PREVALENCE[f]) for f in factors}
             stratum = design.stratum_of(levels, factors)
             seen = stratum_counts[stratum]
-            guess = "A" if seen["A"] < seen["B"] else "B" if seen["B"] < seen["A"] else None
+            convergence = "A" if seen["A"] < seen["B"] else "B" if seen["B"] < seen["A"] else None
+            guess = convergence
             if method == "blocks":
                 arm = lists[stratum][position[stratum]]
                 position[stratum] += 1
             elif method == "simple":
                 arm = "A" if rnd.random() < 0.5 else "B"
             else:
-                arm, _ = design.minimisation_choice(
+                arm, favoured = design.minimisation_choice(
                     counts,
                     levels,
                     measure=measure,
@@ -118,7 +142,9 @@ def simulate(
                     rng_value=rnd.random(),
                     tie_value=rnd.random(),
                 )
+                guess = favoured or None  # the marginal totals give the guesser the same favoured arm
             correct += 0.5 if guess is None else float(guess == arm)
+            converged += 0.5 if convergence is None else float(convergence == arm)
             guesses += 1
             seen[arm] += 1
             totals[arm] += 1
@@ -126,7 +152,37 @@ def simulate(
                 counts[f][lv][arm] += 1
         overall.append(abs(totals["A"] - totals["B"]))
         worst.append(max(abs(c["A"] - c["B"]) for f in factors for c in counts[f].values()))
-    return MethodResult(method, overall, worst, correct / guesses)
+    return MethodResult(method, overall, worst, correct / guesses, patients, converged / guesses)
+
+
+BLOCK_SIZE_CANDIDATES = ((2,), (2, 4), (4,), (2, 4, 6), (4, 6), (4, 6, 8), (6, 8), (8, 10))
+
+
+def recommend_block_sizes(*, patients: int, target_guess_rate: float, runs: int, seed: int) -> dict:
+    """The smallest block sizes whose convergence guess rate stays at or under the target.
+
+    Smaller blocks keep each stratum balanced more tightly, larger ones are harder to guess; the
+    recommendation is the first candidate (ordered by largest block, then by smallest) meeting the
+    target, with every candidate's simulated rate so the statistician can see the trade-off.
+    """
+    table = []
+    for sizes in sorted(BLOCK_SIZE_CANDIDATES, key=lambda c: (max(c), min(c))):
+        result = simulate(method="blocks", patients=patients, runs=runs, seed=seed, block_sizes=sizes)
+        summary = result.summary()
+        table.append(
+            {
+                "block_sizes": list(sizes),
+                "correct_guess_rate": summary["correct_guess_rate"],
+                # Larger blocks leave more of the last block of each stratum unfilled: the price.
+                "overall_abs_A_minus_B_p95": summary["overall_abs_A_minus_B"]["p95"],
+            }
+        )
+    meeting = [row for row in table if row["correct_guess_rate"] <= target_guess_rate]
+    return {
+        "target_guess_rate": target_guess_rate,
+        "recommended": meeting[0]["block_sizes"] if meeting else None,
+        "candidates": table,
+    }
 
 
 def _draw(rnd: random.Random, prevalence: dict[str, float]) -> str:

@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -9,8 +8,8 @@ from accounts.audit import audit_event_record
 from accounts.errors import DomainError
 from accounts.forms import form_add_domain_error
 from accounts.models import AuditEvent
-from accounts.permissions import trial_role_required
-from accounts.roles import TrialRole
+from accounts.permissions import action_required
+from core.policy import Action, can, deny_unless
 from patients.access import access_patient
 from patients.selectors import patient_randomisation_blockers
 
@@ -20,10 +19,10 @@ from .models import Allocation, AllocationList, RandomisationConfig, Slot
 from .selectors import balance_report, integrity_report
 
 
-@trial_role_required(TrialRole.STATISTICIAN, TrialRole.TRIAL_MANAGER)
+@action_required(Action.RANDOMISATION_OVERVIEW)
 def overview(request):
     """Balance of what has been allocated (never anything unused); the design for the statistician."""
-    is_statistician = request.user.has_trial_role(TrialRole.STATISTICIAN)
+    is_statistician = can(request.user, Action.RANDOMISATION_SETUP)
     config = services.active_config()
     context = {
         "balance": balance_report(),
@@ -37,7 +36,7 @@ def overview(request):
     return render(request, "randomisation/overview.html", context)
 
 
-@trial_role_required(TrialRole.STATISTICIAN)
+@action_required(Action.RANDOMISATION_SETUP)
 def config_edit(request):
     current = services.active_config()
     form = ConfigForm(
@@ -57,7 +56,7 @@ def config_edit(request):
     )
 
 
-@trial_role_required(TrialRole.STATISTICIAN)
+@action_required(Action.RANDOMISATION_SETUP)
 def list_generate(request):
     form = GenerateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -71,7 +70,7 @@ def list_generate(request):
     return render(request, "randomisation/form.html", {"form": form, "title": _("Generate the allocation list")})
 
 
-@trial_role_required(TrialRole.STATISTICIAN)
+@action_required(Action.RANDOMISATION_SETUP)
 def list_import(request):
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -87,7 +86,7 @@ def list_import(request):
     )
 
 
-@trial_role_required(TrialRole.STATISTICIAN)
+@action_required(Action.RANDOMISATION_SETUP)
 def list_download(request):
     """The active list, for the statistician's verification only. Every download is audited."""
     allocation_list = AllocationList.objects.filter(is_active=True).first()
@@ -115,8 +114,7 @@ def randomise(request, trial_number):
     existing = Allocation.objects.filter(patient=patient).first()
     if existing is not None:
         return redirect("randomisation:result", trial_number=patient.trial_number)
-    if not request.user.has_site_role(patient.site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.RANDOMISE, patient.site)
     blockers = patient_randomisation_blockers(patient)
     if request.method == "POST" and not blockers:
         try:

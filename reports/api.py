@@ -5,8 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import NotPermitted
-from accounts.roles import TrialRole
+from core.policy import Action, require
 from nelmas.api import ERRORS
 
 from .access import access_generated_file
@@ -22,8 +21,7 @@ class ExportSerializer(serializers.ModelSerializer):
 
 
 def _require_dm(user):
-    if not user.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("Dataset exports are for the data manager.")
+    require(user, Action.EXPORT)
 
 
 class ExportList(APIView):

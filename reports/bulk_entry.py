@@ -167,7 +167,13 @@ class BulkEntry:
 
 
 def _update_rows(model, objs: list, names: list[str]) -> None:
-    """``bulk_update`` as one ``UPDATE … FROM (VALUES …)`` a batch: its CASE per field is quadratic."""
+    """``bulk_update`` as one ``UPDATE … FROM (VALUES …)`` a batch: its CASE per field is quadratic.
+
+    PostgreSQL syntax; on SQLite (``make demo``, a few hundred rows) Django's ``bulk_update`` does
+    the same. Either way the caller writes each row's history step (``BulkEntry.flush``)."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, names, batch_size=200)
+        return
     fields = [model._meta.get_field(n) for n in names]
     pk = model._meta.pk
     columns = ", ".join(f"{connection.ops.quote_name(f.column)} = v.c{i}" for i, f in enumerate(fields))

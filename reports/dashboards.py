@@ -19,7 +19,7 @@ from safety.models import SaeReport
 from safety.selectors import sae_clocks
 from sites.models import Site
 
-from .forecast import forecast
+from .forecast import SiteHistory, forecast
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,29 @@ def trial_target() -> int:
 
     config = active_config()
     return getattr(config, "target", None) or getattr(settings, "TRIAL_TARGET", 90)
+
+
+# Recorded so that the dashboard's forecast can be reproduced from the same data (reports/forecast.py).
+FORECAST_SEED = 2007
+
+
+def site_histories(sites, randomised: Counter, today: dt.date) -> list[SiteHistory]:
+    """Each site as the forecast sees it: open and recruiting, stopped (on hold or closed, counted up
+    to when it stopped), or planned (pending with a planned activation date, from that date)."""
+    histories = []
+    for s in sites:
+        if s.activated_at is not None:
+            opened = timezone.localtime(s.activated_at).date()
+            recruiting = s.status == Site.Status.ACTIVE
+            until = today
+            if not recruiting and s.recruitment_stopped_at is not None:
+                until = timezone.localtime(s.recruitment_stopped_at).date()
+            histories.append(SiteHistory(s.code, randomised.get(s.pk, 0), max((until - opened).days, 1), recruiting))
+        elif s.status == Site.Status.PENDING and s.planned_activation_date is not None:
+            # A planned date already passed without activation counts from today, not from the past.
+            starts = max((s.planned_activation_date - today).days, 0)
+            histories.append(SiteHistory(s.code, 0, 0, False, starts))
+    return histories
 
 
 def recruitment(*, user, today: dt.date | None = None) -> dict:
@@ -74,12 +97,12 @@ def recruitment(*, user, today: dt.date | None = None) -> dict:
     delays = sorted((timezone.localtime(at).date() - resected).days for *_first, at, resected in allocations)
     median_delay = delays[len(delays) // 2] if delays else None
     target = trial_target() if user.sees_all_sites else totals["target"]
-    active = [
-        (randomised.get(s.pk, 0), max((today - timezone.localtime(s.activated_at).date()).days, 1))
-        for s in sites
-        if s.activated_at
-    ]
-    prediction = forecast(active, remaining=max(target - len(allocations), 0), today=today, seed=42)
+    prediction = forecast(
+        site_histories(sites, randomised, today),
+        remaining=max(target - len(allocations), 0),
+        today=today,
+        seed=FORECAST_SEED,
+    )
     return {
         "rows": rows,
         "totals": totals,

@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 
 from accounts.audit import audit_event_record
 from accounts.models import AuditEvent, User
+from core.policy import Action, require
 
 from .documents import RenderedPdf
 from .models import GeneratedFile
@@ -36,7 +37,14 @@ BUILDERS = {
 
 
 def generated_file_request(*, kind: str, actor: User | None, subject: str = "", site=None) -> GeneratedFile:
-    """Queue a document; the task renders it after this transaction commits."""
+    """Queue a document; the task renders it after this transaction commits.
+
+    A dataset export and the blank CRF book are actions of the policy; the other documents are
+    readings of one record the caller already reached through its ``access_*`` function."""
+    if actor is not None and kind in (GeneratedFile.Kind.DATASET_EXPORT, GeneratedFile.Kind.EXPORT):
+        require(actor, Action.EXPORT)
+    if actor is not None and kind == GeneratedFile.Kind.BLANK_CRF_BOOK:
+        require(actor, Action.BLANK_CRF_BOOK)
     with transaction.atomic():
         generated = GeneratedFile.objects.create(kind=kind, subject=subject, site=site, requested_by=actor)
         from .tasks import render_generated_file

@@ -10,9 +10,14 @@ follow-up, questionnaires, biomarker samples, end of study, logs), the non-serio
 the data queries are written by ``reports.bulk_entry``: the same checks and audit steps, in bulk,
 because through the services a 10,000-patient trial would take days to build.
 
-Dates: the clinical dates (resection, consent, visits, doses, events) are spread over the four
-years; the records are entered at build time, which is what their audit trail says (retrospective
-entry), and so is the randomisation time the service stamps.
+Timeline: the sites open one after another from the start date (``start``, by default four years
+ago) and each recruits at its own rate (SITE_RATES), so the recruitment curve, the
+forecast, the overdue lists and the reminders look like a running trial. Patients are randomised in
+the order of their simulated randomisation dates (the list integrity check reads allocations in
+that order). The clinical dates (resection, consent, randomisation, visits, doses, events) lie on
+that timeline; the records are entered at build time, which is what their audit trail says
+(retrospective entry): the randomisation time the service stamps and the site's activation time are
+then moved to the simulated dates by audited updates whose reason says so.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import record_update
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import AuditEvent, User
 from crf import schedule
@@ -47,6 +53,7 @@ from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
 from patients import services as patients
 from patients.demo import screen_and_register
 from patients.models import ConsentDocument, Withdrawal
+from randomisation.models import Allocation
 from randomisation.services import patient_randomise
 from safety import services as safety
 from safety.models import AdverseEvent, ReferenceSafetyInformation
@@ -55,7 +62,12 @@ from sites.models import Site
 from .bulk_entry import BulkEntry
 
 PRIMARY = ["pancreas", "jejunum_ileum", "duodenum", "pancreas", "colorectum"]
-RECRUITMENT_DAYS = 4 * 365  # resections spread over the last four years
+RECRUITMENT_DAYS = 4 * 365  # by default resections spread over the last four years
+# Relative recruitment rates of the active sites, in site-code order (cycled): sites differ, as the
+# Poisson–gamma forecast assumes.
+SITE_RATES = (1.0, 0.6, 0.8, 0.45, 0.7)
+SITE_STAGGER_DAYS = 75  # each site opens this long after the one before
+SIMULATED_REASON = "Synthetic trial: placed on the simulated timeline"
 CHUNK = 250  # patients enrolled through the services, then written in bulk, per transaction
 NOT_DONE = {
     "quality_of_life": (0.08, "Patient declined the questionnaire"),
@@ -98,8 +110,9 @@ def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: st
 class _Plan:
     """One patient's course, drawn from the seed before anything is written."""
 
-    def __init__(self, rng: random.Random, today: dt.date) -> None:
-        self.resection = today - dt.timedelta(days=rng.randint(40, RECRUITMENT_DAYS))
+    def __init__(self, rng: random.Random, today: dt.date, site_index: int, resection: dt.date) -> None:
+        self.site_index = site_index
+        self.resection = resection
         self.rand_day = min(today, self.resection + dt.timedelta(days=31 + rng.randint(0, 3)))
         self.sex = rng.choice("FM")
         self.born = rng.randint(1945, 1985)
@@ -123,11 +136,35 @@ class _Plan:
         self.serious_ae = rng.random() < 0.08
 
 
-def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
+def _site_openings(sites, start: dt.date, today: dt.date) -> list[dt.date]:
+    """Each active site's simulated opening day: staggered from ``start``, all open 60 days before today."""
+    latest = max(start, today - dt.timedelta(days=60))
+    return [min(start + dt.timedelta(days=SITE_STAGGER_DAYS * k), latest) for k in range(len(sites))]
+
+
+def _plans(rng, n: int, openings: list[dt.date], today: dt.date) -> list[_Plan]:
+    """Randomisations as independent Poisson processes per site (rate SITE_RATES from its opening):
+    a patient's site is drawn in proportion to rate × time open, the day uniformly in that time.
+    Sorted by randomisation day, the order they are randomised in."""
+    last = today - dt.timedelta(days=35)  # resected at least 40 days ago, randomised a month later
+    spans = [max((last - opened).days, 1) for opened in openings]
+    weights = [SITE_RATES[k % len(SITE_RATES)] * spans[k] for k in range(len(openings))]
+    plans = []
+    for _ in range(n):
+        k = rng.choices(range(len(openings)), weights=weights)[0]
+        randomised = openings[k] + dt.timedelta(days=rng.randint(0, spans[k]))
+        # Resected a month before: the randomisation day (31–34 days later) is never before the opening.
+        plans.append(_Plan(rng, today, k, randomised - dt.timedelta(days=31)))
+    plans.sort(key=lambda plan: plan.rand_day)
+    return plans
+
+
+def simulate_trial(*, patients_n: int, seed: int, stdout=None, start: dt.date | None = None) -> dict:
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible from the seed
     today = timezone.localdate()
+    start = start or today - dt.timedelta(days=RECRUITMENT_DAYS)
     users = {u: User.objects.get(username=u) for u in ("tm", "dm", "monitor")}
-    earliest = today - dt.timedelta(days=RECRUITMENT_DAYS + 60)
+    earliest = start - dt.timedelta(days=60)
     if not any(d.is_valid_on(earliest) for d in ConsentDocument.objects.all()):
         patients.consent_document_add(
             actor=users["tm"],
@@ -153,6 +190,16 @@ def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
     documents = list(ConsentDocument.objects.order_by("-valid_from"))
     sites = list(Site.objects.filter(status=Site.Status.ACTIVE).order_by("code").select_related("pi"))
     staff = {s.pk: User.objects.get(username=f"nurse.{s.code.lower()}") for s in sites}
+    openings = _site_openings(sites, start, today)
+    for site, opened in zip(sites, openings, strict=True):
+        if site.activated_at is None or timezone.localtime(site.activated_at).date() > opened:
+            record_update(
+                obj=site,
+                data={"activated_at": timezone.make_aware(dt.datetime.combine(opened, dt.time(9, 0)))},
+                actor=users["tm"],
+                reason=SIMULATED_REASON,
+            )
+    plans = _plans(rng, patients_n, openings, today)
     counts = dict.fromkeys(
         [
             "screened",
@@ -170,12 +217,12 @@ def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
         ],
         0,
     )
-    for start in range(0, patients_n, CHUNK):
+    for first in range(0, patients_n, CHUNK):
         with transaction.atomic():
             enrolled = []
-            for number in range(start, min(start + CHUNK, patients_n)):
-                site = sites[number % len(sites)]
-                plan = _Plan(rng, today)
+            for number in range(first, min(first + CHUNK, patients_n)):
+                plan = plans[number]
+                site = sites[plan.site_index]
                 patient, arm = _enrol(rng, plan, site, staff[site.pk], documents, today, counts)
                 enrolled.append((patient, arm, plan, staff[site.pk]))
                 _serious_events(rng, plan, patient, arm, staff[site.pk], site.pi, counts)
@@ -184,7 +231,7 @@ def simulate_trial(*, patients_n: int, seed: int, stdout=None) -> dict:
             for patient, _arm, _plan, nurse in enrolled:
                 patient_status_refresh(patient=patient, actor=nurse, reason="the simulated forms")
         if stdout is not None:
-            stdout.write(f"  {min(start + CHUNK, patients_n)} patients")
+            stdout.write(f"  {min(first + CHUNK, patients_n)} patients")
     return counts
 
 
@@ -541,6 +588,7 @@ def _follow_up(rng, enrolled, users, today, counts) -> None:
     visits: dict[int, dict[str, Visit]] = {}
     for visit in Visit.objects.filter(patient__in=[p for p, *_ in enrolled]).order_by("patient_id", "sequence"):
         visits.setdefault(visit.patient_id, {})[visit.code] = visit
+    _place_on_timeline(writer, enrolled, visits)
     dosing = []  # (cycle, patient, visit, data, nurse, site code, recent): written after the laboratory forms
     for patient, arm, plan, nurse in enrolled:
         site_code = patient.site.code
@@ -601,6 +649,39 @@ def _follow_up(rng, enrolled, users, today, counts) -> None:
     writer.queries()  # the forms have their ids now
     writer.flush_queries()
     bulk.flush()  # visit changes and audit events
+
+
+def _place_on_timeline(writer, enrolled, visits) -> None:
+    """The allocation's time and the visit schedule moved from build time to the simulated
+    randomisation day, as ``visits_schedule_create`` would have scheduled them on that day."""
+    allocations = {a.patient_id: a for a in Allocation.objects.filter(patient__in=[p for p, *_ in enrolled])}
+    per_day: dict[dt.date, int] = {}
+    for patient, arm, plan, nurse in enrolled:
+        # Minutes apart within a day, in the order randomised: the list is used in that order.
+        nth = per_day[plan.rand_day] = per_day.get(plan.rand_day, -1) + 1
+        at = _at(plan.rand_day, 9) + dt.timedelta(minutes=nth)
+        writer.bulk.update(allocations[patient.pk], {"randomised_at": at}, user=nurse, reason=SIMULATED_REASON)
+        by_code = visits[patient.pk]
+        planned = schedule.planned_visits(
+            arm=arm, liver_resection=patient.liver_resection_date, randomised_on=plan.rand_day
+        )
+        for definition, target, start, end in planned:
+            visit = by_code[definition.code]
+            writer.bulk.update(
+                visit,
+                {"target_date": target, "window_start": start, "window_end": end},
+                user=nurse,
+                reason=SIMULATED_REASON,
+            )
+        log = by_code.get(schedule.LOG.code)
+        if log is not None:
+            last = max(end for _d, _t, _s, end in planned)
+            writer.bulk.update(
+                log,
+                {"target_date": plan.rand_day, "window_start": plan.rand_day, "window_end": last},
+                user=nurse,
+                reason=SIMULATED_REASON,
+            )
 
 
 def _reschedule(writer, patient, arm, plan, doses, by_code, nurse) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, worklist_views
 
 app_name = "reports"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     path("data-quality/", views.data_quality_dashboard, name="data_quality"),
     path("data-quality/overdue-visits/", views.overdue_visits, name="overdue_visits"),
     path("dataset/", views.dataset_page, name="dataset"),
+    path("record-status/", worklist_views.record_status_grid, name="record_status_grid"),
+    path("sdv/", worklist_views.sdv_queue, name="sdv_queue"),
     path("access-review/<str:username>/deactivate/", views.account_deactivate, name="account_deactivate"),
 ]

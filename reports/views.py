@@ -1,3 +1,5 @@
+import zipfile
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,10 +12,11 @@ from django.views.decorators.http import require_POST
 from accounts.audit import audit_event_record
 from accounts.errors import DomainError
 from accounts.exports import csv_bytes
+from accounts.forms import posted_text
 from accounts.models import AuditEvent, User
-from accounts.permissions import trial_role_required
-from accounts.roles import TrialRole
+from accounts.permissions import action_required
 from accounts.services import user_deactivate
+from core.policy import Action, can, deny_unless
 
 from .access import access_generated_file
 from .dataset import export_subject
@@ -31,7 +34,20 @@ def generated_file_detail(request, file_id):
     generated = access_generated_file(user=request.user, file_id=file_id)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"status": generated.status, "progress": generated.progress})
-    return render(request, "reports/generated_file.html", {"generated": generated})
+    return render(
+        request, "reports/generated_file.html", {"generated": generated, "members": _archive_members(generated)}
+    )
+
+
+def _archive_members(generated) -> list[tuple[str, int]]:
+    """(name, size) of each file inside a finished ZIP export, for the page to say what it holds."""
+    if generated.status != GeneratedFile.Status.DONE or not generated.filename.lower().endswith(".zip"):
+        return []
+    try:
+        with generated.file.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+            return [(info.filename, info.file_size) for info in archive.infolist() if not info.is_dir()]
+    except (OSError, zipfile.BadZipFile):
+        return []
 
 
 @login_required
@@ -51,13 +67,13 @@ def generated_file_download(request, file_id):
 
 
 @require_POST
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@action_required(Action.BLANK_CRF_BOOK)
 def blank_crf_book_request(request):
     generated = generated_file_request(kind=GeneratedFile.Kind.BLANK_CRF_BOOK, actor=request.user)
     return redirect("reports:generated_file", file_id=generated.pk)
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.SYSADMIN)
+@action_required(Action.ACCESS_REVIEW)
 def access_review(request):
     rows = access_review_rows()
     if request.GET.get("format") == "csv":
@@ -98,7 +114,7 @@ def access_review(request):
 
 
 @require_POST
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.SYSADMIN)
+@action_required(Action.ACCOUNT_DEACTIVATE)
 def account_deactivate(request, username):
     user = get_object_or_404(User, username=username)
     form = DeactivateForm(request.POST)
@@ -154,14 +170,6 @@ def sae_pdf_request(request, report_id):
     return redirect("reports:generated_file", file_id=generated.pk)
 
 
-def _can_see_recruitment(user) -> bool:
-    from accounts.roles import INVESTIGATOR_ROLES
-
-    return user.has_trial_role(
-        TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN
-    ) or user.has_site_role(None, *INVESTIGATOR_ROLES)
-
-
 def _dashboard(request, name: str):
     """A dashboard page: its figures for the user's scope, from the minute's cache unless refreshed."""
     from .dashboards import cached
@@ -170,21 +178,27 @@ def _dashboard(request, name: str):
     return render(request, f"reports/{name.replace('-', '_')}.html", {"d": figures, "computed_at": computed_at})
 
 
-@login_required
+@action_required(Action.DASHBOARD_RECRUITMENT)
 def recruitment_dashboard(request):
-    from django.core.exceptions import PermissionDenied
-
-    if not _can_see_recruitment(request.user):
-        raise PermissionDenied
     return _dashboard(request, "recruitment")
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@action_required(Action.DASHBOARD_DATA_QUALITY)
 def data_quality_dashboard(request):
     return _dashboard(request, "data-quality")
 
 
-@trial_role_required(TrialRole.DATA_MANAGER, TrialRole.TRIAL_MANAGER, TrialRole.STATISTICIAN)
+# Approving an unlock: the page's own action; crf.locking.dataset_unlock_approve checks the approver
+# (a trial manager or statistician, not the one who asked).
+DATASET_ACTIONS = {
+    "lock": Action.DATASET_LOCK,
+    "unlock": Action.DATASET_UNLOCK,
+    "approve_unlock": Action.DATASET_VIEW,
+    "export": Action.EXPORT,
+}
+
+
+@action_required(Action.DATASET_VIEW)
 def dataset_page(request):
     """The pre-lock checklist, the lock, the unlock (asked by the data manager, approved by a trial
     manager or the statistician) and exports (data manager)."""
@@ -193,24 +207,23 @@ def dataset_page(request):
 
     if request.method == "POST":
         action = request.POST.get("action")
+        deny_unless(request.user, DATASET_ACTIONS.get(action, Action.DATASET_LOCK))
         try:
             if action == "lock":
                 locking.dataset_lock(
                     actor=request.user,
-                    reason=request.POST.get("reason", ""),
+                    reason=posted_text(request, "reason"),
                     kind=request.POST.get("kind", DatasetLock.Kind.INTERIM),
                     hard=request.POST.get("hard") == "on",
                 )
                 messages.success(request, _("Dataset locked."))
             elif action == "unlock":
-                locking.dataset_unlock_request(actor=request.user, reason=request.POST.get("reason", ""))
+                locking.dataset_unlock_request(actor=request.user, reason=posted_text(request, "reason"))
                 messages.success(request, _("Unlock asked for: a trial manager or the statistician approves it."))
             elif action == "approve_unlock":
-                locking.dataset_unlock_approve(actor=request.user, reason=request.POST.get("reason", ""))
+                locking.dataset_unlock_approve(actor=request.user, reason=posted_text(request, "reason"))
                 messages.success(request, _("Dataset unlocked."))
             elif action == "export":
-                if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
-                    raise DomainError(_("Exports are made by the data manager."))
                 generated = generated_file_request(
                     kind=GeneratedFile.Kind.DATASET_EXPORT,
                     actor=request.user,
@@ -228,26 +241,20 @@ def dataset_page(request):
             "current": DatasetLock.current(),
             "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by", "unlock_requested_by")[:20],
             "kinds": DatasetLock.Kind.choices,
-            "is_data_manager": request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "is_data_manager": can(request.user, Action.DATASET_LOCK),
             "can_approve_unlock": request.user.has_trial_role(*locking.UNLOCK_APPROVERS),
         },
     )
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def overdue_visits(request):
     """Visits overdue (or, with ``when=week``, due within seven days) on the sites the user may see:
     the list behind the data-quality dashboard's figure and the nurse's home, in pages."""
-    from django.core.exceptions import PermissionDenied
-
     from crf.selectors import visits_due_queries
     from nelmas.paging import paginate
 
     user = request.user
-    if not (
-        user.has_trial_role(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR) or user.has_site_role()
-    ):
-        raise PermissionDenied
     when = "week" if request.GET.get("when") == "week" else "overdue"
     visits = visits_due_queries(user=user)[when]
     if request.GET.get("site"):

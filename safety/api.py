@@ -3,6 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.policy import Action, require
 from nelmas.api import CONFLICT, ERRORS
 from patients.access import access_patient
 
@@ -84,6 +85,7 @@ class PatientAdverseEvents(APIView):
     )
     def post(self, request, trial_number):
         patient = access_patient(user=request.user, trial_number=trial_number)
+        require(request.user, Action.AE_REPORT, patient.site)
         body = AdverseEventSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         ae = services.ae_save(patient=patient, data=dict(body.validated_data), actor=request.user)

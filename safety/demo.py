@@ -13,22 +13,30 @@ from . import services
 from .models import AdverseEvent, ReferenceSafetyInformation
 
 
-def seed(*, stdout) -> None:
-    if AdverseEvent.objects.exists():
-        return
-    tm = User.objects.get(username="tm")
-    today = timezone.localdate()
+def rsi_seed(*, effective_date: dt.date) -> None:
+    """The demo's RSI (SmPC 4.8), in force from ``effective_date``, unless an RSI exists."""
     if not ReferenceSafetyInformation.objects.exists():
         services.rsi_add(
-            actor=tm,
+            actor=User.objects.get(username="tm"),
             data={
                 "version": "2024-06",
                 "document": "Lutathera SmPC section 4.8",
-                "effective_date": today - dt.timedelta(days=500),
+                "effective_date": effective_date,
                 "expected_terms": "Nausea\nVomiting\nFatigue\nThrombocytopenia\nLymphopenia\nAnaemia\n"
                 "Neutropenia\nAbdominal pain\nAlopecia\nRenal impairment",
             },
         )
+
+
+def seed(*, stdout) -> None:
+    from randomisation.demo import RANDOMISED
+
+    # The curated patients only: the simulated history (reports.demo) has its own events.
+    curated = Patient.objects.filter(trial_number__in=RANDOMISED, allocation__isnull=False)
+    if AdverseEvent.objects.filter(patient__in=curated).exists():
+        return
+    today = timezone.localdate()
+    rsi_seed(effective_date=today - dt.timedelta(days=500))
     base = {
         "stop_date": None,
         "ongoing": True,
@@ -36,7 +44,7 @@ def seed(*, stdout) -> None:
         "causality_procedures": "unrelated",
         "outcome": "recovering",
     }
-    for patient in Patient.objects.filter(allocation__isnull=False).order_by("trial_number"):
+    for patient in curated.order_by("trial_number"):
         nurse = User.objects.get(username=f"nurse.{patient.site.code.lower()}")
         arm = patient.allocation.arm
         services.ae_save(
@@ -51,7 +59,7 @@ def seed(*, stdout) -> None:
                 "action_taken": "none" if arm == "B" else "not_applicable",
             },
         )
-    first = Patient.objects.filter(allocation__isnull=False).order_by("trial_number").first()
+    first = curated.order_by("trial_number").first()
     if first is not None:
         nurse = User.objects.get(username=f"nurse.{first.site.code.lower()}")
         ae = services.ae_save(

@@ -9,9 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import User
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
 from accounts.signatures import (
     plain_value,
     signature_apply,
@@ -19,11 +18,10 @@ from accounts.signatures import (
     signature_verify,
     signatures_invalidate_stale,
 )
+from core.policy import Action, require
 from crf.locking import entry_guard
 from crf.services import casebook_refresh
 from patients.models import Patient
-from sites.models import Duty
-from sites.selectors import user_has_duty
 
 from . import clocks
 from .models import (
@@ -119,11 +117,6 @@ def ae_check(data: dict, *, patient: Patient) -> list[tuple[str, str]]:
     return errors
 
 
-def _require_ae_staff(actor: User, patient: Patient) -> None:
-    if not actor.has_site_role(patient.site):
-        raise NotPermitted("Adverse events are recorded by the site's delegated staff.")
-
-
 @transaction.atomic
 def ae_save(
     *,
@@ -136,7 +129,7 @@ def ae_save(
 ) -> AdverseEvent:
     """Record or change an AE. Marking it serious opens exactly one initial SAE report, due
     SAE_INITIAL_HOURS after the site became aware."""
-    _require_ae_staff(actor, patient)
+    require(actor, Action.AE_REPORT, patient.site)
     entry_guard()
     merged = {f.name: getattr(instance, f.name) for f in AdverseEvent._meta.concrete_fields} if instance else {}
     merged |= data
@@ -209,7 +202,7 @@ def sae_update(
     *, report: SaeReport, data: dict, actor: User, reason: str = "", expected_version: int | None = None
 ) -> SaeReport:
     """The site's report fields. A change after the PI signed invalidates the signature (audited)."""
-    _require_ae_staff(actor, report.patient)
+    require(actor, Action.AE_REPORT, report.patient.site)
     entry_guard()
     merged = {**{n: getattr(report, n) for n in ("admission_date", "discharge_date")}, **data}
     if merged["admission_date"] and merged["discharge_date"] and merged["discharge_date"] < merged["admission_date"]:
@@ -247,9 +240,7 @@ def sae_submit(*, report: SaeReport, actor: User) -> SaeReport:
     """The site sends this version of the SAE report to the sponsor. Receipt of the initial report
     (minimum criteria met) is the sponsor's day 0 (protocol "Safety reporting"), with or without
     the PI's signature; a follow-up records what changed since the previous version sent."""
-    _require_ae_staff(actor, report.patient)
-    if not user_has_duty(actor, report.patient.site, Duty.AE_REPORTING):
-        raise NotPermitted("SAE reports are sent by staff delegated to report adverse events.")
+    require(actor, Action.AE_REPORT, report.patient.site)
     entry_guard()
     report = SaeReport.objects.select_for_update().get(pk=report.pk)
     if report.submitted_at:
@@ -287,7 +278,7 @@ def _submit(*, report: SaeReport, actor: User) -> SaeReport:
 @transaction.atomic
 def sae_follow_up(*, report: SaeReport, actor: User, aware_at=None) -> SaeReport:
     """A numbered follow-up report on the same event."""
-    _require_ae_staff(actor, report.patient)
+    require(actor, Action.AE_REPORT, report.patient.site)
     ae = report.adverse_event
     latest = ae.sae_reports.order_by("-number").first()
     number = (latest.number if latest else 0) + 1
@@ -317,10 +308,7 @@ def sae_sign(
     Only the signer's own password (and one-time code) signs: nobody signs for someone else.
     """
     patient = report.patient
-    if not actor.has_site_role(patient.site, *INVESTIGATOR_ROLES) or not user_has_duty(
-        actor, patient.site, Duty.SAE_ASSESSMENT
-    ):
-        raise NotPermitted("SAEs are signed by the PI or a delegated, medically qualified investigator.")
+    require(actor, Action.SAE_ASSESS_SIGN, patient.site)
     # No default answer stands in for the PI's judgement: each one is chosen, or signing stops here.
     missing = [
         (k, "Choose the causality." if k != "pi_expectedness" else "Choose the expectedness.")
@@ -422,8 +410,7 @@ def sponsor_review(
     causality) and unexpected (the sponsor's assessment against the RSI at onset). Day 0 is the
     receipt of the report, or an earlier awareness the sponsor records; never a later one.
     """
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("The sponsor's review is done by the trial manager (sponsor safety).")
+    require(actor, Action.SPONSOR_REVIEW, report.patient.site)
     report = SaeReport.objects.select_for_update().get(pk=report.pk)
     if not report.submitted_at:
         raise DomainError("The site has not sent this report to the sponsor yet.")
@@ -454,8 +441,7 @@ def susar_reported(
     """The dates the sponsor actually sent the SUSAR reports. The follow-up of a fatal or
     life-threatening SUSAR is then due 8 days after the first initial report sent (reg. 33(2)),
     recomputed each time a date is recorded."""
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Regulatory submissions are recorded by the trial manager.")
+    require(actor, Action.SUSAR_SUBMISSION_RECORD, report.patient.site)
     report = SaeReport.objects.select_for_update().get(pk=report.pk)
     if not report.susar:
         raise DomainError("Only a SUSAR is reported to the regulator from here.")
@@ -485,8 +471,7 @@ def susar_reported(
 
 @transaction.atomic
 def rsi_add(*, actor: User, data: dict) -> ReferenceSafetyInformation:
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("RSI versions are added by the trial manager.")
+    require(actor, Action.RSI_MANAGE)
     if ReferenceSafetyInformation.objects.filter(version=data.get("version")).exists():
         raise DomainError("This RSI version exists.", field="version")
     return record_create(obj=ReferenceSafetyInformation(**data), actor=actor, reason="RSI version added")
@@ -505,8 +490,7 @@ TIMELINE_FIELDS = (
 def timelines_update(*, actor: User, data: dict, reason: str) -> ReportingTimelines:
     """Change the reporting timelines (trial manager, with a reason). Clocks already set keep
     their deadlines; new ones use the new timelines."""
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("The reporting timelines are set by the trial manager (sponsor).")
+    require(actor, Action.TIMELINES_MANAGE)
     if not (reason or "").strip():
         raise DomainError("Give the reason for the change (for example the protocol amendment).", field="reason")
     zone = data.get("sponsor_timezone")
@@ -528,8 +512,7 @@ MEDDRA_CODE = re.compile(r"^1\d{7}$")
 @transaction.atomic
 def ae_code(*, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, version: str) -> AdverseEvent:
     """The coder records the MedDRA LLT and PT codes and the MedDRA version (data manager as coder)."""
-    if not actor.has_trial_role(TrialRole.DATA_MANAGER):
-        raise NotPermitted("MedDRA coding is done by the coder (data management).")
+    require(actor, Action.MEDDRA_CODE, ae.patient.site)
     for field, code in (("meddra_llt_code", llt_code), ("meddra_pt_code", pt_code)):
         if not MEDDRA_CODE.match(code or ""):
             raise DomainError("A MedDRA code has 8 digits and starts with 1.", field=field)

@@ -14,12 +14,12 @@ from django.views.decorators.http import require_POST
 from accounts.audit import audit_event_record
 from accounts.errors import DomainError, EditConflict
 from accounts.exports import csv_bytes
-from accounts.forms import form_add_domain_error
+from accounts.forms import form_add_domain_error, posted_version
 from accounts.models import AuditEvent
-from accounts.permissions import client_ip, trial_role_required
-from accounts.roles import INVESTIGATOR_ROLES, TrialRole
+from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
+from core.policy import Action, Allowed, can, deny_unless
 from patients.access import access_patient
 from reports.documents import render_pdf
 from sites.forms import DateInput
@@ -41,7 +41,6 @@ from .models import AdverseEvent, Causality, ReferenceSafetyInformation, Reporti
 from .terms import ctcae_terms
 
 # Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
-LINE_LISTING_ROLES = (TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN)
 
 
 def _ae_fields():
@@ -52,9 +51,9 @@ def _ae_fields():
 def ae_form(request, trial_number, ae_id=None, coding_form=None):
     patient = access_patient(user=request.user, trial_number=trial_number)
     instance = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id) if ae_id else None
-    is_site_staff = request.user.has_site_role(patient.site)
-    if request.method == "POST" and coding_form is None and not is_site_staff:
-        raise PermissionDenied
+    is_site_staff = can(request.user, Action.AE_REPORT, patient.site)
+    if request.method == "POST" and coding_form is None:
+        deny_unless(request.user, Action.AE_REPORT, patient.site)
     bound = AdverseEvent.objects.get(pk=instance.pk) if instance else None
     posted = request.POST if request.method == "POST" and coding_form is None else None
     form = AdverseEventForm(posted, instance=bound, tz_name=patient.site.timezone)
@@ -70,7 +69,7 @@ def ae_form(request, trial_number, ae_id=None, coding_form=None):
                 actor=request.user,
                 instance=instance,
                 reason=form.cleaned_data["reason"],
-                expected_version=int(request.POST.get("version") or 0) if instance else None,
+                expected_version=posted_version(request) if instance else None,
             )
         except services.AeInvalid as exc:
             for field, message in exc.errors:
@@ -99,7 +98,7 @@ def ae_form(request, trial_number, ae_id=None, coding_form=None):
             "is_site_staff": is_site_staff,
             "death_record_missing": instance and services.death_record_missing(instance),
             "ctcae_terms": [term for term, _soc in ctcae_terms().values()],
-            "can_code": bool(instance) and request.user.has_trial_role(TrialRole.DATA_MANAGER),
+            "can_code": bool(instance) and can(request.user, Action.MEDDRA_CODE, patient.site),
             "coding_form": coding_form or CodingForm(initial=_coding_initial(instance)),
         },
     )
@@ -116,8 +115,7 @@ def _coding_initial(ae):
 def ae_code(request, trial_number, ae_id):
     """The coder's MedDRA codes for an AE (data manager as coder)."""
     ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
-    if not request.user.has_trial_role(TrialRole.DATA_MANAGER):
-        raise PermissionDenied
+    deny_unless(request.user, Action.MEDDRA_CODE, ae.patient.site)
     form = CodingForm(request.POST)
     if form.is_valid():
         try:
@@ -143,7 +141,7 @@ def ae_list(request, trial_number):
     return render(
         request,
         "safety/ae_list.html",
-        {"patient": patient, "events": events, "is_site_staff": request.user.has_site_role(patient.site)},
+        {"patient": patient, "events": events, "may": Allowed(request.user, patient.site)},
     )
 
 
@@ -174,9 +172,10 @@ def _sae_page(request, report, *, form=None, assessment_form=None):
             "clocks": selectors.sae_clocks(report),
             "signatures": signatures,
             "signed": any(v for _s, v in signatures),
-            "is_site_staff": request.user.has_site_role(patient.site),
-            "can_sign": request.user.has_site_role(patient.site, *INVESTIGATOR_ROLES),
-            "can_review": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            # Button flags, each read from the permission policy for this report's site.
+            "is_site_staff": can(request.user, Action.AE_REPORT, patient.site),
+            "can_sign": can(request.user, Action.SAE_ASSESS_SIGN, patient.site),
+            "can_review": can(request.user, Action.SPONSOR_REVIEW, patient.site),
             "assessment_form": assessment_form
             or AssessmentForm(identity_needed=signature_identity_needed(request.session)),
             "assessment_rows": selectors.assessment_rows(report),
@@ -196,8 +195,7 @@ def sae_detail(request, report_id):
     report = access_sae(user=request.user, report_id=report_id)
     form = SaeReportForm(request.POST or None, instance=type(report).objects.get(pk=report.pk))
     if request.method == "POST":
-        if not request.user.has_site_role(report.patient.site):
-            raise PermissionDenied
+        deny_unless(request.user, Action.AE_REPORT, report.patient.site)
         if form.is_valid():
             data = {
                 n: form.cleaned_data[n] for n in SaeReportForm.Meta.fields if getattr(report, n) != form.cleaned_data[n]
@@ -208,7 +206,7 @@ def sae_detail(request, report_id):
                     data=data,
                     actor=request.user,
                     reason=form.cleaned_data["reason"],
-                    expected_version=int(request.POST.get("version") or 0),
+                    expected_version=posted_version(request),
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)
@@ -224,6 +222,7 @@ def sae_sign(request, report_id):
     """A refused signature or a missing answer shows the page again with everything the PI chose
     and typed, and the error beside the field concerned (the password is never echoed)."""
     report = access_sae(user=request.user, report_id=report_id)
+    deny_unless(request.user, Action.SAE_ASSESS_SIGN, report.patient.site)
     form = AssessmentForm(request.POST, identity_needed=signature_identity_needed(request.session))
     if form.is_valid():
         assessment = {k: form.cleaned_data[k] for k in (*services.ASSESSMENT_FIELDS, "pi_comment")}
@@ -250,10 +249,21 @@ def sae_sign(request, report_id):
     return _sae_page(request, report, assessment_form=form)
 
 
+SAE_ACTIONS = {
+    "submit": Action.AE_REPORT,
+    "review": Action.SPONSOR_REVIEW,
+    "submitted": Action.SUSAR_SUBMISSION_RECORD,
+    "follow_up": Action.AE_REPORT,
+}
+
+
 @require_POST
 @login_required
 def sae_action(request, report_id, action):
     report = access_sae(user=request.user, report_id=report_id)
+    if action not in SAE_ACTIONS:
+        raise PermissionDenied
+    deny_unless(request.user, SAE_ACTIONS[action], report.patient.site)
     try:
         if action == "submit":
             services.sae_submit(report=report, actor=request.user)
@@ -293,21 +303,20 @@ def sae_history(request, report_id):
     )
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def sae_list(request):
     reports = list(selectors.sae_list(user=request.user).filter(retired_at__isnull=True))
     now = timezone.now()
     rows = [(r, selectors.sae_clocks(r, now)) for r in reports]
     rows.sort(key=lambda row: (not any(c["state"] == "overdue" for c in row[1]), row[0].due_at))
-    can_line_list = request.user.has_trial_role(*LINE_LISTING_ROLES)
+    can_line_list = can(request.user, Action.LINE_LISTING)
     return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list})
 
 
 @login_required
 def listing(request):
     user = request.user
-    if not (user.sees_all_sites or user.has_site_role()):
-        raise PermissionDenied
+    deny_unless(user, Action.TRIAL_DATA_VIEW)
     params = {k: request.GET.get(k, "") for k in ("site", "arm", "grade", "causality")}
     events = selectors.ae_listing(user=user, **params)
     rows = selectors.listing_rows(events)
@@ -335,12 +344,11 @@ def listing(request):
     )
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR)
+@action_required(Action.RSI_VIEW)
 def rsi_list(request):
     form = RsiForm(request.POST or None)
     if request.method == "POST":
-        if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
-            raise PermissionDenied
+        deny_unless(request.user, Action.RSI_MANAGE)
         if form.is_valid():
             try:
                 services.rsi_add(actor=request.user, data=form.cleaned_data)
@@ -356,7 +364,7 @@ def rsi_list(request):
             "versions": ReferenceSafetyInformation.objects.all(),
             "in_force": ReferenceSafetyInformation.in_force(),
             "form": form,
-            "can_add": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "can_add": can(request.user, Action.RSI_MANAGE),
         },
     )
 
@@ -375,7 +383,7 @@ class LineListingForm(forms.Form):
         return data
 
 
-@trial_role_required(*LINE_LISTING_ROLES)
+@action_required(Action.LINE_LISTING)
 def line_listing(request):
     """SUSAR and SAE line listings of a period for the DSUR and the DMC (CSV and PDF). Trial-wide
     roles only: a site's PI reads their own SAEs on the SAE list, not the trial's listing."""
@@ -421,11 +429,11 @@ def line_listing(request):
     return render(request, "safety/line_listing.html", {"form": form, "rows": rows})
 
 
-@trial_role_required(*LINE_LISTING_ROLES)
+@action_required(Action.LINE_LISTING)
 def timelines(request):
     """The reporting timelines with their sources and history; the trial manager changes them."""
     current = ReportingTimelines.current()
-    can_edit = request.user.has_trial_role(TrialRole.TRIAL_MANAGER)
+    can_edit = can(request.user, Action.TIMELINES_MANAGE)
     form = TimelinesForm(request.POST or None, instance=ReportingTimelines.current())
     if request.method == "POST":
         if not can_edit:

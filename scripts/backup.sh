@@ -10,8 +10,10 @@ media=${MEDIA_ROOT:-media}
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$here/.venv/bin/python}
 mkdir -p "$out"
-pg_dump --format=custom --no-owner --no-privileges --dbname="$DATABASE_URL" --file="$out/database.dump"
+# The dump and the fingerprint come from one exported snapshot (see db_fingerprint --dump), so a
+# backup taken while the EDC is in use still matches its own fingerprint.
+(cd "$here" && "$py" manage.py db_fingerprint --dump "$out/database.dump" --dbname "$DATABASE_URL") \
+  > "$out/fingerprint.json"
 if [ -d "$media" ]; then tar -czf "$out/media.tar.gz" -C "$media" .; else tar -czf "$out/media.tar.gz" -T /dev/null; fi
-(cd "$here" && "$py" manage.py db_fingerprint) > "$out/fingerprint.json"
 (cd "$out" && sha256sum database.dump media.tar.gz fingerprint.json > SHA256SUMS)
 echo "Backup written to $out"

@@ -33,6 +33,7 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
             "timezone",
             "pi",
             "recruitment_target",
+            "planned_activation_date",
             "ethics_approval_date",
             "rd_approval_date",
             "contract_signed_date",
@@ -43,6 +44,7 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
         widgets = {
             name: DateInput()
             for name in (
+                "planned_activation_date",
                 "ethics_approval_date",
                 "rd_approval_date",
                 "contract_signed_date",
@@ -75,19 +77,40 @@ class SiteStatusForm(forms.Form):
 
 
 class DelegationForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.none(), label=_("Staff member"))
+    user = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label=_("Staff member"),
+        required=False,
+        help_text=_("People on this site's delegation log, now or before."),
+    )
+    email = forms.EmailField(
+        label=_("or the e-mail address of their account"),
+        required=False,
+        help_text=_("For someone new to this site: their exact e-mail address, as the administrator registered it."),
+    )
     role = forms.ChoiceField(choices=[c for c in SiteRole.choices if c[0] != SiteRole.PRINCIPAL_INVESTIGATOR])
     duties = forms.MultipleChoiceField(choices=Duty.choices, widget=forms.CheckboxSelectMultiple)
     start_date = forms.DateField(widget=DateInput(), initial=timezone.localdate)
     end_date = forms.DateField(widget=DateInput(), required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, site, **kwargs):
         super().__init__(*args, **kwargs)
-        # Trial-wide staff are not delegated site duties; anyone else active can be.
-        self.fields["user"].queryset = User.objects.filter(is_active=True, trial_role="").order_by("full_name")
+        # Only accounts that belong at this site are listed: listing every account showed a site's
+        # PI the names of other sites' staff (issue 19). Someone new is found by exact e-mail.
+        # Trial-wide staff are not delegated site duties.
+        self._eligible = User.objects.filter(is_active=True, trial_role="")
+        self.fields["user"].queryset = self._eligible.filter(delegations__site=site).distinct().order_by("full_name")
 
     def clean(self):
         cleaned = super().clean()
+        email = cleaned.pop("email", "")
+        if email and not cleaned.get("user"):
+            found = self._eligible.filter(email__iexact=email).first()
+            if found is None:
+                self.add_error("email", _("No active site staff account has exactly this e-mail address."))
+            cleaned["user"] = found
+        elif not cleaned.get("user") and "user" not in self.errors:
+            self.add_error("user", _("Choose the staff member, or give the e-mail address of their account."))
         start, end = cleaned.get("start_date"), cleaned.get("end_date")
         if start and end and end < start:
             self.add_error("end_date", _("The end date is before the start date."))

@@ -14,8 +14,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from accounts.roles import SiteRole
+from core.policy import Duty
 
 from .countries import COUNTRIES
+
+__all__ = ["Delegation", "Duty", "Site"]  # Duty is declared with the policy it gates
 
 
 def visible_site_ids(user) -> list[int] | None:
@@ -78,6 +81,21 @@ class Site(TrialRecord):
     )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    # The recruitment forecast counts a planned site from this date (Anisimov & Fedorov 2007), and
+    # a site that stopped recruiting only up to when it stopped.
+    planned_activation_date = models.DateField(
+        _("planned activation date"),
+        null=True,
+        blank=True,
+        help_text=_("When the site is expected to open; the recruitment forecast counts it from then."),
+    )
+    recruitment_stopped_at = models.DateTimeField(
+        _("recruitment stopped at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when the site is put on hold or closed; cleared when it reopens."),
+    )
 
     # Activation checklist (GCP: no recruitment before approvals, contract and initiation).
     ethics_approval_date = models.DateField(_("ethics approval date"), null=True, blank=True)
@@ -130,17 +148,6 @@ class Site(TrialRecord):
 
     def can_recruit(self) -> bool:
         return self.status == self.Status.ACTIVE
-
-
-class Duty(models.TextChoices):
-    CONSENT = "consent", _("Take informed consent")
-    ELIGIBILITY = "eligibility", _("Assess and confirm eligibility")
-    RANDOMISATION = "randomisation", _("Randomise patients")
-    CRF_ENTRY = "crf_entry", _("Enter and correct CRF data")
-    AE_REPORTING = "ae_reporting", _("Record adverse events")
-    SAE_ASSESSMENT = "sae_assessment", _("Assess and sign SAEs (medically qualified)")
-    DRUG_ADMINISTRATION = "drug_administration", _("Administer Lutathera")
-    SAMPLES = "samples", _("Collect and ship samples")
 
 
 class DelegationQuerySet(NoDeleteQuerySet):

@@ -8,29 +8,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.roles import SiteRole, TrialRole
+from accounts.roles import SiteRole
 from accounts.signatures import signature_apply, signature_verify
+from core.policy import Action, can, require
 
 from .models import Delegation, Duty, Site
 
 DELEGATION_SIGN_OFF_MEANING = "I delegate the listed trial duties to this staff member"
 
 
-def _require_trial_manager(actor: User) -> None:
-    if not actor.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise NotPermitted("Only the trial manager can do this.")
-
-
 def can_manage_delegation(user: User, site: Site) -> bool:
-    return user.has_trial_role(TrialRole.TRIAL_MANAGER) or user.has_site_role(site, SiteRole.PRINCIPAL_INVESTIGATOR)
+    return can(user, Action.DELEGATION_MANAGE, site)
 
 
 @transaction.atomic
 def site_register(*, actor: User, data: dict) -> Site:
     """Register a site (status pending) and open its delegation log with the PI's entry."""
-    _require_trial_manager(actor)
+    require(actor, Action.SITE_REGISTER)
     if Site.objects.filter(code=data["code"]).exists():
         raise DomainError(f"Site code {data['code']} is already in use.", field="code")
     site = record_create(obj=Site(**data), actor=actor, reason="Site registered")
@@ -60,7 +56,7 @@ def _delegate_pi(*, site: Site, pi: User, actor: User) -> Delegation:
 
 @transaction.atomic
 def site_update(*, actor: User, site: Site, data: dict, reason: str, expected_version: int | None = None) -> Site:
-    _require_trial_manager(actor)
+    require(actor, Action.SITE_REGISTER, site)
     old_pi_id = site.pi_id
     site = record_update(obj=site, data=data, actor=actor, reason=reason, expected_version=expected_version)
     if site.pi_id != old_pi_id:
@@ -80,6 +76,12 @@ def _set_status(*, actor: User, site: Site, status: str, reason: str) -> Site:
     data = {"status": status}
     if status == Site.Status.ACTIVE and site.activated_at is None:
         data["activated_at"] = timezone.now()
+    if status in (Site.Status.ON_HOLD, Site.Status.CLOSED) and site.status == Site.Status.ACTIVE:
+        data["recruitment_stopped_at"] = timezone.now()
+    elif status == Site.Status.ACTIVE:
+        # Reopened: the forecast counts it open from its first activation, the hold included, which
+        # understates its rate a little rather than overstating it.
+        data["recruitment_stopped_at"] = None
     site = record_update(obj=site, data=data, actor=actor, reason=reason)
     audit_event_record(
         kind=AuditEvent.Kind.SITE_STATUS_CHANGED,
@@ -94,7 +96,7 @@ def _set_status(*, actor: User, site: Site, status: str, reason: str) -> Site:
 @transaction.atomic
 def site_activate(*, actor: User, site: Site, reason: str = "") -> Site:
     """Activate a site once its checklist is complete (or re-activate one on hold)."""
-    _require_trial_manager(actor)
+    require(actor, Action.SITE_ACTIVATE, site)
     site = Site.objects.select_for_update().get(pk=site.pk)
     if site.status == Site.Status.ACTIVE:
         return site
@@ -110,7 +112,7 @@ def site_activate(*, actor: User, site: Site, reason: str = "") -> Site:
 
 @transaction.atomic
 def site_hold(*, actor: User, site: Site, reason: str) -> Site:
-    _require_trial_manager(actor)
+    require(actor, Action.SITE_ACTIVATE, site)
     site = Site.objects.select_for_update().get(pk=site.pk)
     if not site.can_hold():
         raise DomainError("Only an active site can be put on hold.")
@@ -119,7 +121,7 @@ def site_hold(*, actor: User, site: Site, reason: str) -> Site:
 
 @transaction.atomic
 def site_close(*, actor: User, site: Site, reason: str) -> Site:
-    _require_trial_manager(actor)
+    require(actor, Action.SITE_ACTIVATE, site)
     site = Site.objects.select_for_update().get(pk=site.pk)
     if not site.can_close():
         raise DomainError("This site is already closed.")
@@ -138,8 +140,7 @@ def delegation_add(
     end_date: dt.date | None = None,
 ) -> Delegation:
     """Add a line to the delegation log; it takes effect when the PI signs it off."""
-    if not can_manage_delegation(actor, site):
-        raise NotPermitted("Only the trial manager or the site's PI can add to the delegation log.")
+    require(actor, Action.DELEGATION_MANAGE, site)
     if role == SiteRole.PRINCIPAL_INVESTIGATOR:
         raise DomainError(
             "The PI's entry comes from the site's registration; change the site's PI instead.", field="role"
@@ -163,8 +164,7 @@ def delegation_sign_off(
     *, actor: User, entry: Delegation, password: str, ip_address: str | None = None, otp_token: str = ""
 ) -> Delegation:
     """The site's PI signs the delegation entry electronically; only then does it take effect."""
-    if not actor.has_site_role(entry.site, SiteRole.PRINCIPAL_INVESTIGATOR):
-        raise NotPermitted("Only the site's principal investigator signs off the delegation log.")
+    require(actor, Action.DELEGATION_SIGN, entry.site)
     if not entry.needs_sign_off():
         raise DomainError("This entry needs no sign-off.")
     # Outside the transaction: a refused signature must leave its audit record behind.
@@ -192,8 +192,7 @@ def delegation_sign_off(
 
 @transaction.atomic
 def delegation_end(*, actor: User, entry: Delegation, end_date: dt.date, reason: str) -> Delegation:
-    if not can_manage_delegation(actor, entry.site):
-        raise NotPermitted("Only the trial manager or the site's PI can end a delegation.")
+    require(actor, Action.DELEGATION_MANAGE, entry.site)
     if end_date < entry.start_date:
         raise DomainError("The end date is before the start date.", field="end_date")
     entry = record_update(obj=entry, data={"end_date": end_date}, actor=actor, reason=reason)

@@ -1,16 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error
-from accounts.permissions import client_ip, trial_role_required
-from accounts.roles import TrialRole
+from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
+from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_status
 from accounts.views import render_history
+from core.policy import Action, Allowed, deny_unless
 
 from . import services
 from .access import access_delegation, access_site
@@ -18,13 +17,16 @@ from .forms import DelegationEndForm, DelegationForm, SiteForm, SiteStatusForm
 from .models import Site
 
 
-@login_required
+@action_required(Action.TRIAL_DATA_VIEW)
 def site_list(request):
     sites = Site.objects.visible_to(request.user).select_related("pi")
-    return render(request, "sites/site_list.html", {"sites": sites})
+    status = request.GET.get("status", "")
+    if status in Site.Status.values:  # the trial manager's home links to the sites to activate
+        sites = sites.filter(status=status)
+    return render(request, "sites/site_list.html", {"sites": sites, "status": status})
 
 
-@trial_role_required(TrialRole.TRIAL_MANAGER)
+@action_required(Action.SITE_REGISTER)
 def site_create(request):
     form = SiteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -51,8 +53,7 @@ def site_detail(request, code):
         {
             "site": site,
             "delegations": delegations,
-            "can_manage": services.can_manage_delegation(request.user, site),
-            "is_tm": request.user.has_trial_role(TrialRole.TRIAL_MANAGER),
+            "may": Allowed(request.user, site),
             "status_form": SiteStatusForm(),
         },
     )
@@ -61,8 +62,7 @@ def site_detail(request, code):
 @login_required
 def site_update(request, code):
     site = access_site(user=request.user, code=code)
-    if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise PermissionDenied
+    deny_unless(request.user, Action.SITE_REGISTER, site)
     form = SiteForm(request.POST or None, instance=Site.objects.get(pk=site.pk))
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k not in ("reason", "code")}
@@ -72,7 +72,7 @@ def site_update(request, code):
                 site=site,
                 data=data,
                 reason=form.cleaned_data["reason"],
-                expected_version=int(request.POST.get("version", site.version)),
+                expected_version=posted_version(request),
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -90,12 +90,11 @@ def site_update(request, code):
 @login_required
 def site_status(request, code, action):
     site = access_site(user=request.user, code=code)
-    if not request.user.has_trial_role(TrialRole.TRIAL_MANAGER):
-        raise PermissionDenied
+    deny_unless(request.user, Action.SITE_ACTIVATE, site)
     form = SiteStatusForm(request.POST)
     try:
         if action == "activate":
-            services.site_activate(actor=request.user, site=site, reason=request.POST.get("reason", ""))
+            services.site_activate(actor=request.user, site=site, reason=posted_text(request, "reason"))
         elif not form.is_valid():
             raise DomainError(_("Give a reason for putting the site on hold or closing it."))
         elif action == "hold":
@@ -103,7 +102,7 @@ def site_status(request, code, action):
         elif action == "close":
             services.site_close(actor=request.user, site=site, reason=form.cleaned_data["reason"])
         else:
-            raise PermissionDenied
+            raise DomainError(_("Unknown site action."))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -130,9 +129,8 @@ def site_history(request, code):
 @login_required
 def delegation_add(request, code):
     site = access_site(user=request.user, code=code)
-    if not services.can_manage_delegation(request.user, site):
-        raise PermissionDenied
-    form = DelegationForm(request.POST or None)
+    deny_unless(request.user, Action.DELEGATION_MANAGE, site)
+    form = DelegationForm(request.POST or None, site=site)
     if request.method == "POST" and form.is_valid():
         try:
             services.delegation_add(actor=request.user, site=site, **form.cleaned_data)
@@ -152,6 +150,7 @@ def delegation_add(request, code):
 def delegation_sign_off(request, code, delegation_id):
     site = access_site(user=request.user, code=code)
     entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
+    deny_unless(request.user, Action.DELEGATION_SIGN, site)
     form = SignatureForm(request.POST or None, meaning=services.DELEGATION_SIGN_OFF_MEANING, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -183,8 +182,7 @@ def delegation_sign_off(request, code, delegation_id):
 def delegation_end(request, code, delegation_id):
     site = access_site(user=request.user, code=code)
     entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
-    if not services.can_manage_delegation(request.user, site):
-        raise PermissionDenied
+    deny_unless(request.user, Action.DELEGATION_MANAGE, site)
     form = DelegationEndForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -109,3 +109,30 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Create and migrate as the owner (pytest-django), then run every test as the app role."""
+    from django.test import TransactionTestCase
+
+    from tests.support import db_roles
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with django_db_blocker.unblock():
+        db_roles.app_role_enable()
+    original = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown_as_owner(self):
+        # Django empties the database after a transactional test with TRUNCATE, which the app role
+        # may not do and the append-only triggers refuse: the owner does it with triggers silenced.
+        with db_roles.as_owner(replica=True):
+            original(self)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown_as_owner
+    yield
+    TransactionTestCase._fixture_teardown = original
+    with django_db_blocker.unblock():
+        db_roles.app_role_disable()

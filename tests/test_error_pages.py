@@ -26,6 +26,16 @@ def test_403_page_explains_the_role_limit(client, world):
     assert "Your role does not allow this action" in response.content.decode()
 
 
+def test_403_page_names_who_can_grant_access_and_no_other_site(client, world):
+    """Issue 26: site roles come from the site's delegation log signed by its PI; trial-wide roles
+    and sites from the trial manager (architecture.md); another site's PI is not named."""
+    client.force_login(world.nurse_a)
+    body = client.get(reverse("sites:site_create")).content.decode()
+    assert world.pi_a.get_full_name() in body
+    assert world.trial_manager.get_full_name() in body
+    assert world.pi_b.get_full_name() not in body
+
+
 def test_500_page_stands_alone_and_reassures_about_saved_data():
     response = error_500(RequestFactory().get("/"))
     body = response.content.decode()

@@ -1,10 +1,15 @@
 from collections import Counter
 
 from django import template
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from core.policy import Action, can
+from crf import schedule
 from crf.forms import VisitDateForm
+from crf.registry import FORMS
 from crf.selectors import patient_timeline
 
 register = template.Library()
@@ -28,7 +33,9 @@ def visits_panel(context, patient):
         "patient": patient,
         "timeline": timeline,
         "counts": sorted(counts.items()),
-        "can_add": bool(timeline) and context["request"].user.has_site_role(patient.site) and patient.is_on_study(),
+        "can_add": bool(timeline)
+        and can(context["request"].user, Action.CRF_ENTER, patient.site)
+        and patient.is_on_study(),
         "date_form": VisitDateForm(),
     }
 
@@ -78,3 +85,35 @@ def form_status_badge(status) -> str:
 @register.filter
 def visit_state_badge(state) -> str:
     return format_html('<span class="badge visit-state visit-{}">{}</span>', state, _VISIT_STATE.get(state, ""))
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (the value a field had when verified), '' when absent."""
+    return mapping.get(key, "") if mapping else ""
+
+
+@register.filter
+def form_title(form_code: str) -> str:
+    """A CRF's title from its code ("liver_resection" → "Liver resection")."""
+    model = FORMS.get(form_code)
+    return str(model.FORM_TITLE) if model else form_code
+
+
+@register.simple_tag
+def field_label(form_code: str, field_name: str) -> str:
+    """A CRF field's label as on the form ("length_of_stay_days" → "Length of stay")."""
+    model = FORMS.get(form_code)
+    try:
+        return str(capfirst(model._meta.get_field(field_name).verbose_name)) if model else field_name
+    except FieldDoesNotExist:
+        return field_name
+
+
+@register.filter
+def visit_label(visit_code: str) -> str:
+    """A visit's label from its code, as in the schedule ("FU03" → "Follow-up month 3")."""
+    if visit_code == schedule.LOG.code:
+        return str(schedule.LOG.label)
+    label = next((v.label for v in schedule.schedule() if v.code == visit_code), None)
+    return label or str(_("Unscheduled visit %(code)s") % {"code": visit_code})

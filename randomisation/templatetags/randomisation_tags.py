@@ -1,5 +1,6 @@
 from django import template
 
+from core.policy import Action, can
 from patients.selectors import patient_randomisation_blockers
 from randomisation.models import Allocation
 
@@ -15,5 +16,5 @@ def randomisation_panel(context, patient):
         "patient": patient,
         "allocation": allocation,
         "blockers": [] if allocation else patient_randomisation_blockers(patient),
-        "can_randomise": allocation is None and user.has_site_role(patient.site),
+        "can_randomise": allocation is None and can(user, Action.RANDOMISE, patient.site),
     }

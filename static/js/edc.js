@@ -20,3 +20,10 @@
 document.querySelectorAll(".progress-bar[data-progress]").forEach(function (bar) {
   if (!bar.closest("#generated-status")) { bar.style.width = bar.dataset.progress + "%"; }
 });
+
+// Irreversible or trial-wide actions (activating a site, closing it) ask first. A static handler:
+// the CSP forbids inline onclick. Without JavaScript the action still needs the reason the server asks.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.dataset.confirm)) { event.preventDefault(); }
+});

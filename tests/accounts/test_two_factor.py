@@ -169,4 +169,89 @@ def test_wrong_codes_are_throttled(client, world, password, settings):
     assert refused.status_code == 200
 
 
+def test_password_alone_cannot_reach_the_setup_page_of_a_user_with_a_device(client, world, password):
+    """Issue 19, finding 1: log in with the password, open set-up, post a code of a fresh secret.
+
+    Refused at every step, no new secret is issued, and the victim's own device still works.
+    """
+    victim_device = _enrol(world.pi_a)
+    _login(client, world.pi_a, password)
+    setup = client.get(reverse("accounts:two_factor_setup"))
+    assert setup.status_code == 302 and setup["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert not TOTPDevice.objects.filter(user=world.pi_a, confirmed=False).exists()  # no secret issued
+    # An attacker who somehow holds an unconfirmed secret still cannot confirm it.
+    planted = TOTPDevice.objects.create(user=world.pi_a, name="attacker", confirmed=False)
+    posted = client.post(reverse("accounts:two_factor_setup"), {"token": _code(planted)})
+    assert posted.status_code == 302
+    planted.refresh_from_db()
+    assert planted.confirmed is False
+    assert list(TOTPDevice.objects.filter(user=world.pi_a, confirmed=True)) == [victim_device]
+    assert client.get(reverse("sites:site_list")).status_code == 302  # still not verified
+    ok = client.post(reverse("accounts:two_factor_verify"), {"token": _code(victim_device)})
+    assert ok.status_code == 302
+    assert client.get(reverse("sites:site_list")).status_code == 200
+
+
+def test_setup_refuses_an_unverified_session_even_without_the_middleware(client, world, settings):
+    """Enforcement off (local mode): the view and service refuse on their own."""
+    from accounts.errors import NotPermitted
+    from accounts.twofactor import totp_enrolment_confirm, totp_enrolment_start
+
+    settings.TWO_FACTOR_ENFORCED = False
+    _enrol(world.pi_a)
+    client.force_login(world.pi_a)
+    assert client.get(reverse("accounts:two_factor_setup")).status_code == 302
+    assert not TOTPDevice.objects.filter(user=world.pi_a, confirmed=False).exists()
+    with pytest.raises(NotPermitted):
+        totp_enrolment_start(user=world.pi_a, session_verified=False)
+    with pytest.raises(NotPermitted):
+        totp_enrolment_confirm(user=world.pi_a, token="123456", session_verified=False)
+
+
+def test_a_second_device_added_from_a_verified_session_keeps_the_first(client, world, password):
+    first = _enrol(world.pi_a)
+    codes = backup_codes_replace(user=world.pi_a)
+    _login(client, world.pi_a, password)
+    client.post(reverse("accounts:two_factor_verify"), {"token": _code(first)})
+    assert client.get(reverse("accounts:two_factor_setup")).status_code == 200
+    second = TOTPDevice.objects.get(user=world.pi_a, confirmed=False)
+    done = client.post(reverse("accounts:two_factor_setup"), {"token": _code(second)})
+    assert done.status_code == 302
+    assert TOTPDevice.objects.filter(user=world.pi_a, confirmed=True).count() == 2
+    client.logout()
+    # Both phones log in; the backup codes issued with the first device are still valid.
+    for device in (first, second):
+        _login(client, world.pi_a, password)
+        assert client.post(reverse("accounts:two_factor_verify"), {"token": _code(device, 1)}).status_code == 302
+        client.logout()
+    _login(client, world.pi_a, password)
+    assert client.post(reverse("accounts:two_factor_verify"), {"token": codes[0]}).status_code == 302
+
+
+def test_removing_a_device_needs_a_verified_session_and_is_audited(client, world, password):
+    first = _enrol(world.pi_a)
+    second = TOTPDevice.objects.create(user=world.pi_a, name="second", confirmed=True)
+    _login(client, world.pi_a, password)
+    url = reverse("accounts:two_factor_device_remove", kwargs={"device_id": first.pk})
+    client.post(url)
+    assert TOTPDevice.objects.filter(pk=first.pk).exists()  # password alone: refused
+    client.post(reverse("accounts:two_factor_verify"), {"token": _code(second)})
+    client.post(url)
+    assert not TOTPDevice.objects.filter(pk=first.pk).exists()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.TWO_FACTOR_REMOVED, actor=world.pi_a).count() == 1
+    # The last authenticator of a role that must use two-factor stays.
+    client.post(reverse("accounts:two_factor_device_remove", kwargs={"device_id": second.pk}))
+    assert TOTPDevice.objects.filter(pk=second.pk).exists()
+
+
+def test_another_users_device_cannot_be_removed(client, world, password):
+    own = _enrol(world.pi_a)
+    other = _enrol(world.pi_b)
+    TOTPDevice.objects.create(user=world.pi_a, name="spare", confirmed=True)
+    _login(client, world.pi_a, password)
+    client.post(reverse("accounts:two_factor_verify"), {"token": _code(own)})
+    client.post(reverse("accounts:two_factor_device_remove", kwargs={"device_id": other.pk}))
+    assert TOTPDevice.objects.filter(pk=other.pk).exists()
+
+
 pytestmark = requirement_marks(pytestmark, "URS-SEC-001", "URS-SIG-001")

@@ -265,10 +265,46 @@ def test_scripted_registration_consent_and_eligibility(world, consent_doc_api):
     bad = client.post("/api/v1/patients/", body | {"sex": "X", "year_of_birth": "old"}, format="json")
     assert bad.status_code == 400 and {"sex", "year_of_birth"} <= set(bad.json()["fields"])
     answers = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in eligible_answers(patient).items()}
-    saved = client.post(f"/api/v1/patients/{trial_number}/eligibility/", {"answers": answers}, format="json")
+    url = f"/api/v1/patients/{trial_number}/eligibility/"
+    saved = client.post(url, {"answers": answers, "version": 0}, format="json")
     assert saved.status_code == 200 and saved.json()["missing"] == []
     refused = client.post(f"/api/v1/patients/{trial_number}/randomise/", {}, format="json")
     assert refused.status_code == 400 and "eligib" in refused.json()["message"].lower()  # not confirmed yet
+
+
+def test_eligibility_api_needs_the_version_and_the_date_and_refuses_a_stale_save(world):
+    """Issue 19 finding 4: no version let a stale POST overwrite newer answers; no assessed_on was
+    an IntegrityError (500). Each is a 400 naming the field, or a 409 for the stale version."""
+    from tests.patients.factories import PatientFactory
+
+    patient = PatientFactory(site=world.site_a)
+    client = api(world.nurse_a)
+    url = f"/api/v1/patients/{patient.trial_number}/eligibility/"
+    today = timezone.localdate().isoformat()
+    no_version = client.post(url, {"answers": {"assessed_on": today}}, format="json")
+    assert no_version.status_code == 400 and "version" in no_version.json()["fields"]
+    for answers in ({"ecog": 0}, {"assessed_on": None, "ecog": 0}, {"assessed_on": "", "ecog": 0}):
+        no_date = client.post(url, {"answers": answers, "version": 0}, format="json")
+        assert no_date.status_code == 400 and "assessed_on" in no_date.json()["fields"], no_date.json()
+    first = client.post(url, {"answers": {"assessed_on": today, "ecog": 0}, "version": 0}, format="json")
+    assert first.status_code == 200
+    version = first.json()["version"]
+    newer = client.post(url, {"answers": {"ecog": 1}, "version": version, "reason": "Re-assessed"}, format="json")
+    assert newer.status_code == 200
+    stale = client.post(url, {"answers": {"ecog": 0}, "version": version, "reason": "Old screen"}, format="json")
+    assert stale.status_code == 409 and stale.json()["code"] == "edit_conflict"
+    cleared = client.post(
+        url, {"answers": {"assessed_on": None}, "version": newer.json()["version"], "reason": "x"}, format="json"
+    )
+    assert cleared.status_code == 400 and "assessed_on" in cleared.json()["fields"]
+    patient.eligibility.refresh_from_db()
+    assert patient.eligibility.ecog == 1 and str(patient.eligibility.assessed_on) == today
+
+
+def test_the_eligibility_conflict_is_documented(client):
+    schema = client.get("/api/schema/?format=json").json()
+    responses = schema["paths"]["/api/v1/patients/{trial_number}/eligibility/"]["post"]["responses"]
+    assert {"200", "400", "404", "409"} <= set(responses)
 
 
 @pytest.fixture
@@ -279,3 +315,19 @@ def consent_doc_api(db):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-API-001", "URS-API-002", "URS-API-003")
+
+
+def test_unknown_api_paths_answer_json_404(world):
+    client = api(world.nurse_a)
+    for path in ("/api/v1/nope/", "/api/v2/sites/", "/api/v1/patients/NEL-GB01-001/unknown/", "/api/x"):
+        response = client.get(path)
+        assert response.status_code == 404 and response["Content-Type"].startswith("application/json"), path
+        assert response.json()["code"] == "not_found"
+
+
+def test_an_unknown_filter_value_is_a_400_naming_the_parameter(world):
+    client = api(world.data_manager)
+    bad = client.get("/api/v1/queries/?status=AAA")
+    assert bad.status_code == 400 and "status" in bad.json()["fields"]
+    for ok in ("open", "answered", "closed", "all"):
+        assert client.get(f"/api/v1/queries/?status={ok}").status_code == 200

@@ -135,7 +135,7 @@ def test_monitor_verifies_and_pi_signs_an_sae_on_a_phone(
     login(page, world.monitor)
     page.goto(f"{live_server.url}/crf/patients/{patient.trial_number}/RAND/demographics/")
     assert_accessible(page)
-    page.click("button:has-text('Source data verified')")
+    page.click("button:has-text('Mark source data verified')")
     assert "Source data verified by" in page.inner_text("main")
     shots(page, "monitor-verified")
     assert Demographics.objects.get().status == FormStatus.VERIFIED

@@ -34,7 +34,14 @@ def test_trial_manager_registers_and_activates_a_site(page, live_server, world, 
     assert_accessible(page)
     shots(page, "pending-site")
 
+    # Activation asks for confirmation first (issue 26); dismissing it changes nothing.
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("text=Activate site")
+    assert asked and "Activate site FR01?" in asked[0]
+    assert "Pending activation" in page.inner_text("main") and not page.locator(".alert-danger").count()
     # Activation is refused while the checklist is incomplete, naming what is missing.
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Activate site")
     alert = page.inner_text(".alert-danger")
     assert "Contract signed date" in alert and "PI GCP certificate on file" in alert
@@ -53,6 +60,7 @@ def test_trial_manager_registers_and_activates_a_site(page, live_server, world, 
     page.fill("#id_reason", "Checklist documents received")
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live_server.url}/sites/FR01/")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Activate site")
     assert "is now active" in page.inner_text(".alert-success")
     shots(page, "active-site")

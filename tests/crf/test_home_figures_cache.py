@@ -4,6 +4,7 @@ re-consent tasks change: never stale after a save, never shared with or moved on
 import datetime as dt
 import uuid
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.core.cache import cache, caches
@@ -43,43 +44,51 @@ def test_a_second_look_reads_the_panels_from_the_cache(client, world):
     assert _panels(again) == _panels(first) and "Overdue (2)" in first
 
 
-def test_every_kind_of_save_at_the_site_shows_at_once(client, world):
+def test_every_kind_of_save_at_the_site_shows_at_once(client, world, django_capture_on_commit_callbacks):
+    # The generation moves on when the save commits (crf.receivers): each save here "commits".
+    committed = partial(django_capture_on_commit_callbacks, execute=True)
     patient = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
     client.force_login(world.nurse_a)
     _home(client)
     overdue = patient.visits.get(code="C1")
-    services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_a)
+    with committed():
+        services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_a)
     page, _n = _home(client)
     assert "Overdue (1)" in page
-    form = services.crf_save(
-        model=Demographics,
-        visit=patient.visits.get(code="RAND"),
-        data={"height_cm": Decimal("170"), "weight_kg": Decimal("70")},
-        actor=world.nurse_a,
-    )
-    services.query_raise(form=form, field="height_cm", text="Please check the height", actor=world.data_manager)
+    with committed():
+        form = services.crf_save(
+            model=Demographics,
+            visit=patient.visits.get(code="RAND"),
+            data={"height_cm": Decimal("170"), "weight_kg": Decimal("70")},
+            actor=world.nurse_a,
+        )
+        services.query_raise(form=form, field="height_cm", text="Please check the height", actor=world.data_manager)
     page, _n = _home(client)
     assert "1 open query" in page and "Please check the height" in page
-    newcomer = PatientFactory(site=world.site_a)
+    with committed():
+        newcomer = PatientFactory(site=world.site_a)
     page, _n = _home(client)
     assert newcomer.trial_number in _panels(page)  # recent patients
-    ReconsentTask.objects.create(patient=newcomer, document=ConsentDocumentFactory())
+    with committed():
+        ReconsentTask.objects.create(patient=newcomer, document=ConsentDocumentFactory())
     page, _n = _home(client)
     assert "Re-consent due" in _panels(page)
     withdrawn = Patient.objects.get(pk=patient.pk)
     withdrawn.status = Patient.Status.WITHDRAWN
-    withdrawn.save()
+    with committed():
+        withdrawn.save()
     page, _n = _home(client)
     assert "Overdue (" not in page and patient.trial_number + " · " not in page
 
 
-def test_another_sites_change_neither_shows_nor_empties_the_cache(client, world):
+def test_another_sites_change_neither_shows_nor_empties_the_cache(client, world, django_capture_on_commit_callbacks):
     scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
     other = scheduled_patient(world.site_b, resection_days_ago=100, randomised_days_ago=60)
     client.force_login(world.nurse_a)
     before, cold = _home(client)
     overdue = other.visits.get(code="C1")
-    services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_b)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_b)
     after, warm = _home(client)
     assert warm <= cold - 8 and _panels(after) == _panels(before)
     assert other.trial_number not in before
@@ -87,6 +96,25 @@ def test_another_sites_change_neither_shows_nor_empties_the_cache(client, world)
     theirs, _n = _home(client)
     assert "Overdue (2)" in before and "Overdue (1)" in theirs
     assert other.trial_number in theirs and _panels(theirs) != _panels(before)
+
+
+def test_a_save_bumps_the_generation_only_when_it_commits(world, django_capture_on_commit_callbacks):
+    """Inside the transaction the old stamp stands; a rolled-back save never moves it on."""
+    from django.db import transaction
+
+    before = sites_stamp([world.site_a.pk])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        PatientFactory(site=world.site_a)
+        assert sites_stamp([world.site_a.pk]) == before
+    assert len(callbacks) >= 1
+    for callback in callbacks:
+        callback()
+    assert sites_stamp([world.site_a.pk]) != before
+    after = sites_stamp([world.site_a.pk])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        PatientFactory(site=world.site_a)
+        raise RuntimeError("rolled back")
+    assert sites_stamp([world.site_a.pk]) == after
 
 
 def test_trial_wide_roles_have_no_site_panels(client, world):

@@ -105,7 +105,8 @@ def test_form_page_shows_verification_and_its_clearing(client, world, rand):
     )
     assert response.status_code == 302
     page = client.get(url).content.decode()
-    assert "Re-opened by a change" in page and "Source data verified by" not in page
+    # Issue 26: the clearing is a banner naming who cleared it and when, not a green button.
+    assert "Verification cleared by" in page and "Source data verified by" not in page
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,9 @@ from tests.support.requirements import requirement_marks
 pytestmark = pytest.mark.django_db
 
 
-def test_a_new_approved_version_puts_a_reconsent_task_on_patients_on_study(client, world, consent_doc):
+def test_a_new_approved_version_puts_a_reconsent_task_on_patients_on_study(
+    client, world, consent_doc, django_capture_on_commit_callbacks
+):
     on_study = PatientFactory(site=world.site_a, status=Patient.Status.RANDOMISED)
     done = PatientFactory(site=world.site_a, status=Patient.Status.COMPLETED)
     today = timezone.localdate()
@@ -41,18 +43,20 @@ def test_a_new_approved_version_puts_a_reconsent_task_on_patients_on_study(clien
     todo = client.get("/").content.decode().split('id="todo-heading"')[1].split('id="recent-heading"')[0]
     assert on_study.trial_number in todo and "Re-consent due" in todo and done.trial_number not in todo
 
-    services.consent_record(
-        actor=world.nurse_a,
-        patient=on_study,
-        data={
-            "document": new,
-            "consented_at": timezone.now(),
-            "samples_biobank": True,
-            "tissue": True,
-            "future_research": False,
-            "gp_letter": True,
-        },
-    )
+    # The home page's cached panels move on when the write commits (crf.receivers).
+    with django_capture_on_commit_callbacks(execute=True):
+        services.consent_record(
+            actor=world.nurse_a,
+            patient=on_study,
+            data={
+                "document": new,
+                "consented_at": timezone.now(),
+                "samples_biobank": True,
+                "tissue": True,
+                "future_research": False,
+                "gp_letter": True,
+            },
+        )
     assert not ReconsentTask.objects.filter(patient=on_study, completed_at__isnull=True).exists()
     assert b"Re-consent due" not in client.get(on_study.get_absolute_url()).content
     assert b"Re-consent due" not in client.get("/").content

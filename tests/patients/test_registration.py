@@ -290,3 +290,67 @@ def test_concurrent_registrations_at_one_site_get_distinct_consecutive_numbers(w
 
 
 pytestmark = requirement_marks(pytestmark, "URS-PAT-001", "URS-PAT-002", "URS-PAT-005", "URS-SITE-001", "URS-SITE-002")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_registrations_of_one_screening_entry_with_the_duplicate_tick_make_one_patient(world):
+    """Issue 19 finding 7: three parallel posts with "not a duplicate" made three patients."""
+    document = ConsentDocumentFactory()
+    entry = services.screening_log_add(
+        actor=world.nurse_a,
+        site=world.site_a,
+        data={"screened_on": TODAY(), "age": 60, "sex": "F", "eligible": True, "not_randomised_reason": ""},
+    )
+    barrier = threading.Barrier(3)
+    numbers, errors = [], []
+
+    def register():
+        try:
+            nurse = type(world.nurse_a).objects.get(pk=world.nurse_a.pk)
+            barrier.wait(timeout=10)
+            patient = services.patient_register(
+                actor=nurse,
+                site=Site.objects.get(pk=world.site_a.pk),
+                data=_data(),
+                consent=_consent(document),
+                screening=ScreeningEntry.objects.get(pk=entry.pk),
+                confirm_possible_duplicate=True,
+            )
+            numbers.append(patient.trial_number)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=register) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert numbers == ["NEL-GB01-001"] * 3
+    assert Patient.objects.count() == 1 and Consent.objects.count() == 1
+    entry.refresh_from_db()
+    assert entry.patient.trial_number == "NEL-GB01-001"
+
+
+def test_a_screening_entry_of_another_patient_is_refused(world, consent_doc):
+    entry = services.screening_log_add(
+        actor=world.nurse_a,
+        site=world.site_a,
+        data={"screened_on": TODAY(), "age": 60, "sex": "F", "eligible": True, "not_randomised_reason": ""},
+    )
+    services.patient_register(
+        actor=world.nurse_a, site=world.site_a, data=_data(), consent=_consent(consent_doc), screening=entry
+    )
+    with pytest.raises(DomainError) as exc:
+        services.patient_register(
+            actor=world.nurse_a,
+            site=world.site_a,
+            data=_data(initials="ZZ"),
+            consent=_consent(consent_doc),
+            screening=ScreeningEntry.objects.get(pk=entry.pk),
+            confirm_possible_duplicate=True,
+        )
+    assert exc.value.field == "screening" and Patient.objects.count() == 1

@@ -13,7 +13,7 @@ from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent
 from patients.models import Patient
 from randomisation import services
-from randomisation.models import Allocation, RandomisationConfig, Slot
+from randomisation.models import Allocation, AllocationList, RandomisationConfig, Slot
 from randomisation.selectors import balance_report, integrity_report
 from randomisation.signals import patient_randomised
 from tests.patients.factories import EligiblePatientFactory, PatientFactory
@@ -44,6 +44,24 @@ def test_eligible_patient_gets_the_first_slot_of_their_stratum(
     assert world.nurse_b.email not in recipients
     assert all(patient.trial_number in m.subject and patient.initials not in m.body for m in mail.outbox)
     assert RandomisationConfig.objects.get(pk=blocks_design.pk).frozen_at is not None
+
+
+def test_freezing_the_design_and_replacing_a_list_leave_history_rows(world, blocks_design, make_patient):
+    """Issue 19: both were QuerySet.update() writes, invisible in the audit trail (21 CFR 11.10(e))."""
+    from randomisation.models import AllocationList
+
+    first_list = AllocationList.objects.get(config=blocks_design, is_active=True)
+    services.list_generate(actor=world.statistician, seed="cd" * 32)
+    deactivated = first_list.history.filter(is_active=False).get()
+    assert deactivated.history_user == world.statistician and deactivated.history_change_reason.startswith("Replaced")
+    assert AllocationList.objects.filter(config=blocks_design, is_active=True).count() == 1
+
+    services.patient_randomise(patient=make_patient(), actor=world.nurse_a)
+    services.patient_randomise(patient=make_patient(), actor=world.nurse_a)
+    config = RandomisationConfig.objects.get(pk=blocks_design.pk)
+    frozen = config.history.exclude(frozen_at=None)
+    assert frozen.count() == 1  # frozen once, by the first randomisation, not again by the second
+    assert frozen.get().history_user == world.nurse_a and frozen.get().frozen_at == config.frozen_at
 
 
 def test_a_repeat_call_returns_the_same_allocation(world, blocks_design, make_patient):
@@ -192,3 +210,55 @@ def test_randomise_page_shows_the_reasons_when_refused(client, world, blocks_des
 
 
 pytestmark = requirement_marks(pytestmark, "URS-RAND-001", "URS-RAND-002")
+
+
+@pytest.mark.parametrize("seed", ["ab", "ab" * 15, "zz" * 32])
+def test_a_seed_under_128_bits_or_not_hex_is_refused_at_the_field(world, seed):
+    """NIST SP 800-90A: an HMAC-SHA256 DRBG needs at least 128 bits of seed; a one-byte seed gives
+    256 possible lists, each checkable against the first allocations."""
+    services.config_save(
+        actor=world.statistician, data={"method": "blocks", "factors": ["who_grade"], "block_sizes": [2, 4]}
+    )
+    with pytest.raises(DomainError) as refused:
+        services.list_generate(actor=world.statistician, seed=seed)
+    assert refused.value.field == "seed" and ("128 bits" in str(refused.value) or "hexadecimal" in str(refused.value))
+    assert not AllocationList.objects.exists()
+    # 32 hexadecimal digits are exactly 128 bits, and an empty field generates a 256-bit seed.
+    assert services.list_generate(actor=world.statistician, seed="ab" * 16).seed == "ab" * 16
+    assert len(services.list_generate(actor=world.statistician).seed) == 64
+
+
+def test_the_seed_form_shows_the_refusal_at_the_field(client, world):
+    services.config_save(
+        actor=world.statistician, data={"method": "blocks", "factors": ["who_grade"], "block_sizes": [2, 4]}
+    )
+    client.force_login(world.statistician)
+    page = client.post(reverse("randomisation:list_generate"), {"seed": "01"}).content.decode()
+    assert "8 bits" in page and "at least 128 bits" in page
+    assert not AllocationList.objects.exists()
+
+
+@pytest.mark.parametrize("by_site", [False, True])
+def test_site_stratification_changes_minimisations_allocations(world, make_patient, by_site):
+    """Pocock & Simon (1975): the imbalance is summed over the patient's levels of every factor.
+    With p = 1 the minimising arm is always taken. Hand-worked: patient 1 (GB01, G1) meets empty
+    tables, a tie, and gets a random arm X. Patient 2 (GB01, G2): on WHO grade alone G2 is empty, a
+    tie again (no minimising arm). With site as a factor GB01 already holds X, so arm X would give
+    site range 2 + grade range 1 = 3 against 0 + 1 = 1 for the other arm: the other arm, always."""
+    services.config_save(
+        actor=world.statistician,
+        data={
+            "method": "minimisation",
+            "factors": ["who_grade"],
+            "block_sizes": [],
+            "stratify_by_site": by_site,
+            "minimisation_probability": 1,
+        },
+    )
+    first = services.patient_randomise(patient=make_patient(who_grade="G1"), actor=world.nurse_a)
+    second = services.patient_randomise(patient=make_patient(who_grade="G2"), actor=world.nurse_a)
+    if by_site:
+        assert second.minimising_arm == second.arm != first.arm
+        assert second.stratum == "G2|GB01"
+    else:
+        assert second.minimising_arm == "" and second.stratum == "G2"

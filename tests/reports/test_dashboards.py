@@ -107,7 +107,7 @@ def test_recruitment_with_randomised_patients(client, world, blocks_design, make
     from randomisation.services import patient_randomise
 
     Site.objects.filter(pk__in=[world.site_a.pk, world.site_b.pk]).update(
-        activated_at=timezone.now() - dt.timedelta(days=60)
+        activated_at=timezone.now() - dt.timedelta(days=100)
     )
     arms = [
         patient_randomise(patient=make_patient(site=site, primary_site_group=group), actor=nurse).arm
@@ -127,3 +127,55 @@ def test_recruitment_with_randomised_patients(client, world, blocks_design, make
     client.force_login(world.trial_manager)
     page = client.get(reverse("reports:recruitment")).content.decode()
     assert "80 % interval" in page and "forecast-band" in page
+
+
+def test_forecast_counts_stopped_sites_to_their_stop_and_planned_sites_from_their_date(
+    client, world, blocks_design, make_patient
+):
+    """Anisimov & Fedorov (2007): a site recruits at its own posterior rate while open; NL01, closed
+    40 days after opening, contributes its 40 days of data to the prior and nothing after; a pending
+    site with a planned activation date 31 days ahead contributes from then at the average rate."""
+    from randomisation.services import patient_randomise
+    from sites.services import site_close
+    from tests.sites.factories import SiteFactory
+
+    today = timezone.localdate()
+    Site.objects.filter(pk__in=[world.site_a.pk, world.site_b.pk]).update(
+        activated_at=timezone.now() - dt.timedelta(days=200)
+    )
+    for site, nurse in ((world.site_a, world.nurse_a), (world.site_a, world.nurse_a), (world.site_b, world.nurse_b)):
+        patient_randomise(patient=make_patient(site=site), actor=nurse)
+    closed = site_close(actor=world.trial_manager, site=Site.objects.get(pk=world.site_b.pk), reason="PI left")
+    assert closed.recruitment_stopped_at is not None
+    Site.objects.filter(pk=world.site_b.pk).update(recruitment_stopped_at=timezone.now() - dt.timedelta(days=160))
+    SiteFactory(code="DE01", status=Site.Status.PENDING, planned_activation_date=today + dt.timedelta(days=31))
+    SiteFactory(code="DE02", status=Site.Status.PENDING)  # no planned date: not counted
+
+    figures = recruitment(user=world.trial_manager, today=today)
+    prediction = figures["forecast"]
+    kinds = {c.code: (c.kind, c.starts) for c in prediction.sites}
+    assert kinds == {
+        "GB01": ("recruiting", None),
+        "NL01": ("stopped", None),
+        "DE01": ("planned", today + dt.timedelta(days=31)),
+    }
+    assert prediction.enough_data and prediction.median is not None and prediction.seed == 2007
+    # Today's rate is GB01's posterior mean alone: (α + 2) / (β + 200) a day.
+    shape, rate = prediction.prior_shape, prediction.prior_rate
+    assert prediction.rate_per_month == pytest.approx(round((shape + 2) / (rate + 200) * 30.44, 2), abs=0.01)
+    client.force_login(world.trial_manager)
+    page = client.get(reverse("reports:recruitment")).content.decode()
+    assert "What drives the forecast" in page and "planned, from" in page and "stopped: nothing further" in page
+
+
+def test_forecast_says_not_enough_data_on_the_page(client, world, blocks_design, make_patient):
+    from randomisation.services import patient_randomise
+
+    Site.objects.filter(pk__in=[world.site_a.pk, world.site_b.pk]).update(
+        activated_at=timezone.now() - dt.timedelta(days=30)
+    )
+    patient_randomise(patient=make_patient(site=world.site_a), actor=world.nurse_a)
+    assert not recruitment(user=world.trial_manager)["forecast"].enough_data
+    client.force_login(world.trial_manager)
+    page = client.get(reverse("reports:recruitment")).content.decode()
+    assert "Not enough data: 60 site-days open and 1 randomised" in page and "forecast-band" not in page

@@ -187,7 +187,11 @@ API_PATHS = {
     "eligibility": (
         "post",
         lambda t: f"/api/v1/patients/{t['waiting'].trial_number}/eligibility/",
-        lambda t: {"answers": {"assessed_on": TODAY().isoformat(), "ecog": 1}, "reason": "Source checked"},
+        lambda t: {
+            "answers": {"assessed_on": TODAY().isoformat(), "ecog": 1},
+            "reason": "Source checked",
+            "version": 0,
+        },
     ),
     "randomise": ("post", lambda t: f"/api/v1/patients/{t['waiting'].trial_number}/randomise/", lambda t: {}),
     "form": (
@@ -295,7 +299,7 @@ def test_unlock_from_the_page_is_asked_then_approved_by_someone_else(client, wor
     assert "Unlock asked for by" in page and DatasetLock.current() is not None
     client.post(url, {"action": "approve_unlock"})
     assert DatasetLock.current() is not None
-    client.force_login(world.statistician)
+    client.force_login(world.trial_manager)
     page = client.get(url).content.decode()
     assert "Approve and unlock" in page and "Data correction" in page
     client.post(url, {"action": "approve_unlock", "reason": "Agreed"})

@@ -142,3 +142,65 @@ def test_pages_of_a_simulated_patient_render(simulated, client):
     assert "Follow-up visit" in page.content.decode()
     assert client.get(reverse("crf:form", args=[patient.trial_number, visit.code, "follow_up"])).status_code == 200
     assert client.get(reverse("crf:visit", args=[patient.trial_number, "LOG"])).status_code == 200
+
+
+def test_lock_ready_trial_passes_the_prelock_checklist_and_hard_locks(db):
+    """Issue 27: ``simulate_trial --patients 90 --seed S --lock-ready`` then ``lock_dataset --hard``.
+    The checklist of crf.locking is met by the clean-up's service calls (recorded with their
+    reasons), not skipped; the allocations lie on a timeline of months, in the list's order."""
+    import datetime as dt
+
+    from crf.locking import prelock_checklist
+    from crf.models import DatasetLock
+    from randomisation.models import Allocation
+    from randomisation.selectors import integrity_report
+    from reports import lock_ready
+    from sites.models import Site
+
+    out = io.StringIO()
+    call_command("simulate_trial", "--patients", "90", "--seed", "3", "--lock-ready", stdout=out)
+    assert "Clean-up: " in out.getvalue()
+    assert all(not item["blockers"] for item in prelock_checklist()), [
+        (i["label"], i["blockers"][:3]) for i in prelock_checklist()
+    ]
+    call_command("lock_dataset", "--hard", "--reason", "Lock drill", stdout=io.StringIO())
+    lock = DatasetLock.current()
+    assert lock is not None and lock.level == DatasetLock.Level.HARD
+    # Through the services: each step left its audited reason and actor.
+    assert Visit.history.filter(history_change_reason=f"Missed: {lock_ready.MISSED}").exists()
+    assert Query.objects.filter(status=Query.Status.CLOSED).count() == Query.objects.count()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.QUERY_CLOSED).count() == Query.objects.count()
+    for model in FORMS.values():
+        assert not model.objects.exclude(status=FormStatus.VERIFIED).exists(), model
+    # The timeline: sites open in turn, randomisations spread over years and in the list's order.
+    assert integrity_report().ok
+    opened = dict(Site.objects.filter(status=Site.Status.ACTIVE).values_list("code", "activated_at"))
+    assert (opened["NL01"] - opened["GB01"]).days == 75
+    months = {(a.year, a.month) for a in Allocation.objects.values_list("randomised_at", flat=True)}
+    assert len(months) >= 24
+    first = min(Allocation.objects.values_list("randomised_at", flat=True))
+    assert timezone.localtime(first).date() >= timezone.localtime(opened["GB01"]).date()
+    for code, at in Allocation.objects.values_list("patient__site__code", "randomised_at"):
+        assert timezone.localtime(at).date() >= timezone.localtime(opened[code]).date()  # never before it opened
+    per_site = {code: Allocation.objects.filter(patient__site__code=code).count() for code in ("GB01", "NL01")}
+    assert per_site["GB01"] > per_site["NL01"] > 0  # relative rates 1.0 and 0.6
+    assert timezone.localtime(first).date() < timezone.localdate() - dt.timedelta(days=3 * 365)
+
+
+def test_start_date_places_the_first_site_and_patients_on_it(db):
+    import datetime as dt
+
+    from randomisation.models import Allocation
+    from sites.models import Site
+
+    start = timezone.localdate() - dt.timedelta(days=400)
+    call_command(
+        "simulate_trial", "--patients", "10", "--seed", "4", "--start", start.isoformat(), stdout=io.StringIO()
+    )
+    assert timezone.localtime(Site.objects.get(code="GB01").activated_at).date() == start
+    days = [timezone.localtime(a).date() for a in Allocation.objects.values_list("randomised_at", flat=True)]
+    assert min(days) >= start and max(days) < timezone.localdate()
+    rand_visits = Visit.objects.filter(code="RAND").values_list("patient__allocation__randomised_at", "target_date")
+    assert all(timezone.localtime(at).date() == target for at, target in rand_visits)
+    with pytest.raises(Exception, match="at least 90 days ago"):
+        call_command("simulate_trial", "--patients", "1", "--start", timezone.localdate().isoformat())

@@ -4,7 +4,8 @@ import factory
 from django.utils import timezone
 
 from accounts.roles import SiteRole
-from sites.models import Delegation, Duty, Site
+from core.policy import TYPICAL_DUTIES
+from sites.models import Delegation, Site
 from tests.accounts.factories import UserFactory
 
 
@@ -40,6 +41,7 @@ class DelegationFactory(factory.django.DjangoModelFactory):
     site = factory.SubFactory(SiteFactory)
     user = factory.SubFactory(UserFactory)
     role = SiteRole.RESEARCH_NURSE
-    duties = factory.LazyFunction(lambda: list(Duty.values))
+    # Signed and current, with the duties the role normally holds (core.policy.TYPICAL_DUTIES).
+    duties = factory.LazyAttribute(lambda d: list(TYPICAL_DUTIES[d.role]))
     start_date = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=30))
     pi_signed_off_at = factory.LazyFunction(timezone.now)

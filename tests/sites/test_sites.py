@@ -255,3 +255,23 @@ def test_nurse_cannot_manage_the_delegation_log(client, world):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-SITE-001", "URS-SITE-002")
+
+
+def test_the_delegation_form_lists_only_this_sites_staff_and_finds_others_by_exact_email(client, world):
+    """Issue 19 finding 7: the form listed every account, other sites' staff included."""
+    newcomer = UserFactory(full_name="Nadia Newcomer", email="nadia.newcomer@example.org")
+    client.force_login(world.pi_a)
+    url = reverse("sites:delegation_add", kwargs={"code": "GB01"})
+    page = client.get(url).content.decode()
+    assert world.nurse_a.full_name in page
+    for outsider in (world.nurse_b, world.pi_b, newcomer, world.trial_manager):
+        assert outsider.full_name not in page, outsider
+    entry = {"role": SiteRole.RESEARCH_NURSE, "duties": [Duty.CRF_ENTRY], "start_date": TODAY().isoformat()}
+    other_site = client.post(url, entry | {"user": world.nurse_b.pk})
+    assert other_site.status_code == 200 and "user" in other_site.context["form"].errors
+    partial = client.post(url, entry | {"email": "nadia@example.org"})
+    assert partial.status_code == 200 and "email" in partial.context["form"].errors
+    assert newcomer.full_name not in partial.content.decode()
+    found = client.post(url, entry | {"email": "Nadia.Newcomer@example.org"})
+    assert found.status_code == 302
+    assert newcomer.delegations.filter(site=world.site_a).exists()

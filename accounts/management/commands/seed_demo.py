@@ -15,7 +15,7 @@ from accounts.models import User
 from accounts.roles import SiteRole, TrialRole
 from accounts.services import user_create
 from sites.models import Delegation, Duty, Site
-from sites.services import delegation_add, delegation_sign_off, site_activate, site_register
+from sites.services import delegation_add, delegation_sign_off, site_activate, site_register, site_update
 
 DEMO_PASSWORD = "nelmas-demo-2026"  # noqa: S105 - demo accounts only, printed on purpose
 
@@ -40,8 +40,10 @@ SITES = [
     ("DE01", "Charité, Berlin", "DE", "Europe/Berlin", "pi.de01", 30, False),
 ]
 
-# Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety).
-DEMO_MODULES: list[str] = ["patients.demo", "randomisation.demo", "crf.demo", "safety.demo"]
+# Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety). The
+# simulated history (reports.demo) comes after the curated patients are registered, so their trial
+# numbers stay the first, and before they are randomised today, so the list is used in time order.
+DEMO_MODULES: list[str] = ["patients.demo", "reports.demo", "randomisation.demo", "crf.demo", "safety.demo"]
 
 NURSE_DUTIES = [
     Duty.CONSENT,
@@ -50,6 +52,7 @@ NURSE_DUTIES = [
     Duty.CRF_ENTRY,
     Duty.AE_REPORTING,
     Duty.SAMPLES,
+    Duty.QUERY_ANSWERING,
 ]
 
 
@@ -63,8 +66,14 @@ class Command(BaseCommand):
             action="store_true",
             help="accounts, sites and the randomisation list only (simulate_trial builds the rest)",
         )
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=None,
+            help="patients of simulated history over the past 14 months (default 36; 0 for none)",
+        )
 
-    def handle(self, *args, base_only=False, **options):
+    def handle(self, *args, base_only=False, history=None, **options):
         users = {}
         for username, full_name, role in ACCOUNTS:
             user = User.objects.filter(username=username).first()
@@ -109,6 +118,14 @@ class Command(BaseCommand):
                 )
                 if complete:
                     site_activate(actor=tm, site=site)
+                else:
+                    # A site still setting up opens next month: the forecast counts it from then.
+                    site_update(
+                        actor=tm,
+                        site=site,
+                        data={"planned_activation_date": timezone.localdate() + dt.timedelta(days=30)},
+                        reason="Planned activation agreed at the site initiation planning call",
+                    )
             nurse = users.get(f"nurse.{code.lower()}")
             if nurse and not Delegation.objects.filter(site=site, user=nurse).exists():
                 entry = delegation_add(
@@ -124,7 +141,8 @@ class Command(BaseCommand):
         # Each domain adds its demo records after the sites exist, in dependency order. A domain's
         # ``demo.seed(stdout=...)`` must be idempotent like this command.
         for module_name in ["randomisation.demo"] if base_only else DEMO_MODULES:
-            import_module(module_name).seed(stdout=self.stdout)
+            extra = {"patients": history} if module_name == "reports.demo" and history is not None else {}
+            import_module(module_name).seed(stdout=self.stdout, **extra)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000 with:"))
         for username, full_name, role in ACCOUNTS:

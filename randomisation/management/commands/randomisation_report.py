@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from randomisation.selectors import balance_report, integrity_report
+from randomisation.selectors import balance_report, integrity_report, predictability_report
 
 
 class Command(BaseCommand):
@@ -12,9 +12,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=["json", "text"], default="text")
+        parser.add_argument("--runs", type=int, default=1000, help="Simulated trials for the predictability figures")
+        parser.add_argument("--seed", type=int, default=1, help="Seed of the predictability simulation")
+        parser.add_argument("--target-guess-rate", type=float, default=0.65)
 
-    def handle(self, *args, format, **options):
+    def handle(self, *args, format, runs, seed, target_guess_rate, **options):
         balance, integrity = balance_report(), integrity_report()
+        predictability = predictability_report(runs=runs, seed=seed, target_guess_rate=target_guess_rate)
         if format == "json":
             self.stdout.write(
                 json.dumps(
@@ -25,6 +29,7 @@ class Command(BaseCommand):
                             "allocations": integrity.allocations,
                             "problems": integrity.problems,
                         },
+                        "predictability": predictability,
                     },
                     indent=2,
                     sort_keys=True,
@@ -44,3 +49,22 @@ class Command(BaseCommand):
         self.stdout.write(f"\nList integrity: {verdict} ({integrity.allocations} allocations checked)")
         for problem in integrity.problems:
             self.stdout.write(f"  - {problem}")
+        if predictability is None:
+            return
+        design_result = predictability["design"]
+        self.stdout.write(
+            f"\nPredictability of the active design ({predictability['method']}, {runs} simulated trials of "
+            f"{predictability['patients']}, seed {seed}):"
+        )
+        self.stdout.write(
+            f"  correct guesses {design_result['correct_guess_rate']:.1%} under {design_result['guess_strategy']}; "
+            f"expected bias factor E(G - n/2) {design_result['selection_bias_factor']}"
+        )
+        for other in predictability["alternatives"]:
+            self.stdout.write(f"  {other['method']:<14}{other['correct_guess_rate']:.1%} ({other['guess_strategy']})")
+        advice = predictability["block_size_advice"]
+        recommended = advice["recommended"]
+        self.stdout.write(
+            f"  Block sizes for at most {advice['target_guess_rate']:.0%} correct guesses: "
+            + (",".join(str(n) for n in recommended) if recommended else "none of the candidates")
+        )

@@ -1,4 +1,7 @@
-"""Build a synthetic trial with follow-up: python manage.py simulate_trial --patients N --seed S."""
+"""Build a synthetic trial with follow-up: python manage.py simulate_trial --patients N --seed S
+[--start YYYY-MM-DD] [--lock-ready]."""
+
+import datetime as dt
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
@@ -12,17 +15,36 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--patients", type=int, default=90)
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--start",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="the day the first site opens (YYYY-MM-DD; default four years ago)",
+        )
+        parser.add_argument(
+            "--lock-ready",
+            action="store_true",
+            help="then finish the data manager's clean-up through the services, so the dataset can be locked",
+        )
 
-    def handle(self, *args, patients, seed, **options):
+    def handle(self, *args, patients, seed, start, lock_ready, **options):
+        from django.utils import timezone
+
+        from reports.lock_ready import lock_ready_cleanup
         from reports.simulation import simulate_trial
 
         if patients < 1:
             raise CommandError("--patients must be at least 1.")
+        if start is not None and start > timezone.localdate() - dt.timedelta(days=90):
+            raise CommandError("--start must be at least 90 days ago: the first patients need time to be randomised.")
         if Patient.objects.exists():
             raise CommandError("The database already holds patients: simulate into an empty trial.")
         call_command("seed_demo", "--base-only", stdout=self.stdout)
         self._size_the_list(patients)
-        counts = simulate_trial(patients_n=patients, seed=seed, stdout=self.stdout)
+        counts = simulate_trial(patients_n=patients, seed=seed, stdout=self.stdout, start=start)
+        if lock_ready:
+            cleaned = lock_ready_cleanup(seed=seed, stdout=self.stdout)
+            self.stdout.write("Clean-up: " + ", ".join(f"{k} {v}" for k, v in cleaned.items()))
         self._analyse()
         self.stdout.write(self.style.SUCCESS("Simulated: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
 

@@ -1,0 +1,82 @@
+"""Work-list pages that read across the CRFs: the record status grid and the SDV queue."""
+
+from django.shortcuts import render
+
+from accounts.permissions import action_required
+from core.policy import Action, can
+from crf.registry import FORMS
+from nelmas.paging import paginate
+from randomisation.models import Arm
+from sites.models import Site
+
+from . import worklists
+
+# Patients a page of the grid: about a thousand form links, still one screen's scroll per page.
+GRID_PER_PAGE = 25
+
+
+@action_required(Action.RECORD_STATUS_VIEW)
+def record_status_grid(request):
+    """Patients × visits, each cell the visit's forms with their status (REDCap's record status
+    dashboard), filterable by site, arm and status, in pages; a click opens any form."""
+    user = request.user
+    site, arm, status = request.GET.get("site", ""), request.GET.get("arm", ""), request.GET.get("status", "")
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    if site not in {s.code for s in sites}:
+        site = ""  # another site's code filters nothing in: it must not tell that the site exists
+    if arm not in Arm.values:
+        arm = ""
+    if status not in worklists.STATE_LABELS:
+        status = ""
+    paging = paginate(
+        request, worklists.grid_patients(user=user, site=site, arm=arm, status=status), per_page=GRID_PER_PAGE
+    )
+    return render(
+        request,
+        "reports/record_status_grid.html",
+        {
+            **paging,
+            "rows": worklists.grid_rows(list(paging["page"].object_list)),
+            "columns": worklists.grid_columns(),
+            "legend": worklists.CELL_STATES,
+            "sites": sites,
+            "arms": Arm.choices,
+            "site": site,
+            "arm": arm,
+            "status": status,
+        },
+    )
+
+
+@action_required(Action.SDV_QUEUE_VIEW)
+def sdv_queue(request):
+    """Forms awaiting source data verification, and forms changed since verified, oldest first,
+    filterable by site and form; each links to its form, and back here after verifying."""
+    user = request.user
+    kind = request.GET.get("kind", worklists.SDV_AWAITING)
+    if kind not in dict(worklists.SDV_KINDS):
+        kind = worklists.SDV_AWAITING
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    site = request.GET.get("site", "")
+    if site not in {s.code for s in sites}:
+        site = ""
+    form_code = request.GET.get("form", "")
+    if form_code not in FORMS:
+        form_code = ""
+    paging = paginate(request, worklists.sdv_forms(user=user, kind=kind, site=site, form_code=form_code))
+    return render(
+        request,
+        "reports/sdv_queue.html",
+        {
+            **paging,
+            "rows": worklists.sdv_rows(list(paging["page"].object_list)),
+            "kind": kind,
+            "kinds": worklists.SDV_KINDS,
+            "sites": sites,
+            "site": site,
+            "form_code": form_code,
+            "forms": [(code, model.FORM_TITLE) for code, model in FORMS.items()],
+            "here": request.get_full_path(),
+            "is_monitor": can(user, Action.SDV),
+        },
+    )
