@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from .dataset_guard import record_write_guard
 from .errors import EditConflict, ReasonRequired
 from .models import AuditEvent
 
@@ -83,6 +84,7 @@ def field_changes(obj: models.Model, data: dict[str, Any]) -> list[tuple[str, An
 @transaction.atomic
 def record_create(*, obj: TrialRecord, actor: User | None, reason: str = "") -> TrialRecord:
     """Save a new trial record, attributing the first history row to ``actor``."""
+    record_write_guard(obj)
     obj._history_user = actor
     obj._change_reason = reason or "Created"
     obj.save()
@@ -104,6 +106,7 @@ def record_update(
     else's newer save is refused with the changes they made, so nothing is silently overwritten.
     Returns the record (unchanged and without a history row when nothing differs).
     """
+    record_write_guard(obj)
     # Lock the row so two concurrent writers are serialised and the version check is exact.
     current = type(obj).objects.select_for_update().get(pk=obj.pk)
     if expected_version is not None and current.version != expected_version:

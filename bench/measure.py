@@ -181,7 +181,10 @@ def copy_time() -> None:
         for table in tables:
             total += _copy(raw, f'SELECT * FROM "{table}"')  # noqa: S608 (model table names, no input)
     result = {"seconds": time.perf_counter() - start, "bytes": total}
-    for fmt, querysets in (("csv", [t.query for t in collect(lock=None)]), ("odm", odm.data_queries())):
+    for fmt, querysets in (
+        ("csv", [t.query for t in collect(lock=None) if t.query is not None]),
+        ("odm", odm.data_queries()),
+    ):
         seconds, size = _copy_queries(querysets)
         result[fmt] = {"seconds": seconds, "bytes": size}
     print(json.dumps(result))

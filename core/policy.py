@@ -122,7 +122,8 @@ class Action(models.TextChoices):
     # Data management
     DATASET_VIEW = "dataset_view", _("See the pre-lock checklist and locks")
     DATASET_LOCK = "dataset_lock", _("Lock the dataset")
-    DATASET_UNLOCK = "dataset_unlock", _("Unlock the dataset")
+    DATASET_UNLOCK = "dataset_unlock", _("Ask to unlock the dataset (with a reason)")
+    DATASET_UNLOCK_APPROVE = "dataset_unlock_approve", _("Approve unlocking the dataset (second person)")
     EXPORT = "export", _("Export the dataset")
     BLANK_CRF_BOOK = "blank_crf_book", _("Generate the blank CRF book")
     # Dashboards
@@ -312,7 +313,12 @@ POLICY: dict[Action, Rule] = {
     Action.RSI_MANAGE: _rule((TM,), refusal="RSI versions are added by the trial manager."),
     Action.DATASET_VIEW: _rule((DM, TM), refusal="The dataset lock page is for the data manager and trial manager."),
     Action.DATASET_LOCK: _rule((DM,), refusal="Only the data manager locks the dataset."),
-    Action.DATASET_UNLOCK: _rule((DM,), refusal="Only the data manager unlocks the dataset."),
+    Action.DATASET_UNLOCK: _rule((DM,), refusal="Only the data manager asks to unlock the dataset."),
+    Action.DATASET_UNLOCK_APPROVE: _rule(
+        (TM, STAT),
+        refusal="A trial manager or the statistician approves unlocking the dataset.",
+        source="Protocol, Locks and sign-off: unlocking needs a reason and a second person",
+    ),
     Action.EXPORT: _rule((DM,), refusal="Dataset exports are made by the data manager."),
     Action.BLANK_CRF_BOOK: _rule((TM, DM, MON), refusal="The blank CRF book is for the sponsor team."),
     Action.DASHBOARD_RECRUITMENT: _rule(

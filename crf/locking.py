@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError
+from accounts.dataset_guard import dataset_write_guard
+from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
 from core.policy import Action, require
 
@@ -14,22 +16,14 @@ from .models import DatasetLock, FormStatus, Query, Visit
 from .registry import FORMS
 
 
-def entry_guard() -> None:
-    """Called by every data-entry service: no entry while the dataset is locked."""
-    lock = DatasetLock.current()
-    if lock is not None:
-        raise DomainError(
-            f"The database is locked for the {lock.get_kind_display().lower()} ({lock.level} lock): "
-            "no data entry until the data manager unlocks it.",
-            code="dataset_locked",
-        )
+def entry_guard(what: str = "") -> None:
+    """Called by every data-entry service: no entry while the dataset is locked (soft or hard)."""
+    dataset_write_guard(what=what)
 
 
 def query_guard() -> None:
     """Queries stay answerable under a soft lock, not under a hard one."""
-    lock = DatasetLock.current()
-    if lock is not None and lock.level == DatasetLock.Level.HARD:
-        raise DomainError("The database is hard-locked: queries can no longer be answered.", code="dataset_locked")
+    dataset_write_guard(what="queries", soft_lock_allows=True)
 
 
 def prelock_checklist(*, today=None) -> list[dict]:
@@ -127,19 +121,49 @@ def dataset_lock(*, actor: User, reason: str, kind: str = DatasetLock.Kind.INTER
     return lock
 
 
+# Sent inside the unlock's transaction, while the lock still stands: the export keeps the locked
+# snapshot (reports) so lock N's files stay reproducible after the data change again. A domain event
+# because the export sits above crf in the layering.
+dataset_unlocking = Signal()
+
 @transaction.atomic
-def dataset_unlock(*, actor: User, reason: str) -> DatasetLock:
+def dataset_unlock_request(*, actor: User, reason: str) -> DatasetLock:
+    """The data manager asks to unlock, with the reason; the lock stands until a second person approves."""
     require(actor, Action.DATASET_UNLOCK)
     if not reason.strip():
         raise DomainError("Give the reason for unlocking.", field="reason")
     current = DatasetLock.current()
     if current is None:
         raise DomainError("The dataset is not locked.")
+    if current.unlock_pending:
+        raise DomainError(f"Unlocking {current} is already asked for by {current.unlock_requested_by}.")
     lock = record_update(
         obj=current,
-        data={"unlocked_at": timezone.now(), "unlocked_by": actor, "unlock_reason": reason},
+        data={"unlock_requested_by": actor, "unlock_requested_at": timezone.now(), "unlock_reason": reason.strip()},
         actor=actor,
         reason=reason,
     )
-    audit_event_record(kind=AuditEvent.Kind.UNLOCKED, actor=actor, target=lock, reason=reason, summary=str(lock))
+    audit_event_record(
+        kind=AuditEvent.Kind.UNLOCKED, actor=actor, target=lock, reason=reason, summary=f"Unlock asked: {lock}"
+    )
+    return lock
+
+
+@transaction.atomic
+def dataset_unlock_approve(*, actor: User, reason: str = "") -> DatasetLock:
+    """A trial manager or statistician, not the person who asked, approves: the lock stops standing."""
+    require(actor, Action.DATASET_UNLOCK_APPROVE)
+    current = DatasetLock.objects.select_for_update().filter(unlocked_at__isnull=True).order_by("-locked_at").first()
+    if current is None:
+        raise DomainError("The dataset is not locked.")
+    if not current.unlock_pending:
+        raise DomainError("The data manager has not asked to unlock the dataset (with a reason).")
+    if current.unlock_requested_by_id == actor.pk:
+        raise NotPermitted("Unlocking needs a second person: someone other than who asked approves it.")
+    dataset_unlocking.send(sender=DatasetLock, lock=current)
+    why = reason.strip() or f"Approved: {current.unlock_reason}"
+    lock = record_update(
+        obj=current, data={"unlocked_at": timezone.now(), "unlocked_by": actor}, actor=actor, reason=why
+    )
+    audit_event_record(kind=AuditEvent.Kind.UNLOCKED, actor=actor, target=lock, reason=why, summary=str(lock))
     return lock

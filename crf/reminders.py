@@ -49,7 +49,7 @@ def reminder_candidates(today: dt.date, days: int) -> list[tuple[Visit, str]]:
     visits = (
         Visit.objects.open_on(today)
         .filter(window_start__lte=today + dt.timedelta(days=days))
-        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .exclude(patient__status__in=Patient.OFF_STUDY)
         .select_related("patient__site")
         .order_by("patient__site__code", "window_end", "patient__trial_number")
     )

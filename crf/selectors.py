@@ -149,7 +149,7 @@ def visits_due_queries(*, user, today: dt.date | None = None, days: int = 7) -> 
     visible = (
         Visit.objects.visible_to(user)
         .open_on(today)
-        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .exclude(patient__status__in=Patient.OFF_STUDY)
         .select_related("patient__site")
         .order_by("window_end", "patient__trial_number", "pk")
     )
@@ -169,7 +169,7 @@ def visits_due(*, user, today: dt.date | None = None, days: int = 7, limit: int 
     totals = (
         Visit.objects.visible_to(user)
         .open_on(today)
-        .exclude(patient__status__in=(Patient.Status.COMPLETED, Patient.Status.WITHDRAWN, Patient.Status.DIED))
+        .exclude(patient__status__in=Patient.OFF_STUDY)
         .filter(window_start__lte=today + dt.timedelta(days=days))
         .aggregate(  # a column of the index, not the id: answered from the index alone
             due=Count("window_start", filter=Q(window_end__gte=today)),

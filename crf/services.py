@@ -10,17 +10,20 @@ from django.utils.module_loading import import_string
 from simple_history.utils import bulk_create_with_history
 
 from accounts.audit import audit_event_record, record_create, record_update
+from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError, EditConflict, NotPermitted
 from accounts.models import AuditEvent, User
 from core.policy import Action, can, form_entry_action, require
 from patients.models import Patient
 
 from . import schedule
+from .lifecycle import FOLLOW_UP_VISIT_PREFIX, patient_status_refresh
 from .locking import entry_guard, query_guard
 from .models import (
     Casebook,
     CrfForm,
     Demographics,
+    EndOfStudy,
     FormStatus,
     Laboratory,
     LutatheraDosing,
@@ -82,6 +85,8 @@ def visits_schedule_create(*, patient: Patient, arm: str, randomised_on: dt.date
     for visit in visits:
         visit._history_user = actor
         visit.created_at = visit.updated_at = now
+    # bulk_create_with_history bypasses record_create and its lock backstop.
+    entry_guard("the visit schedule")
     created = bulk_create_with_history(visits, Visit, default_user=actor, default_date=now)
     if any(v.pk is None for v in created):  # a backend that returns no keys: read them back
         created = list(patient.visits.order_by("sequence"))
@@ -262,7 +267,10 @@ def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
         raise DomainError("The visit cannot be before the liver resection.", field="day")
     data = {"done_on": day, "missed_reason": ""}
     reason = "Visit done" if not visit.done_on else f"Visit date corrected from {visit.done_on:%d %b %Y}"
-    return record_update(obj=visit, data=data, actor=actor, reason=reason)
+    visit = record_update(obj=visit, data=data, actor=actor, reason=reason)
+    if visit.code.startswith(FOLLOW_UP_VISIT_PREFIX):
+        patient_status_refresh(patient=visit.patient, actor=actor, reason=f"{visit.code} done")
+    return visit
 
 
 @transaction.atomic
@@ -383,6 +391,8 @@ def crf_save(
     _visit_done_from_form(form, actor)
     if model in (Laboratory, Demographics) or (model is LutatheraDosing and "dose_date" in data):
         laboratory_rederive(patient=patient, actor=actor, changed=form)
+    if model is EndOfStudy or visit.code.startswith(FOLLOW_UP_VISIT_PREFIX):
+        patient_status_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code})")
     casebook_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code}) changed: {reason}")
     if model is LutatheraDosing and "dose_date" in data:
         visits_reschedule_after_dose(patient=patient, actor=actor)
@@ -560,6 +570,7 @@ def crf_unlock(*, form: CrfForm, actor: User, reason: str) -> CrfForm:
 @transaction.atomic
 def query_raise(*, form: CrfForm, field: str, text: str, actor: User) -> Query:
     require(actor, Action.QUERY_RAISE, form.patient.site)
+    query_guard()
     if field not in form.data_field_names():
         raise DomainError("Choose a field of this form.", field="field")
     if not text.strip():
@@ -597,6 +608,7 @@ def query_close_check(*, query: Query, actor: User) -> None:
 @transaction.atomic
 def query_close(*, query: Query, actor: User, text: str = "") -> Query:
     query_close_check(query=query, actor=actor)
+    query_guard()
     if text:
         QueryMessage.objects.create(query=query, author=actor, text=text)
     query = record_update(
@@ -623,6 +635,7 @@ def query_close_many(*, queries, actor: User, text: str) -> list[Query]:
 @transaction.atomic
 def query_reopen(*, query: Query, actor: User, text: str) -> Query:
     query_close_check(query=query, actor=actor)
+    query_guard()
     if not text.strip():
         raise DomainError("Say why the query is re-opened.", field="text")
     QueryMessage.objects.create(query=query, author=actor, text=text)
@@ -729,6 +742,7 @@ def casebook_sign(
     from accounts.signatures import signature_apply, signature_verify
 
     require(actor, Action.CASEBOOK_SIGN, patient.site)
+    dataset_write_guard(what="the casebook sign-off", soft_lock_allows=True)
     blockers = casebook_blockers(patient)
     if blockers:
         raise DomainError("Not ready to sign: " + " ".join(blockers))

@@ -12,6 +12,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.dataset_guard import DatasetLocked
 from accounts.errors import DomainError, EditConflict, NotPermitted
 
 ErrorSerializer = inline_serializer(
@@ -40,7 +41,7 @@ def error_response(code: str, message: str, http_status: int, fields: dict | Non
 
 
 def domain_error_response(exc: DomainError) -> Response:
-    if isinstance(exc, EditConflict):
+    if isinstance(exc, EditConflict | DatasetLocked):
         return error_response(exc.code, exc.message, status.HTTP_409_CONFLICT)
     if isinstance(exc, NotPermitted):
         return error_response(exc.code, exc.message, status.HTTP_403_FORBIDDEN)

@@ -58,6 +58,10 @@ class Patient(TrialRecord):
         COMPLETED = "completed", _("Completed")  # reached end of study
         WITHDRAWN = "withdrawn", _("Withdrawn")  # consent withdrawn or withdrawn by investigator
         DIED = "died", _("Died")
+        LOST = "lost", _("Lost to follow-up")  # end of study form: the site could no longer reach them
+
+    # No more visits are expected of a patient in one of these.
+    OFF_STUDY = (Status.COMPLETED, Status.WITHDRAWN, Status.DIED, Status.LOST)
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
     trial_number = models.CharField(_("trial number"), max_length=20, unique=True, editable=False)
@@ -129,7 +133,7 @@ class Patient(TrialRecord):
 
     def is_on_study(self) -> bool:
         """Still expected to attend visits and have forms completed."""
-        return self.status not in (self.Status.COMPLETED, self.Status.WITHDRAWN, self.Status.DIED)
+        return self.status not in self.OFF_STUDY
 
 
 class ScreeningQuerySet(NoDeleteQuerySet):

@@ -13,6 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.audit import audit_event_record, field_changes, record_create, record_update
+from accounts.dataset_guard import dataset_write_guard
 from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
 from accounts.signatures import signature_apply, signature_verify
@@ -279,7 +280,7 @@ def consent_document_add(*, actor: User, data: dict) -> ConsentDocument:
 def patient_withdraw(*, actor: User, patient: Patient, data: dict) -> Withdrawal:
     """Withdraw a patient at a level; their data stays, later forms stop being expected."""
     require(actor, Action.PATIENT_WITHDRAW, patient.site)
-    if patient.status in (Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED):
+    if patient.status in Patient.OFF_STUDY:
         raise DomainError(f"{patient.trial_number} is already {patient.get_status_display().lower()}.")
     _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date")
     withdrawal = record_create(
@@ -362,6 +363,8 @@ def eligibility_confirm(
     # signature; the patient's status and strata stay as randomised (intention to treat).
     if not before_randomisation and assessment.outcome != EligibilityAssessment.Outcome.PENDING:
         raise DomainError(f"{patient.trial_number} is {patient.get_status_display().lower()}: eligibility is settled.")
+    # Before the signature is verified: a refused write must not leave a verified signature behind.
+    dataset_write_guard(what="the eligibility confirmation")
     result = evaluate(assessment, patient)
     if not result.complete:
         raise DomainError(

@@ -9,6 +9,7 @@ from core.policy import Action, require
 from nelmas.api import ERRORS
 
 from .access import access_generated_file
+from .dataset import export_subject
 from .models import GeneratedFile
 from .services import generated_file_request
 
@@ -42,7 +43,7 @@ class ExportList(APIView):
         generated = generated_file_request(
             kind=GeneratedFile.Kind.DATASET_EXPORT,
             actor=request.user,
-            subject="locked" if DatasetLock.current() else "unlocked",
+            subject=export_subject(DatasetLock.current()),
         )
         generated.refresh_from_db()
         return Response(ExportSerializer(generated).data, status=status.HTTP_202_ACCEPTED)

@@ -193,7 +193,7 @@ def data_quality(*, user, today: dt.date | None = None) -> dict:
     sites = list(Site.objects.visible_to(user).order_by("code"))
     site_ids = [s.pk for s in sites]
     per_site = {s.pk: defaultdict(int) for s in sites}
-    off_study = (Patient.Status.WITHDRAWN, Patient.Status.COMPLETED, Patient.Status.DIED)
+    off_study = Patient.OFF_STUDY
     expected_visits = (
         Visit.objects.filter(
             patient__site_id__in=site_ids, retired_at__isnull=True, missed_reason="", not_applicable_reason=""

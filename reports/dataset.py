@@ -101,9 +101,13 @@ class Table:
     name: str
     label: str
     columns: list[Column]
-    query: models.QuerySet
+    query: models.QuerySet | None
+    # Analysis files are derived in Python from several tables: a generator of tuples instead.
+    source: object = None
 
     def iter_rows(self):
+        if self.source is not None:
+            return self.source()
         return self.query.iterator(chunk_size=CHUNK)
 
     @cached_property
@@ -213,7 +217,152 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             ),
         )
     )
+    tables += domain_tables()
+    # Derived from the tables above, so it imports this module: imported here, not at the top.
+    from .analysis import SUBJECT_COLUMNS, TTE_COLUMNS, subject_rows, tte_rows
+
+    tables.append(Table("subjects", "Analysis: one row per randomised patient", SUBJECT_COLUMNS, None, subject_rows))
+    tables.append(
+        Table("time_to_event", "Analysis: time to event per endpoint and origin", TTE_COLUMNS, None, tte_rows)
+    )
     return tables
+
+
+def _model_table(name: str, label: str, model, *, patient_path: str, order: list[str], skip=()) -> Table:
+    """Every concrete field of ``model`` but bookkeeping: users by username, the patient by trial
+    number, other records by id."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    columns = [Column("trial_number", "Trial number", "text"), Column("record_id", f"{label}: id", "integer")]
+    paths = [f"{patient_path}trial_number", "pk"]
+    bookkeeping = getattr(model, "BOOKKEEPING_FIELDS", frozenset({"id"}))
+    for field in model._meta.concrete_fields:
+        if field.name in bookkeeping or field.name in skip or field.name == "patient":
+            continue
+        if isinstance(field, models.ForeignKey):
+            if field.related_model is user_model:
+                columns.append(Column(field.name, f"{field.verbose_name} (user)", "text"))
+                paths.append(f"{field.name}__username")
+            else:
+                columns.append(Column(f"{field.name}_id", f"{field.verbose_name} (id)", "integer"))
+                paths.append(field.attname)
+            continue
+        kind = "text" if isinstance(field, models.JSONField) else _kind(field)
+        codes = tuple((str(v), str(lbl)) for v, lbl in field.flatchoices if v not in ("", None))
+        columns.append(Column(field.name, str(field.verbose_name), kind, codes=codes))
+        paths.append(field.name)
+    return Table(name, label, columns, model.objects.order_by(*order).values_list(*paths))
+
+
+def domain_tables() -> list[Table]:
+    """Visits with their status, forms not done, consent, eligibility, withdrawal, SAE reports and
+    queries: what the statistician and the inspector need beside the CRFs."""
+    from django.db.models import Case, When
+
+    from crf.models import FormNotDone, Query, Visit
+    from patients.models import Consent, EligibilityAssessment, Withdrawal
+    from safety.models import SaeReport
+
+    visit_status = Case(
+        When(done_on__isnull=False, then=Value("done")),
+        When(~models.Q(missed_reason=""), then=Value("missed")),
+        When(~models.Q(not_applicable_reason=""), then=Value("not_applicable")),
+        default=Value("not_done_yet"),
+        output_field=models.CharField(),
+    )
+    visits = Table(
+        "visits",
+        "Visits: target, window, date done, status",
+        [
+            Column("trial_number", "Trial number", "text"),
+            Column("site", "Site", "text"),
+            Column("visit", "Visit", "text"),
+            Column("label", "Visit label", "text"),
+            Column("target_date", "Target date", "date"),
+            Column("window_start", "Window opens", "date"),
+            Column("window_end", "Window closes", "date"),
+            Column("done_on", "Date done", "date"),
+            Column(
+                "visit_status",
+                "Visit status",
+                "text",
+                codes=(
+                    ("done", "Done"),
+                    ("missed", "Visit missed (reason given)"),
+                    ("not_applicable", "Not applicable (reason given)"),
+                    ("not_done_yet", "Not entered: no date and no reason recorded"),
+                ),
+                derived_from="done if a date; missed if a reason missed; not applicable if a reason",
+            ),
+            Column("missed_reason", "Reason missed", "text"),
+            Column("not_applicable_reason", "Why not applicable", "text"),
+            Column("unscheduled_reason", "Reason for an unscheduled visit", "text"),
+        ],
+        Visit.objects.filter(retired_at__isnull=True)
+        .annotate(_status=visit_status)
+        .order_by("patient__trial_number", "sequence", "pk")
+        .values_list(
+            "patient__trial_number",
+            "patient__site__code",
+            "code",
+            "label",
+            "target_date",
+            "window_start",
+            "window_end",
+            "done_on",
+            "_status",
+            "missed_reason",
+            "not_applicable_reason",
+            "unscheduled_reason",
+        ),
+    )
+    not_done = Table(
+        "forms_not_done",
+        "Forms recorded as not done, with the reason",
+        [
+            Column("trial_number", "Trial number", "text"),
+            Column("visit", "Visit", "text"),
+            Column("form", "Form", "text", codes=tuple((code, str(FORMS[code].FORM_TITLE)) for code in sorted(FORMS))),
+            Column("reason", "Reason not done", "text"),
+        ],
+        FormNotDone.objects.order_by("visit__patient__trial_number", "visit__sequence", "form_code").values_list(
+            "visit__patient__trial_number", "visit__code", "form_code", "reason"
+        ),
+    )
+    return [
+        visits,
+        not_done,
+        _model_table(
+            "consents",
+            "Consents and optional consents",
+            Consent,
+            patient_path="patient__",
+            order=["patient__trial_number", "consented_at", "pk"],
+        ),
+        _model_table(
+            "eligibility",
+            "Eligibility assessment",
+            EligibilityAssessment,
+            patient_path="patient__",
+            order=["patient__trial_number", "pk"],
+        ),
+        _model_table(
+            "withdrawals",
+            "Withdrawals (level, date)",
+            Withdrawal,
+            patient_path="patient__",
+            order=["patient__trial_number", "withdrawn_on", "pk"],
+        ),
+        _model_table(
+            "sae_reports",
+            "SAE reports with the investigator's and the sponsor's assessment",
+            SaeReport,
+            patient_path="adverse_event__patient__",
+            order=["adverse_event__patient__trial_number", "adverse_event_id", "number", "pk"],
+        ),
+        _model_table("queries", "Data queries", Query, patient_path="patient__", order=["patient__trial_number", "pk"]),
+    ]
 
 
 def _sha(path: Path) -> str:
@@ -338,11 +487,48 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
         paths.append(path)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["dataset", "variable", "label", "type", "unit", "code_list", "derived_from"])
+    writer.writerow(
+        [
+            "dataset",
+            "variable",
+            "label",
+            "type",
+            "unit",
+            "code_list",
+            "derived_from",
+            "xpt_dataset",
+            "xpt_variable",
+            "stata_variable",
+            "stata_codes",
+            "note",
+        ]
+    )
+    mapping = stat_names(tables)
     for table in tables:
-        for c in table.columns:
+        dataset, xpt_names, dta_names = mapping[table.name]
+        for c, xpt_name, dta_name in zip(table.columns, xpt_names, dta_names, strict=True):
             codes = "; ".join(f"{v}={label}" for v, label in c.codes)
-            writer.writerow([table.name, c.name, c.label, c.kind, c.unit, codes, c.derived_from])
+            numeric = c.kind in ("integer", "float", "boolean")
+            stata = "" if numeric or not c.codes else "; ".join(f"{n}={v}" for v, n in dta_codes(c).items())
+            note = "" if numeric or c.kind in ("date", "datetime") else f"XPT keeps the first {XPT_MAX_BYTES} bytes"
+            if c.kind == "datetime":
+                note = "UTC"
+            writer.writerow(
+                [
+                    table.name,
+                    c.name,
+                    c.label,
+                    c.kind,
+                    c.unit,
+                    codes,
+                    c.derived_from,
+                    dataset,
+                    xpt_name,
+                    dta_name,
+                    stata,
+                    note,
+                ]
+            )
     path = out / "data_dictionary.csv"
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     paths.append(path)
@@ -361,51 +547,136 @@ def short_name(name: str, taken: set[str], length: int = 8) -> str:
     return candidate
 
 
-def _frame(table: Table, *, length: int):
+STATA_NAME_LENGTH = 30
+
+
+def stat_names(tables: list[Table]) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Table name → (XPT dataset name, XPT variable names, Stata variable names): one mapping used
+    by the writers and written into the data dictionary."""
+    mapping = {}
+    datasets: set[str] = set()
+    for table in tables:
+        xpt_taken: set[str] = set()
+        dta_taken: set[str] = set()
+        mapping[table.name] = (
+            short_name(table.name, datasets),
+            [short_name(c.name, xpt_taken, 8) for c in table.columns],
+            # Stata allows 32 characters, but pyreadstat names a variable's value-label set after it
+            # and refuses a 32-character one: 30 leaves room.
+            [short_name(c.name, dta_taken, STATA_NAME_LENGTH) for c in table.columns],
+        )
+    return mapping
+
+
+# XPT v5 holds at most 200 bytes per character value; longer free text is cut there (at a UTF-8
+# character boundary) and the dictionary says so: the full text is in the CSV and the ODM.
+XPT_MAX_BYTES = 200
+
+
+def _cut(text: str, limit: int = XPT_MAX_BYTES) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def dta_codes(column: Column) -> dict[str, int]:
+    """Stata labels only numbers: a coded text column is written as 1, 2, ... in code-list order."""
+    return {value: n for n, (value, _label) in enumerate(column.codes, start=1)}
+
+
+def _numeric_codes(column: Column) -> bool:
+    return column.kind in ("integer", "float") and all(re.fullmatch(r"-?[0-9]+", v) for v, _ in column.codes)
+
+
+def _frame(table: Table, *, fmt: str, names: list[str]):
+    """The table as a data frame for pyreadstat: dates as dates, datetimes as (UTC) datetimes,
+    numbers and booleans as numbers, coded text as text (SPSS) or labelled integers (Stata)."""
     import pandas as pd
 
-    taken: set[str] = set()
-    names = [short_name(c.name, taken, length) for c in table.columns]
-    data = {}
+    data, formats, value_labels = {}, {}, {}
     for index, (column, name) in enumerate(zip(table.columns, names, strict=True)):
         values = [row[index] for row in table.rows]
         if column.kind in ("integer", "float", "boolean"):
             data[name] = pd.Series([None if v is None or v == "" else float(v) for v in values], dtype="float64")
+            if column.kind == "boolean":
+                value_labels[name] = {0: "No", 1: "Yes"}
+            elif column.codes and _numeric_codes(column):
+                value_labels[name] = {int(v): label for v, label in column.codes}
+        elif column.kind == "date":
+            days = [v if isinstance(v, dt.date) else None for v in values]
+            # An all-missing column would be taken for text: numeric missing values carry the format.
+            data[name] = (
+                pd.Series(days, dtype="object")
+                if any(d is not None for d in days)
+                else pd.Series([None] * len(days), dtype="float64")
+            )
+            formats[name] = "DATE9" if fmt == "xpt" else ("DATE11" if fmt == "sav" else "%td")
+        elif column.kind == "datetime":
+            data[name] = pd.Series(
+                [v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime) else None for v in values],
+                dtype="datetime64[us]",
+            )
+            formats[name] = "DATETIME20" if fmt == "xpt" else ("DATETIME20" if fmt == "sav" else "%tc")
+        elif fmt == "dta" and column.codes:
+            codes = dta_codes(column)
+            data[name] = pd.Series(
+                [codes.get(str(v)) if v not in (None, "") else None for v in values], dtype="float64"
+            )
+            value_labels[name] = {n: label for value, n in codes.items() for v, label in column.codes if v == value}
         else:
-            data[name] = pd.Series([plain(v, column.kind) for v in values], dtype="object")
-    labels = [c.label[:40] for c in table.columns]
-    return pd.DataFrame(data, columns=names), names, labels
+            texts = [plain(v, column.kind) for v in values]
+            data[name] = pd.Series([_cut(t) for t in texts] if fmt == "xpt" else texts, dtype="object")
+            if fmt == "sav" and column.codes:
+                value_labels[name] = dict(column.codes)
+    labels = [
+        (c.label + (" (UTC)" if c.kind == "datetime" else ""))[: 40 if fmt == "xpt" else 80] for c in table.columns
+    ]
+    return pd.DataFrame(data, columns=names), labels, formats, value_labels
 
 
-def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime) -> list[Path]:
+def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "") -> list[Path]:
     import pyreadstat
 
     paths = []
-    taken: set[str] = set()
+    mapping = stat_names(tables)
     for table in tables:
+        dataset, xpt_names, dta_names = mapping[table.name]
         if fmt == "xpt":
-            frame, _names, labels = _frame(table, length=8)
-            dataset = short_name(table.name, taken)
+            frame, labels, formats, _labels = _frame(table, fmt=fmt, names=xpt_names)
             path = out / f"{dataset.lower()}.xpt"
             pyreadstat.write_xport(
                 frame,
                 str(path),
-                file_label=table.label[:40],
+                file_label=(label_prefix + table.label)[:40],
                 column_labels=labels,
                 table_name=dataset,
                 file_format_version=5,
+                variable_format=formats,
             )
             # XPT headers hold 16-character stamps such as 24NOV26:16:30:01.
             _stamp_xpt(path, when)
         elif fmt == "sav":
-            frame, _names, labels = _frame(table, length=64)
+            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=[c.name for c in table.columns])
             path = out / f"{table.name}.sav"
-            pyreadstat.write_sav(frame, str(path), file_label=table.label, column_labels=labels)
+            pyreadstat.write_sav(
+                frame,
+                str(path),
+                file_label=label_prefix + table.label,
+                column_labels=labels,
+                variable_value_labels=value_labels,
+                variable_format=formats,
+            )
             _stamp_sav(path, when)
         else:
-            frame, _names, labels = _frame(table, length=32)
+            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=dta_names)
             path = out / f"{table.name}.dta"
-            pyreadstat.write_dta(frame, str(path), file_label=table.label[:80], column_labels=labels)
+            pyreadstat.write_dta(
+                frame,
+                str(path),
+                file_label=(label_prefix + table.label)[:80],
+                column_labels=labels,
+                variable_value_labels=value_labels,
+                variable_format=formats,
+            )
             _stamp_dta(path, when)
         paths.append(path)
     return paths
@@ -437,18 +708,8 @@ def _stamp_dta(path: Path, when: dt.datetime) -> None:
     _replace_in_header(path, rb"\d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", stamp, limit=512)
 
 
-def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked: bool = False) -> dict:
-    """Write the export of the current lock (or a labelled 'not locked' one) and its manifest."""
-    from accounts.audit import audit_event_record
-    from accounts.errors import DomainError
-    from accounts.models import AuditEvent
-
-    lock = DatasetLock.current()
-    if lock is None and not allow_unlocked:
-        raise DomainError("The dataset is not locked: lock it first, or ask for a 'not locked' export.")
-    out.mkdir(parents=True, exist_ok=True)
-    when = (lock.hard_locked_at or lock.locked_at) if lock else timezone.now().replace(microsecond=0)
-    when = when.astimezone(dt.UTC).replace(microsecond=0)
+def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: str = "") -> tuple[list[Path], dict]:
+    """Write the data files of ``formats`` into ``out`` from the database as it stands now."""
     tables = collect(lock=lock)
     files: list[Path] = []
     counts: dict[str, int] = {}
@@ -461,23 +722,180 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
         files.append(write_odm(out / "nelmas-odm.xml", lock=lock, when=when))
     for fmt in ("xpt", "sav", "dta"):
         if fmt in formats:
-            files += write_stat(tables, out, fmt, when)
+            files += write_stat(tables, out, fmt, when, label_prefix=prefix)
     for table in tables:
         if table.name not in counts:
-            counts[table.name] = len(table.rows) if "rows" in table.__dict__ else table.query.count()
+            counts[table.name] = (
+                len(table.rows) if "rows" in table.__dict__ or table.query is None else table.query.count()
+            )
+    if prefix:
+        renamed = []
+        for path in files:
+            target = path.with_name(prefix + path.name)
+            path.rename(target)
+            renamed.append(target)
+        files = renamed
+    return files, counts
+
+
+def _format_of(name: str) -> str:
+    if name == "nelmas-odm.xml":
+        return "odm"
+    return {"csv": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[name.rsplit(".", 1)[1]]
+
+
+def lock_when(lock) -> dt.datetime:
+    """The time the lock's files carry in their headers: the hard lock's, else the soft lock's."""
+    return (lock.hard_locked_at or lock.locked_at).astimezone(dt.UTC).replace(microsecond=0)
+
+
+def snapshot_ensure(lock) -> dict[str, int]:
+    """Store every format of ``lock``'s export once, while the lock stands; returns the row counts.
+
+    The lock row is locked first so two first exports (or an export and the unlock) do not build it
+    twice. Only a standing lock is built from the database: after unlock the data may have changed.
+    """
+    import tempfile
+
+    from django.core.files import File
+
+    from .models import LockSnapshotFile
+
+    lock_model = type(lock)
+    lock = lock_model.objects.select_for_update().get(pk=lock.pk)
+    stored = LockSnapshotFile.objects.filter(lock=lock)
+    meta = stored.filter(fmt="meta").first()
+    if meta is not None:
+        with meta.file.open("rb") as f:
+            return json.loads(f.read().decode())
+    if lock.unlocked_at is not None:
+        from accounts.errors import DomainError
+
+        raise DomainError(f"{lock} was unlocked before its export was stored: it cannot be rebuilt.")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        files, counts = _build(formats=list(FORMATS), out=out, lock=lock, when=lock_when(lock))
+        meta_path = out / "tables.json"
+        meta_path.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+        for path in [*files, meta_path]:
+            with path.open("rb") as f:
+                snapshot = LockSnapshotFile(
+                    lock=lock,
+                    fmt="meta" if path is meta_path else _format_of(path.name),
+                    name=path.name,
+                    sha256=_sha(path),
+                    size=path.stat().st_size,
+                )
+                snapshot.file.save(f"lock-{lock.pk}/{path.name}", File(f), save=False)
+                snapshot.save()
+    return counts
+
+
+def snapshot_on_unlock(sender, lock, **kwargs) -> None:
+    """Receiver of crf.locking.dataset_unlocking: store the lock's export while the data are frozen."""
+    snapshot_ensure(lock)
+
+
+def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
+    import shutil
+
+    from .models import LockSnapshotFile
+
+    files = []
+    for snapshot in LockSnapshotFile.objects.filter(lock=lock, fmt__in=formats).order_by("name"):
+        target = out / snapshot.name
+        with snapshot.file.open("rb") as source, target.open("wb") as f:
+            shutil.copyfileobj(source, f, 1 << 20)
+        if _sha(target) != snapshot.sha256:
+            from accounts.errors import DomainError
+
+            raise DomainError(f"The stored file {snapshot.name} of {lock} does not match its SHA-256.")
+        files.append(target)
+    return files
+
+
+def software_version() -> str:
+    """The git commit the EDC runs (EDC_VERSION in a built image, else the checkout's HEAD)."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.environ.get("EDC_VERSION"):
+        return os.environ["EDC_VERSION"]
+    git = shutil.which("git")
+    if git is None:
+        return "unknown"
+    try:
+        return subprocess.run(  # noqa: S603 - a fixed command, no outside input
+            [git, "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+UNLOCKED_PREFIX = "NOT-LOCKED-"
+
+
+def export_dataset(
+    *, formats: list[str], out: Path, actor=None, lock_id: int | None = None, allow_unlocked: bool = False
+) -> dict:
+    """Write the export of a lock (the standing one unless ``lock_id`` names another) and its manifest.
+
+    A lock's data files come from its stored snapshot, so lock N gives the same bytes after later
+    unlocks, edits and locks. Without a lock (``allow_unlocked``) the files are built from the data as
+    they stand and every file name and label says NOT LOCKED.
+    """
+    from accounts.audit import audit_event_record
+    from accounts.errors import DomainError
+    from accounts.models import AuditEvent
+
+    if lock_id is not None:
+        lock = DatasetLock.objects.filter(pk=lock_id).first()
+        if lock is None:
+            raise DomainError(f"There is no dataset lock {lock_id}.")
+    else:
+        lock = DatasetLock.current()
+    if lock is None and not allow_unlocked:
+        raise DomainError("The dataset is not locked: lock it first, or ask for a 'not locked' export.")
+    out.mkdir(parents=True, exist_ok=True)
+    if lock is not None:
+        from django.db import transaction
+
+        with transaction.atomic():
+            counts = snapshot_ensure(lock)
+        files = _copy_snapshot(lock, formats, out)
+        when = lock_when(lock)
+    else:
+        when = timezone.now().astimezone(dt.UTC).replace(microsecond=0)
+        files, counts = _build(formats=formats, out=out, lock=None, when=when, prefix=UNLOCKED_PREFIX)
     manifest = {
         "trial": "NELMAS",
-        "lock": {"id": lock.pk, "kind": lock.kind, "level": lock.level, "locked_at": plain(when, "datetime")}
+        "lock": {
+            "id": lock.pk,
+            "kind": lock.kind,
+            "level": lock.level,
+            "locked_at": plain(when, "datetime"),
+            "reason": lock.reason,
+            "locked_by": lock.locked_by.username,
+            "unlocked_at": plain(lock.unlocked_at, "datetime"),
+        }
         if lock
         else "NOT LOCKED: for monitoring only, not for analysis",
-        "exported_by": actor.username if actor else "command line",
+        "exported_by": actor.username if actor else "local mode (no user named)",
         "exported_at": plain(timezone.now(), "datetime"),
+        "software_version": software_version(),
         "pseudonymised": "trial numbers only",
         "tables": counts,
         "files": [{"file": p.name, "sha256": _sha(p), "bytes": p.stat().st_size} for p in sorted(files)],
         "schedule": [v.code for v in schedule.schedule()],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    name = "manifest.json" if lock else UNLOCKED_PREFIX + "manifest.json"
+    (out / name).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     audit_event_record(
         kind=AuditEvent.Kind.EXPORTED,
         actor=actor,
@@ -487,18 +905,20 @@ def export_dataset(*, formats: list[str], out: Path, actor=None, allow_unlocked:
     return manifest
 
 
-def build_export_zip(subject: str, progress):
-    """Every format of the current export in one zip, rendered in the background."""
+def build_export_zip(subject: str, progress, actor=None):
+    """Every format of one lock's export (``subject`` "lock-N"; otherwise the standing lock or a
+    labelled 'not locked' export) in one zip, rendered in the background and attributed to ``actor``."""
     import tempfile
     import zipfile
 
     from .documents import RenderedPdf
     from .services import BuiltDocument
 
+    lock_id = int(subject.removeprefix("lock-")) if re.fullmatch(r"lock-[0-9]+", subject) else None
     progress(5)
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        manifest = export_dataset(formats=list(FORMATS), out=out, allow_unlocked=True)
+        manifest = export_dataset(formats=list(FORMATS), out=out, actor=actor, lock_id=lock_id, allow_unlocked=True)
         progress(80)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -507,3 +927,12 @@ def build_export_zip(subject: str, progress):
                 archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     label = f"lock-{manifest['lock']['id']}" if isinstance(manifest["lock"], dict) else "NOT-LOCKED"
     return BuiltDocument(filename=f"nelmas-dataset-{label}.zip", pdf=RenderedPdf(content=buffer.getvalue(), pages=0))
+
+
+# The background renderer passes the requesting user to builders that attribute their output.
+build_export_zip.wants_actor = True
+
+
+def export_subject(lock) -> str:
+    """The GeneratedFile subject naming what an export request is of: the lock standing when asked."""
+    return f"lock-{lock.pk}" if lock is not None else "unlocked"

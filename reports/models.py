@@ -61,3 +61,24 @@ class GeneratedFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.subject}".strip()
+
+
+class LockSnapshotFile(models.Model):
+    """One file of a dataset lock's export, stored the first time that lock is exported (or when it
+    is unlocked, whichever comes first) so every later export of the lock gives the same bytes
+    (protocol.md "Locks and sign-off"). Written once, never changed."""
+
+    lock = models.ForeignKey("crf.DatasetLock", on_delete=models.PROTECT, related_name="+")
+    fmt = models.CharField(max_length=8)  # csv, odm, xpt, sav, dta, or meta (row counts)
+    name = models.CharField(max_length=100)
+    file = models.FileField(upload_to="snapshots/")
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["lock", "name"]
+        constraints = [models.UniqueConstraint(fields=["lock", "name"], name="one_snapshot_file_per_lock_name")]
+
+    def __str__(self) -> str:
+        return f"Lock {self.lock_id} {self.name}"

@@ -70,7 +70,8 @@ def generated_file_render(*, file_id: int) -> GeneratedFile:
         return generated  # done, or another worker is rendering it
     try:
         builder = import_string(BUILDERS[generated.kind])
-        built: BuiltDocument = builder(generated.subject, _set_progress(file_id))
+        extra = {"actor": generated.requested_by} if getattr(builder, "wants_actor", False) else {}
+        built: BuiltDocument = builder(generated.subject, _set_progress(file_id), **extra)
     except Exception as exc:
         GeneratedFile.objects.filter(pk=file_id).update(
             status=GeneratedFile.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()

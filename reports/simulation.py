@@ -34,6 +34,7 @@ from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import AuditEvent, User
 from crf import schedule
 from crf.access import expected_forms
+from crf.lifecycle import patient_status_refresh
 from crf.models import (
     ConcomitantMedication,
     EndOfStudy,
@@ -229,6 +230,9 @@ def simulate_trial(*, patients_n: int, seed: int, stdout=None, start: dt.date | 
                 enrolled.append((patient, arm, plan, staff[site.pk]))
                 _serious_events(rng, plan, patient, arm, staff[site.pk], site.pi, counts)
             _follow_up(rng, enrolled, users, today, counts)
+            # The bulk writer bypasses crf_save: each status is kept by the same service afterwards.
+            for patient, _arm, _plan, nurse in enrolled:
+                patient_status_refresh(patient=patient, actor=nurse, reason="the simulated forms")
         if stdout is not None:
             stdout.write(f"  {min(first + CHUNK, patients_n)} patients")
     return counts

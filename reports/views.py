@@ -19,6 +19,7 @@ from accounts.services import user_deactivate
 from core.policy import Action, can, deny_unless
 
 from .access import access_generated_file
+from .dataset import export_subject
 from .models import GeneratedFile
 from .selectors import access_review_rows
 from .services import generated_file_request
@@ -187,12 +188,20 @@ def data_quality_dashboard(request):
     return _dashboard(request, "data-quality")
 
 
-DATASET_ACTIONS = {"lock": Action.DATASET_LOCK, "unlock": Action.DATASET_UNLOCK, "export": Action.EXPORT}
+# Approving an unlock: the page's own action; crf.locking.dataset_unlock_approve checks the approver
+# (a trial manager or statistician, not the one who asked).
+DATASET_ACTIONS = {
+    "lock": Action.DATASET_LOCK,
+    "unlock": Action.DATASET_UNLOCK,
+    "approve_unlock": Action.DATASET_VIEW,
+    "export": Action.EXPORT,
+}
 
 
 @action_required(Action.DATASET_VIEW)
 def dataset_page(request):
-    """The pre-lock checklist, the lock and unlock, and exports (data manager)."""
+    """The pre-lock checklist, the lock, the unlock (asked by the data manager, approved by a trial
+    manager or the statistician) and exports (data manager)."""
     from crf import locking
     from crf.models import DatasetLock
 
@@ -209,13 +218,16 @@ def dataset_page(request):
                 )
                 messages.success(request, _("Dataset locked."))
             elif action == "unlock":
-                locking.dataset_unlock(actor=request.user, reason=posted_text(request, "reason"))
+                locking.dataset_unlock_request(actor=request.user, reason=posted_text(request, "reason"))
+                messages.success(request, _("Unlock asked for: a trial manager or the statistician approves it."))
+            elif action == "approve_unlock":
+                locking.dataset_unlock_approve(actor=request.user, reason=posted_text(request, "reason"))
                 messages.success(request, _("Dataset unlocked."))
             elif action == "export":
                 generated = generated_file_request(
                     kind=GeneratedFile.Kind.DATASET_EXPORT,
                     actor=request.user,
-                    subject="locked" if DatasetLock.current() else "unlocked",
+                    subject=export_subject(DatasetLock.current()),
                 )
                 return redirect("reports:generated_file", file_id=generated.pk)
         except DomainError as exc:
@@ -227,9 +239,10 @@ def dataset_page(request):
         {
             "checklist": locking.prelock_checklist(),
             "current": DatasetLock.current(),
-            "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by")[:20],
+            "locks": DatasetLock.objects.select_related("locked_by", "unlocked_by", "unlock_requested_by")[:20],
             "kinds": DatasetLock.Kind.choices,
             "is_data_manager": can(request.user, Action.DATASET_LOCK),
+            "can_approve_unlock": can(request.user, Action.DATASET_UNLOCK_APPROVE),
         },
     )
 

@@ -321,6 +321,8 @@ def sae_sign(
         raise DomainError("The report has no narrative yet: the site completes it before the PI signs.")
     if death_record_missing(report.adverse_event):
         raise DomainError("A grade 5 event: complete the end of study / death form first.")
+    # Before the signature is verified: a refused write must not leave a verified signature behind.
+    entry_guard("the SAE report")
     rsi = ReferenceSafetyInformation.at_onset(report.adverse_event.onset_date)
     if rsi is None:
         raise DomainError("No Reference Safety Information was in force at the onset: the trial manager adds it.")

@@ -1,5 +1,6 @@
 """A lock of the whole database for an analysis: soft (no data entry, queries still answerable),
-then hard (nothing changes). Unlocking needs the data manager and a reason."""
+then hard (nothing changes). Unlocking needs two people (protocol.md "Locks and sign-off"): the data
+manager asks with a reason, a trial manager or statistician approves."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ class DatasetLock(TrialRecord):
     locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     locked_at = models.DateTimeField()
     hard_locked_at = models.DateTimeField(null=True, blank=True)
+    unlock_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    unlock_requested_at = models.DateTimeField(null=True, blank=True)
+    # Set when the second person approves the unlock: the lock stops standing from then.
     unlocked_at = models.DateTimeField(null=True, blank=True)
     unlocked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -36,6 +42,10 @@ class DatasetLock(TrialRecord):
 
     def __str__(self) -> str:
         return f"Dataset lock {self.pk} ({self.get_kind_display()}, {self.level})"
+
+    @property
+    def unlock_pending(self) -> bool:
+        return self.unlocked_at is None and self.unlock_requested_at is not None
 
     @property
     def active(self) -> bool:

@@ -263,7 +263,8 @@ ATTEMPTS = {
         actor=u, data={"version": f"M{u.pk}", "effective_date": timezone.localdate(), "expected_terms": "Nausea"}
     ),
     Action.DATASET_LOCK: lambda t, u: locking.dataset_lock(actor=u, reason="Matrix"),
-    Action.DATASET_UNLOCK: lambda t, u: locking.dataset_unlock(actor=u, reason="Matrix"),
+    Action.DATASET_UNLOCK: lambda t, u: locking.dataset_unlock_request(actor=u, reason="Matrix"),
+    Action.DATASET_UNLOCK_APPROVE: lambda t, u: locking.dataset_unlock_approve(actor=u, reason="Matrix"),
     Action.EXPORT: lambda t, u: generated_file_request(kind=GeneratedFile.Kind.DATASET_EXPORT, actor=u),
     Action.BLANK_CRF_BOOK: lambda t, u: generated_file_request(kind=GeneratedFile.Kind.BLANK_CRF_BOOK, actor=u),
     Action.SITE_REGISTER: lambda t, u: sites.site_update(

@@ -188,8 +188,8 @@ def _is_whole_tree_pretty_print(path):
 def test_export_queries_do_not_grow_with_patients_and_odm_streams_as_one_document(world, tmp_path):
     out, manifest, none = _export(tmp_path, "empty")
     assert manifest["tables"]["patients"] == 0
-    validate_odm(out / "nelmas-odm.xml")
-    assert _is_whole_tree_pretty_print(out / "nelmas-odm.xml")  # an empty ClinicalData
+    validate_odm(out / "NOT-LOCKED-nelmas-odm.xml")
+    assert _is_whole_tree_pretty_print(out / "NOT-LOCKED-nelmas-odm.xml")  # an empty ClinicalData
 
     _add_patients(world, 2, 0)
     out, manifest, few = _export(tmp_path, "few")
@@ -200,7 +200,7 @@ def test_export_queries_do_not_grow_with_patients_and_odm_streams_as_one_documen
     assert few == more  # with no patients at all the per-form queries of the ODM are not run
     assert none < few
 
-    odm = out / "nelmas-odm.xml"
+    odm = out / "NOT-LOCKED-nelmas-odm.xml"
     validate_odm(odm)
     assert _is_whole_tree_pretty_print(odm)
     ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
@@ -209,7 +209,7 @@ def test_export_queries_do_not_grow_with_patients_and_odm_streams_as_one_documen
     assert len(tree.findall(".//o:FormData[@FormOID='F.con_med']/o:AuditRecord", ns)) == 14
     drugs = tree.xpath(".//o:ItemData[@ItemOID='I.con_med.drug']/@Value", namespaces=ns)
     assert "Drug 6.1 & <co>\n2nd line" in drugs
-    text = (out / "con_med.csv").read_text()
+    text = (out / "NOT-LOCKED-con_med.csv").read_text()
     assert '"Drug 6.1 & <co>\n2nd line"' in text and ",'-1,'@5" in text
 
 
@@ -230,7 +230,7 @@ def test_odm_written_by_hand_is_lxmls_for_awkward_text(world, tmp_path):
     assert len(stored) == 6 and any("\r" in d for d in stored) and any('"' in d for d in stored)
 
     out, _manifest, _queries = _export(tmp_path, "awkward")
-    odm = out / "nelmas-odm.xml"
+    odm = out / "NOT-LOCKED-nelmas-odm.xml"
     validate_odm(odm)
     assert _is_whole_tree_pretty_print(odm)
     ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
