@@ -347,7 +347,13 @@ def eligibility_save(
 
 
 def eligibility_confirm(
-    *, actor: User, patient: Patient, password: str, otp_token: str = "", ip_address: str | None = None
+    *,
+    actor: User,
+    patient: Patient,
+    password: str,
+    otp_token: str = "",
+    ip_address: str | None = None,
+    username: str | None = None,
 ) -> EligibilityAssessment:
     """The PI or a delegated investigator confirms the outcome with an electronic signature."""
     require(actor, Action.ELIGIBILITY_CONFIRM, patient.site)
@@ -386,6 +392,7 @@ def eligibility_confirm(
         obj=assessment,
         ip_address=ip_address,
         otp_token=otp_token,
+        username=username,
     )
     with transaction.atomic():
         outcome = (

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 from accounts.errors import DomainError
 from accounts.forms import SignatureForm, form_add_domain_error, posted_version
 from accounts.permissions import action_required, client_ip
-from accounts.signatures import signature_status
+from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
 from core.policy import Action, Allowed, can, deny_unless
 from nelmas.paging import paginate
@@ -240,7 +240,12 @@ def eligibility_confirm(request, trial_number):
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
     if assessment is None:
         return redirect("patients:eligibility_edit", trial_number=patient.trial_number)
-    form = SignatureForm(request.POST or None, meaning=services.ELIGIBILITY_MEANING, user=request.user)
+    form = SignatureForm(
+        request.POST or None,
+        meaning=services.ELIGIBILITY_MEANING,
+        user=request.user,
+        identity_needed=signature_identity_needed(request.session),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.eligibility_confirm(
@@ -249,10 +254,12 @@ def eligibility_confirm(request, trial_number):
                 password=form.cleaned_data["password"],
                 otp_token=form.cleaned_data.get("otp_token", ""),
                 ip_address=client_ip(request),
+                username=form.cleaned_data.get("username"),
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
+            signature_session_mark(request.session)
             patient.refresh_from_db()
             messages.success(request, _("Eligibility confirmed: %(s)s.") % {"s": patient.get_status_display()})
             return redirect(patient)

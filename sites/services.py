@@ -161,7 +161,13 @@ def delegation_add(
 
 
 def delegation_sign_off(
-    *, actor: User, entry: Delegation, password: str, ip_address: str | None = None, otp_token: str = ""
+    *,
+    actor: User,
+    entry: Delegation,
+    password: str,
+    ip_address: str | None = None,
+    otp_token: str = "",
+    username: str | None = None,
 ) -> Delegation:
     """The site's PI signs the delegation entry electronically; only then does it take effect."""
     require(actor, Action.DELEGATION_SIGN, entry.site)
@@ -175,6 +181,7 @@ def delegation_sign_off(
         obj=entry,
         ip_address=ip_address,
         otp_token=otp_token,
+        username=username,
     )
     with transaction.atomic():
         entry = record_update(

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 from accounts.errors import DomainError
 from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
 from accounts.permissions import action_required, client_ip
-from accounts.signatures import signature_status
+from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
 from core.policy import Action, Allowed, deny_unless
 
@@ -151,7 +151,12 @@ def delegation_sign_off(request, code, delegation_id):
     site = access_site(user=request.user, code=code)
     entry = access_delegation(user=request.user, site=site, delegation_id=delegation_id)
     deny_unless(request.user, Action.DELEGATION_SIGN, site)
-    form = SignatureForm(request.POST or None, meaning=services.DELEGATION_SIGN_OFF_MEANING, user=request.user)
+    form = SignatureForm(
+        request.POST or None,
+        meaning=services.DELEGATION_SIGN_OFF_MEANING,
+        user=request.user,
+        identity_needed=signature_identity_needed(request.session),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.delegation_sign_off(
@@ -160,10 +165,12 @@ def delegation_sign_off(request, code, delegation_id):
                 password=form.cleaned_data["password"],
                 otp_token=form.cleaned_data.get("otp_token", ""),
                 ip_address=client_ip(request),
+                username=form.cleaned_data.get("username"),
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
         else:
+            signature_session_mark(request.session)
             messages.success(request, _("Delegation signed off."))
             return redirect("sites:site_detail", code=site.code)
     return render(

@@ -138,7 +138,9 @@ def test_signature_dialog_shows_the_code_field_only_to_two_factor_users(client, 
     client.post(reverse("accounts:two_factor_verify"), {"token": _code(device)})
     form = client.get(url).context["form"]
     assert "otp_token" in form.fields
-    response = client.post(url, {"password": password, "accept": "on", "otp_token": _code(device, step_ahead=1)})
+    # The first signing of the session: user id, password and code (21 CFR 11.200(a)(1)).
+    data = {"username": world.pi_a.username, "password": password, "accept": "on"}
+    response = client.post(url, {**data, "otp_token": _code(device, step_ahead=1)})
     assert response.status_code == 302
     entry.refresh_from_db()
     assert entry.pi_signed_off_by == world.pi_a

@@ -93,6 +93,7 @@ def test_pi_signs_off_a_delegation_on_a_phone(browser, live_server, world, login
     page.goto(f"{live_server.url}/sites/GB01/")
     page.click("text=Sign off")
     assert "I delegate the listed trial duties" in page.inner_text("main")
+    page.fill("#id_username", world.pi_a.username)  # the first signing of the session: user id too
     page.fill("#id_password", "not-my-password")
     page.check("#id_accept")
     page.click("main button:has-text('Sign')")

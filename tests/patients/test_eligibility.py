@@ -160,3 +160,27 @@ def test_eligibility_form_keeps_typed_values_on_error(client, world, patient):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-PAT-003", "URS-SIG-001", "URS-SIG-002")
+
+
+def test_the_pis_first_signing_of_a_session_needs_the_user_id_on_the_confirmation_page(
+    client, world, patient, password
+):
+    """21 CFR 11.200(a)(1)(i): the first signing in a session executes both components (user id and
+    password); a wrong user id signs nothing and is recorded as a failed signature."""
+    services.eligibility_save(actor=world.nurse_a, patient=patient, data=eligible_answers(patient))
+    client.force_login(world.pi_a)
+    url = reverse("patients:eligibility_confirm", kwargs={"trial_number": patient.trial_number})
+    assert "username" in client.get(url).context["form"].fields
+
+    without_id = client.post(url, {"password": password, "accept": "on"})
+    assert without_id.context["form"].errors["username"]
+    wrong_id = client.post(url, {"username": world.nurse_a.username, "password": password, "accept": "on"})
+    assert "not your user id" in str(wrong_id.context["form"].errors["username"])
+    assert not Signature.objects.filter(signer=world.pi_a).exists()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, actor=world.pi_a).exists()
+
+    signed = client.post(url, {"username": world.pi_a.username, "password": password, "accept": "on"})
+    assert signed.status_code == 302
+    patient.refresh_from_db()
+    assert patient.status == Patient.Status.ELIGIBLE
+    assert "username" not in client.get(url).context["form"].fields  # later signings: the password

@@ -178,19 +178,48 @@ def test_delegation_takes_effect_only_after_pi_sign_off(client, world, password)
 
     client.force_login(world.pi_a)
     url = reverse("sites:delegation_sign", kwargs={"code": "GB01", "delegation_id": entry.pk})
-    refused = client.post(url, {"password": "wrong", "accept": "on"})
+    refused = client.post(url, {"username": world.pi_a.username, "password": "wrong", "accept": "on"})
     assert "not correct" in str(refused.context["form"].errors["password"])
     entry.refresh_from_db()
     assert entry.pi_signed_off_at is None
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, actor=world.pi_a).exists()
 
-    assert client.post(url, {"password": password, "accept": "on"}).status_code == 302
+    assert client.post(url, {"username": world.pi_a.username, "password": password, "accept": "on"}).status_code == 302
     entry.refresh_from_db()
     assert entry.pi_signed_off_by == world.pi_a
     newcomer = type(newcomer).objects.get(pk=newcomer.pk)  # fresh cached site roles
     assert list(Site.objects.visible_to(newcomer)) == [world.site_a]
     sig = Signature.objects.get(signer=world.pi_a)
     assert sig.meaning == services.DELEGATION_SIGN_OFF_MEANING and sig.is_valid
+
+
+def test_first_sign_off_of_a_session_asks_for_the_user_id_and_later_ones_the_password(client, world, password):
+    """21 CFR 11.200(a)(1)(i): the first signing of a continuous session executes every component of
+    the signature (user id and password); later signings in that session need only the password."""
+    first, second = (
+        services.delegation_add(
+            actor=world.pi_a,
+            site=world.site_a,
+            user=UserFactory(),
+            role=SiteRole.RESEARCH_NURSE,
+            duties=[Duty.CRF_ENTRY],
+            start_date=TODAY(),
+        )
+        for _ in range(2)
+    )
+    client.force_login(world.pi_a)
+    url = reverse("sites:delegation_sign", kwargs={"code": "GB01", "delegation_id": first.pk})
+    assert "username" in client.get(url).context["form"].fields
+    wrong_id = client.post(url, {"username": world.pi_b.username, "password": password, "accept": "on"})
+    assert "not your user id" in str(wrong_id.context["form"].errors["username"])
+    assert not Signature.objects.exists()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SIGNATURE_FAILED, summary="Wrong user id at signing").exists()
+    assert client.post(url, {"username": world.pi_a.username, "password": password, "accept": "on"}).status_code == 302
+
+    url = reverse("sites:delegation_sign", kwargs={"code": "GB01", "delegation_id": second.pk})
+    assert "username" not in client.get(url).context["form"].fields
+    assert client.post(url, {"password": password, "accept": "on"}).status_code == 302
+    assert Signature.objects.filter(signer=world.pi_a).count() == 2
 
 
 def test_sign_off_form_requires_accepting_the_meaning(client, world, password):
