@@ -183,6 +183,7 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
     today = today or timezone.localdate()
     ids = [p.pk for p in patients]
     by_id = {p.pk: p for p in patients}
+    Patient.prime_sample_consent(patients)  # which visits expect a biomarker sample (CRF 13)
     visits: dict[int, dict[str, Visit]] = defaultdict(dict)
     unscheduled: dict[int, list[Visit]] = defaultdict(list)
     for visit in (

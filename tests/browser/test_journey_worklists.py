@@ -132,7 +132,7 @@ def test_nurse_completes_a_follow_up_visit_with_save_and_next_after_fixing_four_
         ("haemoglobin", "130"),
         ("anc", "4.0"),
         ("platelets", "250"),
-        ("creatinine_clearance", "90"),
+        ("creatinine", "80"),
         ("bilirubin", "10"),
         ("albumin", "40"),
     ):

@@ -109,7 +109,13 @@ def test_next_form_skips_forms_complete_or_not_done_and_ends_on_the_visit(client
 @pytest.mark.parametrize("code", sorted(FORMS))
 def test_no_choice_is_answered_before_the_nurse_answers_it(code):
     form = crf_form_class(FORMS[code])()
-    preset = {name: form[name].value() for name in form.fields if form[name].value() not in (None, "")}
+    # A laboratory unit starts at the SI unit printed on the form (protocol CRF 9: values stored in
+    # SI); it is a unit of measure, not an answer, and a value impossible in it is refused at the field.
+    preset = {
+        name: form[name].value()
+        for name in form.fields
+        if form[name].value() not in (None, "") and not name.endswith("_unit")
+    }
     assert preset == {}
 
 

@@ -14,11 +14,13 @@ from django.utils import timezone
 
 from crf import services
 from crf.models import Demographics, EndOfStudy, Laboratory, LabReferenceRange, LutatheraDosing, Query, Recurrence
-from crf.models.forms import LiverResection
+from crf.models.forms import Histopathology
 from crf.registry import FORMS
 from crf.selectors import first_recurrences
+from patients import services as patients
 from reports.dataset import collect
 from tests.crf.factories import scheduled_patient
+from tests.patients.factories import eligible_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -287,20 +289,25 @@ RESECTION = {
 
 
 def test_automatic_query_closes_when_the_data_is_corrected_and_a_manual_one_stays_open(world):
-    patient = scheduled_patient(world.site_a, resection_margin="R0")
-    form = save(LiverResection, patient, "RAND", RESECTION | {"resection_date": days_ago(69)}, world.nurse_a)
-    automatic = Query.objects.get(form_id=form.pk, field="resection_date")
-    assert automatic.automatic and "Differs from the date given at registration" in automatic.text
+    # The liver-resection date now follows the registration (issue 22: one source, a differing date
+    # is refused at the field), so the automatic check here is the histopathology CRF's Ki-67
+    # against the eligibility answer that set the stratum (protocol, Stratification).
+    patient = scheduled_patient(world.site_a)
+    patients.eligibility_save(actor=world.nurse_a, patient=patient, data=eligible_answers(patient))  # Ki-67 5.0
+    rand = patient.visits.get(code="RAND")
+    form = save(Histopathology, patient, "RAND", {"primary_site": "pancreas", "ki67_percent": 8}, world.nurse_a)
+    automatic = Query.objects.get(form_id=form.pk, field="ki67_percent")
+    assert automatic.automatic
     manual = services.query_raise(
-        form=form, field="resection_date", text="Please attach the operation note.", actor=world.data_manager
+        form=form, field="ki67_percent", text="Please attach the pathology report.", actor=world.data_manager
     )
 
     services.crf_save(
-        model=LiverResection,
-        visit=form.visit,
-        data={"resection_date": days_ago(70)},
+        model=Histopathology,
+        visit=rand,
+        data={"ki67_percent": 5},
         actor=world.nurse_a,
-        reason="typo: date from the operation note",
+        reason="typo: Ki-67 from the pathology report",
     )
 
     automatic.refresh_from_db()
@@ -312,7 +319,7 @@ def test_automatic_query_closes_when_the_data_is_corrected_and_a_manual_one_stay
     assert closing.history_user is None  # the system, not a person
     assert [m.text for m in automatic.messages.all()] == [services.RESOLVED_BY_DATA_CHANGE]
     # No new query for the corrected value.
-    assert Query.objects.filter(form_id=form.pk, field="resection_date").count() == 2
+    assert Query.objects.filter(form_id=form.pk, field="ki67_percent").count() == 2
 
 
 # --- Recurrence repeating ----------------------------------------------------------------------

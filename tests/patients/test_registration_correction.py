@@ -92,7 +92,9 @@ def test_a_corrected_liver_resection_date_moves_undone_visits_keeps_done_ones_an
     assessment = EligibilityAssessment.objects.get(patient=patient)
     assert assessment.outcome == EligibilityAssessment.Outcome.PENDING
     patient.refresh_from_db()
-    assert patient.status == Patient.Status.RANDOMISED  # intention to treat: still randomised
+    # FU03 is done, so the patient is in follow-up (issue 25); the correction keeps a randomised patient
+    # where they were (intention to treat), never back to consented.
+    assert patient.status == Patient.Status.FOLLOW_UP
 
     row = patient.history.filter(liver_resection_date=new).order_by("history_date").first()
     assert row.history_user == world.nurse_a

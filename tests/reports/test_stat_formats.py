@@ -94,6 +94,7 @@ def test_visits_forms_not_done_withdrawals_and_consents_are_exported(world, tmp_
         consented_at=timezone.now() - dt.timedelta(days=80),
         taken_by=world.nurse_a,
         tissue=True,
+        samples_biobank=True,  # the biomarker sample stays expected (protocol CRF 13)
     )
     fu03, fu06 = patient.visits.get(code="FU03"), patient.visits.get(code="FU06")
     crf.visit_mark_done(visit=fu03, day=timezone.localdate(), actor=world.nurse_a)
@@ -123,7 +124,8 @@ def test_visits_forms_not_done_withdrawals_and_consents_are_exported(world, tmp_
     ]
     (withdrawal,) = rows("withdrawals")
     assert (withdrawal["level"], withdrawal["withdrawn_on"]) == ("follow_up", timezone.localdate().isoformat())
-    (consent,) = rows("consents")
+    # The factory's patient consented once already (2020, no tissue); this test's re-consent adds tissue.
+    (consent,) = [r for r in rows("consents") if r["tissue"] == "1"]
     assert (consent["trial_number"], consent["tissue"], consent["taken_by"]) == (
         patient.trial_number,
         "1",
