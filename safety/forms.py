@@ -28,28 +28,8 @@ class AdverseEventForm(forms.ModelForm):
 
     class Meta:
         model = AdverseEvent
-        fields = [
-            "term",
-            "grade",
-            "onset_date",
-            "stop_date",
-            "ongoing",
-            "serious",
-            "criterion_death",
-            "criterion_life_threatening",
-            "criterion_hospitalisation",
-            "criterion_disability",
-            "criterion_congenital_anomaly",
-            "criterion_important_medical_event",
-            "planned_radiation_admission",
-            "aware_at",
-            "causality_lutathera",
-            "causality_amino_acids",
-            "causality_procedures",
-            "action_taken",
-            "outcome",
-            "dosing_cycle",
-        ]
+        # What the site records is what the PI's SAE signature covers: one list, so neither can drift.
+        fields = list(AdverseEvent.SIGNED_WITH_SAE)
         widgets = {
             "onset_date": DateInput(),
             "stop_date": DateInput(),
