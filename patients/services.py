@@ -12,12 +12,12 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, field_changes, record_create, record_update
-from accounts.dataset_guard import dataset_write_guard
-from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.signatures import signature_apply, signature_verify
+from core.audit import audit_event_record, field_changes, record_create, record_update
+from core.dataset_guard import dataset_write_guard
+from core.errors import DomainError
 from core.policy import Action, require
+from core.signatures import signature_apply, signature_verify
 from sites.models import Site
 
 from .eligibility import evaluate, stratification_levels

@@ -8,17 +8,17 @@ import zoneinfo
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import record_create, record_update
-from accounts.errors import DomainError
 from accounts.models import User
-from accounts.signatures import (
+from core.audit import record_create, record_update
+from core.errors import DomainError
+from core.policy import Action, require
+from core.signatures import (
     plain_value,
     signature_apply,
     signature_status,
     signature_verify,
     signatures_invalidate_stale,
 )
-from core.policy import Action, require
 from crf.locking import entry_guard
 from crf.services import casebook_refresh
 from patients.models import Patient

@@ -4,10 +4,10 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import ReasonFormMixin
 from accounts.models import User
-from accounts.roles import SiteRole
-from accounts.validators import not_in_future
+from core.forms import ReasonFormMixin
+from core.roles import SiteRole
+from core.validators import not_in_future
 
 from .models import Duty, Site
 

@@ -3,9 +3,9 @@
 import pytest
 from django.test import override_settings
 
-from accounts.audit import record_update
 from accounts.models import AuditEvent, Signature
-from accounts.signatures import SignatureRefused, content_digest, signature_sign, signature_status
+from core.audit import record_update
+from core.signatures import SignatureRefused, content_digest, signature_sign, signature_status
 from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
