@@ -8,11 +8,11 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts, audit and signatures"
 
     def ready(self) -> None:
-        # Django and django-axes announce logins, logouts, failures and lockouts only through
-        # signals; the receivers are thin adapters that write the audit trail.
         from core.append_only import install_after_migrate
         from core.signatures import SecondFactor, second_factor_register
 
+        # Django and django-axes announce logins, logouts, failures and lockouts only through
+        # signals; the receivers are thin adapters that write the audit trail.
         from . import receivers  # noqa: F401
         from .twofactor import has_two_factor, otp_match
 

@@ -14,6 +14,7 @@ from core.audit import audit_event_record, record_create, record_update
 from core.dataset_guard import dataset_write_guard
 from core.errors import DomainError, EditConflict, NotPermitted
 from core.policy import Action, can, form_entry_action, require
+from core.validators import is_in_future
 from patients.models import Patient
 
 from . import schedule
@@ -261,7 +262,7 @@ def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
     entry_guard()
     if visit.is_log:
         raise DomainError("The logs are not a visit.")
-    if day > timezone.localdate():
+    if is_in_future(day, timezone_name=visit.patient.site.timezone):
         raise DomainError("The date is in the future.", field="day")
     if day < visit.patient.liver_resection_date:
         raise DomainError("The visit cannot be before the liver resection.", field="day")
