@@ -80,7 +80,7 @@ def test_query_list_pages(client, world, monkeypatch):
             crf.query_raise(form=form, field=field, text="Please check", actor=world.data_manager)
     client.force_login(world.data_manager)
     url = reverse("crf:query_list")
-    from nelmas import paging
+    from core import paging
 
     monkeypatch.setattr(paging, "PER_PAGE", 4)
     first = client.get(url, {"status": "open"})
