@@ -16,10 +16,10 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.audit import audit_event_record
+from core.errors import DomainError, NotPermitted
 from core.policy import Action, can
 
-from .audit import audit_event_record
-from .errors import DomainError, NotPermitted
 from .models import ApiToken, AuditEvent, User
 
 TOKEN_PREFIX = "nel_"  # noqa: S105 - a public marker that tells NELMAS tokens apart, not a secret

@@ -8,13 +8,25 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts, audit and signatures"
 
     def ready(self) -> None:
+        from core.append_only import install_after_migrate
+        from core.signatures import SecondFactor, second_factor_register
+
         # Django and django-axes announce logins, logouts, failures and lockouts only through
         # signals; the receivers are thin adapters that write the audit trail.
         from . import receivers  # noqa: F401
-        from .append_only import install_after_migrate
+        from .twofactor import has_two_factor, otp_match
 
-        # After every migrate: append-only triggers on every audit table that exists by then.
-        post_migrate.connect(install_after_migrate, sender=self, dispatch_uid="accounts.append_only")
+        # Signing asks for the one-time code of whoever has two-factor set up (core.signatures).
+        second_factor_register(
+            SecondFactor(
+                enrolled=has_two_factor,
+                matches=lambda **kwargs: otp_match(**kwargs) is not None,
+            )
+        )
+
+        # After every migrate: append-only triggers on every audit table that exists by then. Sent
+        # by accounts, not core: Django sends post_migrate only for apps with a models module.
+        post_migrate.connect(install_after_migrate, sender=self, dispatch_uid="core.append_only")
 
         if settings.USE_I18N:
             from django.utils.translation import trans_real

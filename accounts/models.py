@@ -1,4 +1,13 @@
-"""Users, the append-only audit table, electronic signatures and the base of every trial record."""
+"""Users, the append-only audit table, electronic signatures and the base of every trial record.
+
+Only the tables stay here; the services over them (audit, signatures, notifications, history) are in
+``core``, which is model-free. TrialRecord, AuditEvent, Signature, Notification and ApiToken keep the
+``accounts`` app label because moving a table between apps rewrites the migration state of every
+app that references it (each foreign key to ``accounts.notification``, every historical table of a
+TrialRecord subclass, the append-only triggers keyed by table name) and renames the tables of a
+running trial's database, for no change in behaviour. TrialRecord is abstract, but its
+``HistoricalRecords(inherit=True)`` and manager are part of every subclass's migration state too.
+"""
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -11,7 +20,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from .roles import ALL_SITES_ROLES, TrialRole
+from core.roles import ALL_SITES_ROLES, TrialRole
 
 
 class TrialDataDeletionError(Exception):

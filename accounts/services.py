@@ -7,12 +7,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.audit import audit_event_record, field_changes, record_update
+from core.errors import DomainError, ReasonRequired
 from core.policy import Action, require
+from core.roles import TrialRole
 
-from .audit import audit_event_record, field_changes, record_update
-from .errors import DomainError, ReasonRequired
 from .models import AuditEvent, User
-from .roles import TrialRole
 
 
 def _require_admin(actor: User) -> None:

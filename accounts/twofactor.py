@@ -15,12 +15,12 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.audit import audit_event_record
+from core.errors import DomainError, NotPermitted, ReasonRequired
 from core.policy import Action, require
+from core.roles import INVESTIGATOR_ROLES, TrialRole
 
-from .audit import audit_event_record
-from .errors import DomainError, NotPermitted, ReasonRequired
 from .models import AuditEvent, User
-from .roles import INVESTIGATOR_ROLES, TrialRole
 
 BACKUP_CODE_COUNT = 10
 

@@ -13,20 +13,20 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from core.errors import DomainError
+from core.forms import form_add_domain_error
+from core.permissions import action_required, client_ip
 from core.policy import Action, can
+from core.views import render_history
 
-from .errors import DomainError
 from .forms import (
     LoginForm,
     TokenForm,
     TwoFactorResetForm,
     UserCreateForm,
     UserUpdateForm,
-    form_add_domain_error,
 )
-from .history import record_events, record_history
 from .models import ACCOUNT_EVENT_KINDS, AuditEvent, User
-from .permissions import action_required, client_ip
 from .services import user_create, user_update
 from .twofactor import (
     device_management_allowed,
@@ -108,22 +108,6 @@ def audit_log(request):
         request,
         "audit/audit_log.html",
         {"events": events[:300], "kinds": kinds, "kind": kind},
-    )
-
-
-def render_history(request, obj, *, title: str, timezone_name: str | None = None, back_url: str = ""):
-    """The history page of any audited record. The caller has already done the access check."""
-    return render(
-        request,
-        "audit/history.html",
-        {
-            "title": title,
-            "record": obj,
-            "entries": record_history(obj, timezone_name=timezone_name),
-            "events": record_events(obj),
-            "timezone_name": timezone_name,
-            "back_url": back_url,
-        },
     )
 
 

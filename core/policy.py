@@ -47,8 +47,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from accounts.errors import NotPermitted
-from accounts.roles import SiteRole, TrialRole
+from .errors import NotPermitted
+from .roles import SiteRole, TrialRole
 
 
 class Duty(models.TextChoices):

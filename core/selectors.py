@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from accounts.roles import SiteRole, TrialRole
-
 from .policy import POLICY, Action, Duty
+from .roles import SiteRole, TrialRole
 
 # Columns of the policy table: site roles (which need the duty) first, then trial-wide roles, each
 # with a short heading so that all eight fit beside the action on a laptop screen.

@@ -5,8 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import CONFLICT, ERRORS
 from core.policy import Action, form_entry_action, require
-from nelmas.api import CONFLICT, ERRORS
 from patients.access import access_patient
 
 from . import services

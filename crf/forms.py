@@ -6,6 +6,7 @@ from django.forms import modelform_factory
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from core.validators import not_in_future
 from patients.forms import DateTimeInput, YesNoSelect
 from sites.forms import DateInput
 
@@ -107,15 +108,9 @@ class ReasonForm(forms.Form):
 
 
 class VisitDateForm(forms.Form):
-    day = forms.DateField(label=_("Date of the visit"), widget=DateInput())
-
-    def clean_day(self):
-        import datetime as dt
-
-        day = self.cleaned_data["day"]
-        if day > dt.date.today():
-            raise forms.ValidationError(_("The date is in the future."))
-        return day
+    # Without the visit the form can only refuse a date in the future everywhere; the service
+    # (visit_mark_done) judges it on the site's calendar (core.validators).
+    day = forms.DateField(label=_("Date of the visit"), widget=DateInput(), validators=[not_in_future])
 
 
 class LabReferenceRangeForm(forms.ModelForm):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from crf.models.reference_ranges import limits_in_force
+
 from . import derivations
 from .models import Demographics, Laboratory, LutatheraDosing
-from .models.reference_ranges import limits_in_force
 
 # Visits whose laboratory panel can be the baseline, per arm: the last value before cycle 1 for arm
 # B (the randomisation/baseline panel or the cycle 1 pre-dose bloods), the baseline visit for arm A

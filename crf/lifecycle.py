@@ -19,8 +19,8 @@ a recorded withdrawal outranks an end of study reason that contradicts it.
 
 from __future__ import annotations
 
-from accounts.audit import record_update
 from accounts.models import User
+from core.audit import record_update
 from patients.models import Patient, Withdrawal
 
 from .models import EndOfStudy, Visit

@@ -6,10 +6,10 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, record_create, record_update
-from accounts.dataset_guard import dataset_write_guard
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
+from core.audit import audit_event_record, record_create, record_update
+from core.dataset_guard import dataset_write_guard
+from core.errors import DomainError, NotPermitted
 from core.policy import Action, require
 
 from .models import DatasetLock, FormStatus, Query, Visit

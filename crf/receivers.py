@@ -1,5 +1,5 @@
 """Thin adapters: saves of visits, queries, patients and re-consent tasks make the site's cached
-panels stale (nelmas.site_cache; the nurse's home).
+panels stale (core.site_cache; the nurse's home).
 
 The bump runs after the writer's transaction commits, never inside it: a cache failure then cannot
 roll back (or 500) the save, and no other request can recompute and cache the panels from
@@ -11,7 +11,7 @@ from functools import partial
 
 from django.db import transaction
 
-from nelmas.site_cache import site_data_changed
+from core.site_cache import site_data_changed
 
 
 def _bump_on_commit(site_id: int | None) -> None:

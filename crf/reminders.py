@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.notifications import notification_queue
+from core.notifications import notification_queue
 from patients.models import Patient
 from sites.models import Delegation, Duty
 

@@ -162,7 +162,7 @@ def visits_due_queries(*, user, today: dt.date | None = None, days: int = 7) -> 
 def visits_due(*, user, today: dt.date | None = None, days: int = 7, limit: int = 10) -> dict:
     """For the nurse's home: the first few visits due this week and overdue, and how many in all
     (the full lists are paged on their own page). The totals are counted from the index
-    visit_open_by_start; the home page caches the whole panel per site (nelmas.site_cache)."""
+    visit_open_by_start; the home page caches the whole panel per site (core.site_cache)."""
     today = today or timezone.localdate()
     queries = visits_due_queries(user=user, today=today, days=days)
 

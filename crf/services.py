@@ -9,11 +9,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from simple_history.utils import bulk_create_with_history
 
-from accounts.audit import audit_event_record, record_create, record_update
-from accounts.dataset_guard import dataset_write_guard
-from accounts.errors import DomainError, EditConflict, NotPermitted
 from accounts.models import AuditEvent, User
+from core.audit import audit_event_record, record_create, record_update
+from core.dataset_guard import dataset_write_guard
+from core.errors import DomainError, EditConflict, NotPermitted
 from core.policy import Action, can, form_entry_action, require
+from core.validators import is_in_future
 from patients.models import Patient
 
 from . import schedule
@@ -261,7 +262,7 @@ def visit_mark_done(*, visit: Visit, day: dt.date, actor: User) -> Visit:
     entry_guard()
     if visit.is_log:
         raise DomainError("The logs are not a visit.")
-    if day > timezone.localdate():
+    if is_in_future(day, timezone_name=visit.patient.site.timezone):
         raise DomainError("The date is in the future.", field="day")
     if day < visit.patient.liver_resection_date:
         raise DomainError("The visit cannot be before the liver resection.", field="day")
@@ -674,7 +675,7 @@ def casebook_digest(patient: Patient) -> tuple[str, int]:
     apps above register (AEs and SAE reports)."""
     import hashlib
 
-    from accounts.signatures import content_digest
+    from core.signatures import content_digest
 
     from .registry import FORMS
 
@@ -691,7 +692,7 @@ def casebook_digest(patient: Patient) -> tuple[str, int]:
 def casebook_signature_status(patient: Patient) -> list:
     """The sign-off's signatures, each invalid as soon as any covered data differ from what was
     signed, also when the change came through a path that does not refresh the casebook."""
-    from accounts.signatures import signature_status
+    from core.signatures import signature_status
 
     casebook = Casebook.objects.filter(patient=patient).first()
     if casebook is None:
@@ -739,7 +740,7 @@ def casebook_sign(
     username: str | None = None,
 ) -> Casebook:
     """The PI (or a delegated investigator) signs the patient's casebook with an e-signature."""
-    from accounts.signatures import signature_apply, signature_verify
+    from core.signatures import signature_apply, signature_verify
 
     require(actor, Action.CASEBOOK_SIGN, patient.site)
     dataset_write_guard(what="the casebook sign-off", soft_lock_allows=True)

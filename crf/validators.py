@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.utils import timezone
+from core.validators import is_in_future
 
 from . import ctcae, derivations, labs
 
@@ -36,7 +36,7 @@ class CrfValidator:
                 value = value.date()
             if name in self.FUTURE_ALLOWED:
                 continue
-            if isinstance(value, dt.date) and value > timezone.localdate():
+            if isinstance(value, dt.date) and is_in_future(value, timezone_name=patient.site.timezone):
                 result.hard.append((name, "This date is in the future."))
         self.rules(data, patient=patient, visit=visit, result=result)
         return result

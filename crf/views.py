@@ -9,12 +9,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.errors import DomainError, EditConflict
-from accounts.forms import form_add_domain_error, posted_text, posted_version
-from accounts.permissions import action_required
-from accounts.views import render_history
+from core.errors import DomainError, EditConflict
+from core.forms import form_add_domain_error, posted_text, posted_version
+from core.paging import paginate
+from core.permissions import action_required
 from core.policy import Action, Allowed, can, deny_unless, form_entry_action
-from nelmas.paging import paginate
+from core.views import render_history
 from patients.access import access_patient
 
 from . import schedule, sdv, selectors, services
@@ -627,9 +627,9 @@ def reference_ranges(request):
 @login_required
 def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
-    from accounts.forms import SignatureForm
-    from accounts.permissions import client_ip
-    from accounts.signatures import signature_identity_needed, signature_session_mark
+    from core.forms import SignatureForm
+    from core.permissions import client_ip
+    from core.signatures import signature_identity_needed, signature_session_mark
 
     patient = access_patient(user=request.user, trial_number=trial_number)
     form = SignatureForm(

@@ -3,8 +3,8 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core.api import api_not_found
 from crf import api as crf_api
-from nelmas.api import api_not_found
 from patients import api as patients_api
 from randomisation import api as randomisation_api
 from reports import api as reports_api

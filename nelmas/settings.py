@@ -90,7 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "accounts.context_processors.navigation",
+                "core.navigation.navigation",
             ],
         },
     },
@@ -210,7 +210,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # benchmark's two trials) sharing one Redis never read each other's figures.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)  # then recomputed by the worker
 DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # never shown older than this
-# The nurse's home panels, cached per site until the site's data change (nelmas.site_cache); this is
+# The nurse's home panels, cached per site until the site's data change (core.site_cache); this is
 # only the backstop for what no save announces.
 SITE_FIGURES_SECONDS = env.int("SITE_FIGURES_SECONDS", default=300)
 # The cache only saves work (dashboards, the nurse's panels, the API throttle's counters): when
@@ -252,8 +252,8 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1.0
 # Periodic jobs (Celery beat in production; `python manage.py run_periodic_jobs` in the local mode).
 CELERY_BEAT_SCHEDULE = {
-    "send-due-notifications": {"task": "accounts.tasks.send_due_notifications", "schedule": 300.0},
-    "worker-heartbeat": {"task": "accounts.tasks.worker_heartbeat", "schedule": 60.0},
+    "send-due-notifications": {"task": "core.tasks.send_due_notifications", "schedule": 300.0},
+    "worker-heartbeat": {"task": "nelmas.tasks.worker_heartbeat", "schedule": 60.0},
     "visit-reminders": {"task": "crf.tasks.send_visit_reminders", "schedule": crontab(hour=6, minute=0)},
     "sae-escalations": {"task": "safety.tasks.send_sae_escalations", "schedule": 900.0},
 }
@@ -320,7 +320,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "nelmas.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE", default="1200/minute")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -8,8 +8,9 @@ from django.template import loader
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import User
-from accounts.roles import TrialRole
 from core.policy import Action, can
+from core.roles import TrialRole
+from core.site_cache import sites_stamp
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
 from reports.work_queue import work_queue
@@ -17,7 +18,6 @@ from safety.selectors import overdue_saes
 from sites.models import Site
 
 from .health import health_report
-from .site_cache import sites_stamp
 
 
 @login_required
@@ -35,7 +35,7 @@ def home(request):
     if user.has_site_role():
         # The site staff's four panels are rendered once per state of their sites and kept until a
         # visit, query, patient or re-consent task of those sites is saved, or the day changes
-        # (nelmas.site_cache, {% cache %} in the template): at 5,000 patients a site their counts
+        # (core.site_cache, {% cache %} in the template): at 5,000 patients a site their counts
         # and lists were two thirds of the page. Read only when the panels are rendered.
         context.update(
             {

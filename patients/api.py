@@ -4,8 +4,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import CONFLICT, ERRORS
 from core.policy import Action, require
-from nelmas.api import CONFLICT, ERRORS
 from sites.models import Site
 
 from . import services

@@ -2,8 +2,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import ReasonFormMixin
-from accounts.validators import not_in_future
+from core.forms import ReasonFormMixin
+from core.validators import not_in_future
 from sites.forms import DateInput
 
 from .eligibility import ANSWER_SECTIONS

@@ -12,12 +12,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, field_changes, record_create, record_update
-from accounts.dataset_guard import dataset_write_guard
-from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.signatures import signature_apply, signature_verify
+from core.audit import audit_event_record, field_changes, record_create, record_update
+from core.dataset_guard import dataset_write_guard
+from core.errors import DomainError
 from core.policy import Action, require
+from core.signatures import signature_apply, signature_verify
+from core.validators import is_in_future
 from sites.models import Site
 
 from .eligibility import evaluate, stratification_levels
@@ -37,15 +38,16 @@ ELIGIBILITY_MEANING = "I confirm this patient's eligibility assessment"
 ON_STUDY = (Patient.Status.CONSENTED, Patient.Status.ELIGIBLE, Patient.Status.RANDOMISED, Patient.Status.FOLLOW_UP)
 
 
-def _not_future(day: dt.date | None, field: str, what: str) -> None:
-    if day is not None and day > timezone.localdate():
+def _not_future(day: dt.date | None, field: str, what: str, *, site: Site) -> None:
+    """The one rule (core.validators): after today on the site's calendar, not the server's."""
+    if is_in_future(day, timezone_name=site.timezone):
         raise DomainError(f"The {what} is in the future.", field=field)
 
 
 @transaction.atomic
 def screening_log_add(*, actor: User, site: Site, data: dict) -> ScreeningEntry:
     require(actor, Action.SCREENING_LOG_ADD, site)
-    _not_future(data.get("screened_on"), "screened_on", "screening date")
+    _not_future(data.get("screened_on"), "screened_on", "screening date", site=site)
     if not data.get("eligible") and not data.get("not_randomised_reason"):
         raise DomainError("Give the reason this patient is not taking part.", field="not_randomised_reason")
     entry = record_create(obj=ScreeningEntry(site=site, created_by=actor, **data), actor=actor, reason="Screened")
@@ -132,8 +134,8 @@ def registration_problems(
             problems.append(exc)
 
     liver, primary = data.get("liver_resection_date"), data.get("primary_resection_date")
-    check(_not_future, liver, "liver_resection_date", "date of liver resection")
-    check(_not_future, primary, "primary_resection_date", "date of primary resection")
+    check(_not_future, liver, "liver_resection_date", "date of liver resection", site=site)
+    check(_not_future, primary, "primary_resection_date", "date of primary resection", site=site)
     if liver and primary and primary > liver:
         problems.append(
             DomainError(
@@ -282,7 +284,7 @@ def patient_withdraw(*, actor: User, patient: Patient, data: dict) -> Withdrawal
     require(actor, Action.PATIENT_WITHDRAW, patient.site)
     if patient.status in Patient.OFF_STUDY:
         raise DomainError(f"{patient.trial_number} is already {patient.get_status_display().lower()}.")
-    _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date")
+    _not_future(data["withdrawn_on"], "withdrawn_on", "withdrawal date", site=patient.site)
     withdrawal = record_create(
         obj=Withdrawal(patient=patient, recorded_by=actor, **data), actor=actor, reason=data["reason"]
     )
@@ -311,7 +313,9 @@ def eligibility_save(
     the signature and sends the assessment back for confirmation."""
     require(actor, Action.ELIGIBILITY_ASSESS, patient.site)
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
-        _not_future(data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name))
+        _not_future(
+            data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name), site=patient.site
+        )
     existing = EligibilityAssessment.objects.filter(patient=patient).first()
     # The date of assessment is the one answer the record cannot exist without: refused at the
     # field, not left to the database's NOT NULL (a 500 from the API, issue 19).
@@ -457,8 +461,10 @@ def patient_registration_correct(
     # Lock the patient row: a correction and a randomisation (which reads the dates) are serialised.
     locked = Patient.objects.select_for_update().select_related("site").get(pk=patient.pk)
     merged = {name: data.get(name, getattr(locked, name)) for name in CORRECTABLE_FIELDS}
-    _not_future(merged["liver_resection_date"], "liver_resection_date", "date of liver resection")
-    _not_future(merged["primary_resection_date"], "primary_resection_date", "date of primary resection")
+    _not_future(merged["liver_resection_date"], "liver_resection_date", "date of liver resection", site=locked.site)
+    _not_future(
+        merged["primary_resection_date"], "primary_resection_date", "date of primary resection", site=locked.site
+    )
     if merged["primary_resection_date"] > merged["liver_resection_date"]:
         raise DomainError(
             "The primary must be resected before or with the liver metastases (protocol inclusion 6).",
@@ -522,7 +528,7 @@ def consent_samples_withdraw(*, actor: User, patient: Patient, withdrawn_on: dt.
     require(actor, Action.CONSENT_RECORD, patient.site)
     if not reason or not reason.strip():
         raise DomainError("Give the reason, or write what the patient said.", field="reason")
-    _not_future(withdrawn_on, "withdrawn_on", "date of withdrawal")
+    _not_future(withdrawn_on, "withdrawn_on", "date of withdrawal", site=patient.site)
     consent = Consent.objects.select_for_update().filter(patient=patient).order_by("-consented_at", "-id").first()
     if consent is None or not consent.samples_biobank or consent.samples_withdrawn_on is not None:
         raise DomainError(f"{patient.trial_number} has no standing consent to samples to withdraw.")

@@ -3,13 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error, posted_version
-from accounts.permissions import action_required, client_ip
-from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
-from accounts.views import render_history
+from core.errors import DomainError
+from core.forms import SignatureForm, form_add_domain_error, posted_version
+from core.paging import paginate
+from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless
-from nelmas.paging import paginate
+from core.signatures import signature_identity_needed, signature_session_mark, signature_status
+from core.views import render_history
 from sites.access import access_site
 from sites.models import Site
 

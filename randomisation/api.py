@@ -3,7 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from nelmas.api import ERRORS
+from core.api import ERRORS
 from patients.access import access_patient
 
 from .services import patient_randomise

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import ReasonFormMixin
+from core.forms import ReasonFormMixin
 
 from .models import FACTOR_LEVELS, RandomisationConfig
 

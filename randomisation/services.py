@@ -11,12 +11,12 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.notifications import notification_queue
-from accounts.roles import TrialRole
+from core.audit import audit_event_record, record_create, record_update
+from core.errors import DomainError
+from core.notifications import notification_queue
 from core.policy import Action, require
+from core.roles import TrialRole
 from patients.models import Patient
 from patients.selectors import patient_randomisation_blockers, randomisation_timing
 from sites.models import Delegation, Site

@@ -4,11 +4,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from accounts.audit import audit_event_record
-from accounts.errors import DomainError
-from accounts.forms import form_add_domain_error
 from accounts.models import AuditEvent
-from accounts.permissions import action_required
+from core.audit import audit_event_record
+from core.errors import DomainError
+from core.forms import form_add_domain_error
+from core.permissions import action_required
 from core.policy import Action, can, deny_unless
 from patients.access import access_patient
 from patients.selectors import patient_randomisation_blockers, randomisation_timing

@@ -5,8 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import ERRORS
 from core.policy import Action, require
-from nelmas.api import ERRORS
 
 from .access import access_generated_file
 from .dataset import export_subject

@@ -3,8 +3,8 @@ manifestation and an audit-trail appendix. Trial numbers only, never the patient
 
 from __future__ import annotations
 
-from accounts.history import record_history
-from accounts.signatures import signature_status
+from core.history import record_history
+from core.signatures import signature_status
 from crf.forms import crf_form_class
 from crf.models import Query
 from crf.registry import FORMS

@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models import F, OuterRef, Subquery, Value
 from django.utils import timezone
 
-from accounts.exports import _FORMULA_START
+from core.exports import _FORMULA_START
 from crf import schedule
 from crf.models import DatasetLock, Recurrence
 from crf.registry import FORMS
@@ -769,7 +769,7 @@ def snapshot_ensure(lock) -> dict[str, int]:
         with meta.file.open("rb") as f:
             return json.loads(f.read().decode())
     if lock.unlocked_at is not None:
-        from accounts.errors import DomainError
+        from core.errors import DomainError
 
         raise DomainError(f"{lock} was unlocked before its export was stored: it cannot be rebuilt.")
     with tempfile.TemporaryDirectory() as folder:
@@ -807,7 +807,7 @@ def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
         with snapshot.file.open("rb") as source, target.open("wb") as f:
             shutil.copyfileobj(source, f, 1 << 20)
         if _sha(target) != snapshot.sha256:
-            from accounts.errors import DomainError
+            from core.errors import DomainError
 
             raise DomainError(f"The stored file {snapshot.name} of {lock} does not match its SHA-256.")
         files.append(target)
@@ -850,9 +850,9 @@ def export_dataset(
     unlocks, edits and locks. Without a lock (``allow_unlocked``) the files are built from the data as
     they stand and every file name and label says NOT LOCKED.
     """
-    from accounts.audit import audit_event_record
-    from accounts.errors import DomainError
     from accounts.models import AuditEvent
+    from core.audit import audit_event_record
+    from core.errors import DomainError
 
     if lock_id is not None:
         lock = DatasetLock.objects.filter(pk=lock_id).first()

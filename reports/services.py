@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from accounts.audit import audit_event_record
 from accounts.models import AuditEvent, User
+from core.audit import audit_event_record
 from core.policy import Action, require
 
 from .documents import RenderedPdf

@@ -29,9 +29,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import record_update
 from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import AuditEvent, User
+from core.audit import record_update
 from crf import schedule
 from crf.access import expected_forms
 from crf.lifecycle import patient_status_refresh

@@ -9,13 +9,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from accounts.audit import audit_event_record
-from accounts.errors import DomainError
-from accounts.exports import csv_bytes
-from accounts.forms import posted_text
 from accounts.models import AuditEvent, User
-from accounts.permissions import action_required
 from accounts.services import user_deactivate
+from core.audit import audit_event_record
+from core.errors import DomainError
+from core.exports import csv_bytes
+from core.forms import posted_text
+from core.permissions import action_required
 from core.policy import Action, can, deny_unless
 
 from .access import access_generated_file
@@ -251,8 +251,8 @@ def dataset_page(request):
 def overdue_visits(request):
     """Visits overdue (or, with ``when=week``, due within seven days) on the sites the user may see:
     the list behind the data-quality dashboard's figure and the nurse's home, in pages."""
+    from core.paging import paginate
     from crf.selectors import visits_due_queries
-    from nelmas.paging import paginate
 
     user = request.user
     when = "week" if request.GET.get("when") == "week" else "overdue"

@@ -2,10 +2,10 @@
 
 from django.shortcuts import render
 
-from accounts.permissions import action_required
+from core.paging import paginate
+from core.permissions import action_required
 from core.policy import Action, can
 from crf.registry import FORMS
-from nelmas.paging import paginate
 from randomisation.models import Arm
 from sites.models import Site
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from accounts.signatures import signature_status
+from core.signatures import signature_status
 from reports.documents import render_pdf
 from reports.services import BuiltDocument
 

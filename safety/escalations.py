@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.notifications import notification_queue
-from accounts.roles import TrialRole
+from core.notifications import notification_queue
+from core.roles import TrialRole
 from sites.models import Delegation
 
 from . import clocks

@@ -3,6 +3,7 @@ import datetime as dt
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.validators import is_in_future
 from sites.forms import DateInput
 
 from .models import AdverseEvent, Causality, Expectedness, ReferenceSafetyInformation, ReportingTimelines, SaeReport
@@ -55,7 +56,7 @@ class AdverseEventForm(forms.ModelForm):
         if value is None:
             return None
         value = local_to_utc(value.replace(tzinfo=None), self.tz_name)
-        if value > dt.datetime.now(dt.UTC):
+        if is_in_future(value, timezone_name=self.tz_name):
             raise forms.ValidationError(_("This time is in the future."))
         return value
 

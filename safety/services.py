@@ -8,17 +8,18 @@ import zoneinfo
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import record_create, record_update
-from accounts.errors import DomainError
 from accounts.models import User
-from accounts.signatures import (
+from core.audit import record_create, record_update
+from core.errors import DomainError
+from core.policy import Action, require
+from core.signatures import (
     plain_value,
     signature_apply,
     signature_status,
     signature_verify,
     signatures_invalidate_stale,
 )
-from core.policy import Action, require
+from core.validators import is_in_future
 from crf.locking import entry_guard
 from crf.services import casebook_refresh
 from patients.models import Patient
@@ -78,8 +79,7 @@ def ae_check(data: dict, *, patient: Patient) -> list[tuple[str, str]]:
     """Edit checks of an AE (field, message). The planned radiation-protection rule is shown to the nurse."""
     errors = []
     onset, stop = data.get("onset_date"), data.get("stop_date")
-    today = timezone.localdate()
-    if onset and onset > today:
+    if is_in_future(onset, timezone_name=patient.site.timezone):
         errors.append(("onset_date", "The onset is in the future."))
     first_consent = patient.consents.order_by("consented_at").first()
     if onset and first_consent and onset < timezone.localtime(first_consent.consented_at).date():
@@ -445,7 +445,8 @@ def susar_reported(
     report = SaeReport.objects.select_for_update().get(pk=report.pk)
     if not report.susar:
         raise DomainError("Only a SUSAR is reported to the regulator from here.")
-    today = timezone.localdate()
+    # Dates the sponsor sent the reports: the sponsor's calendar (safety.clocks), not a site's.
+    sponsor_zone = clocks.sponsor_timezone()
     sent = {
         "reported_regulator_on": regulator_on,
         "reported_ethics_on": ethics_on,
@@ -453,7 +454,7 @@ def susar_reported(
         "upgrade_reported_on": upgrade_on,
     }
     for field, day in sent.items():
-        if day and day > today:
+        if is_in_future(day, timezone_name=sponsor_zone):
             raise DomainError("This date is in the future.", field=field)
     data = {k: v for k, v in sent.items() if v}
     merged = SaeReport(**{k: getattr(report, k) for k in ("reported_regulator_on", "reported_ethics_on")})

@@ -11,15 +11,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.audit import audit_event_record
-from accounts.errors import DomainError, EditConflict
-from accounts.exports import csv_bytes
-from accounts.forms import form_add_domain_error, posted_version
 from accounts.models import AuditEvent
-from accounts.permissions import action_required, client_ip
-from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
-from accounts.views import render_history
+from core.audit import audit_event_record
+from core.errors import DomainError, EditConflict
+from core.exports import csv_bytes
+from core.forms import form_add_domain_error, posted_version
+from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless
+from core.signatures import signature_identity_needed, signature_session_mark, signature_status
+from core.views import render_history
 from patients.access import access_patient
 from reports.documents import render_pdf
 from sites.forms import DateInput

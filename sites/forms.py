@@ -4,10 +4,10 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import ReasonFormMixin
 from accounts.models import User
-from accounts.roles import SiteRole
-from accounts.validators import not_in_future
+from core.forms import ReasonFormMixin
+from core.roles import SiteRole
+from core.validators import not_in_future, not_in_future_at
 
 from .models import Duty, Site
 
@@ -52,15 +52,12 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
             )
         }
 
+    PAST_DATES = ("ethics_approval_date", "rd_approval_date", "contract_signed_date", "initiation_visit_date")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["pi"].queryset = User.objects.filter(is_active=True).order_by("full_name")
-        for name in (
-            "ethics_approval_date",
-            "rd_approval_date",
-            "contract_signed_date",
-            "initiation_visit_date",
-        ):
+        for name in self.PAST_DATES:
             self.fields[name].validators.append(not_in_future)
         if self.instance.pk:
             # The code is part of every trial number issued at the site; it never changes.
@@ -70,6 +67,18 @@ class SiteForm(ReasonFormMixin, forms.ModelForm):
 
     def clean_code(self):
         return self.cleaned_data["code"].upper() if not self.instance.pk else self.instance.code
+
+    def clean(self):
+        cleaned = super().clean()
+        # The approvals happened on the site's calendar: the timezone entered, else the saved one.
+        zone = cleaned.get("timezone") or self.instance.timezone
+        for name in self.PAST_DATES:
+            if name in cleaned:
+                try:
+                    not_in_future_at(zone)(cleaned[name])
+                except forms.ValidationError as exc:
+                    self.add_error(name, exc)
+        return cleaned
 
 
 class SiteStatusForm(forms.Form):

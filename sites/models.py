@@ -13,8 +13,8 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
-from accounts.roles import SiteRole
 from core.policy import Duty
+from core.roles import SiteRole
 
 from .countries import COUNTRIES
 

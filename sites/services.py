@@ -7,12 +7,12 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audit_event_record, record_create, record_update
-from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
-from accounts.roles import SiteRole
-from accounts.signatures import signature_apply, signature_verify
+from core.audit import audit_event_record, record_create, record_update
+from core.errors import DomainError
 from core.policy import Action, can, require
+from core.roles import SiteRole
+from core.signatures import signature_apply, signature_verify
 
 from .models import Delegation, Duty, Site
 

@@ -4,12 +4,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from accounts.errors import DomainError
-from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
-from accounts.permissions import action_required, client_ip
-from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
-from accounts.views import render_history
+from core.errors import DomainError
+from core.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
+from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, deny_unless
+from core.signatures import signature_identity_needed, signature_session_mark, signature_status
+from core.views import render_history
 
 from . import services
 from .access import access_delegation, access_site

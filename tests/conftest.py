@@ -8,7 +8,7 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connection
 
 from accounts.models import User
-from accounts.roles import SiteRole, TrialRole
+from core.roles import SiteRole, TrialRole
 from sites.models import Site
 from tests.accounts.factories import TEST_PASSWORD, UserFactory
 from tests.sites.factories import DelegationFactory, SiteFactory

@@ -31,7 +31,7 @@ def test_with_redis_a_missing_heartbeat_is_unhealthy_and_a_fresh_one_healthy(cli
     try:
         response = client.get(reverse("healthz"))
         assert response.status_code == 503 and response.json()["redis"] is True and response.json()["worker"] is False
-        from accounts.tasks import worker_heartbeat
+        from nelmas.tasks import worker_heartbeat
 
         worker_heartbeat.apply()
         healthy = client.get(reverse("healthz"))

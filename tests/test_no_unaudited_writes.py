@@ -24,7 +24,7 @@ HISTORY_WRITING_PATHS = {
     # The simulated-trial bulk loader inserts one history row per step next to every row it writes.
     "reports/bulk_entry.py",
     # Installs the append-only triggers (DDL, no data).
-    "accounts/append_only.py",
+    "core/append_only.py",
 }
 
 

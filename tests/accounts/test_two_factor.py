@@ -8,8 +8,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AuditEvent, Signature
-from accounts.signatures import SignatureRefused, signature_sign
 from accounts.twofactor import backup_codes_replace, requires_two_factor
+from core.signatures import SignatureRefused, signature_sign
 from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
@@ -196,8 +196,8 @@ def test_password_alone_cannot_reach_the_setup_page_of_a_user_with_a_device(clie
 
 def test_setup_refuses_an_unverified_session_even_without_the_middleware(client, world, settings):
     """Enforcement off (local mode): the view and service refuse on their own."""
-    from accounts.errors import NotPermitted
     from accounts.twofactor import totp_enrolment_confirm, totp_enrolment_start
+    from core.errors import NotPermitted
 
     settings.TWO_FACTOR_ENFORCED = False
     _enrol(world.pi_a)

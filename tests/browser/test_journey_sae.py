@@ -5,7 +5,7 @@ context bypasses the CSP only so that axe-core can be injected, as in the other 
 
 import pytest
 
-from accounts.signatures import signature_status
+from core.signatures import signature_status
 from safety import services
 from safety.models import SaeReport
 from tests.safety.factories import rsi, serious_ae

@@ -74,7 +74,7 @@ def test_trial_manager_registers_and_activates_a_site(page, live_server, world, 
 
 
 def test_pi_signs_off_a_delegation_on_a_phone(browser, live_server, world, login, shots, assert_accessible, password):
-    from accounts.roles import SiteRole
+    from core.roles import SiteRole
     from sites.models import Duty
     from sites.services import delegation_add
 

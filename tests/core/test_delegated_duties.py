@@ -17,11 +17,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.context_processors import NAV_ITEMS
-from accounts.errors import NotPermitted
 from accounts.models import AuditEvent
-from accounts.roles import SiteRole
+from core.errors import NotPermitted
+from core.navigation import NAV_ITEMS
 from core.policy import Action, can
+from core.roles import SiteRole
 from crf import services as crf
 from crf.access import expected_forms
 from crf.models import BiomarkerSample, Demographics

@@ -27,10 +27,10 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, Signature, User
-from accounts.roles import SiteRole, TrialRole
+from core.errors import DomainError, NotPermitted
 from core.policy import POLICY, TYPICAL_DUTIES, Action, can
+from core.roles import SiteRole, TrialRole
 from crf import locking
 from crf import services as crf
 from crf.access import expected_forms

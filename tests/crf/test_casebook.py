@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent
-from accounts.signatures import SignatureRefused, signature_status
+from core.errors import DomainError, NotPermitted
+from core.signatures import SignatureRefused, signature_status
 from crf import services
 from crf.models import Casebook, Demographics, EndOfStudy, FormStatus
 from tests.crf.factories import scheduled_patient

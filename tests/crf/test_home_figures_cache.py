@@ -14,9 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.site_cache import site_data_changed, sites_stamp
 from crf import services
 from crf.models import Demographics
-from nelmas.site_cache import site_data_changed, sites_stamp
 from patients.models import Patient, ReconsentTask
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import ConsentDocumentFactory, PatientFactory

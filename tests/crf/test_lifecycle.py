@@ -7,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError, NotPermitted, ReasonRequired
 from accounts.models import AuditEvent
+from core.errors import DomainError, NotPermitted, ReasonRequired
 from crf import services
 from crf.models import Demographics, FormStatus, LutatheraDosing, Query, Visit
 from patients.models import Patient

@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.urls import reverse
 
 from accounts.models import Notification
-from accounts.notifications import notifications_send_due
+from core.notifications import notifications_send_due
 from crf.models import Visit, VisitReminder
 from crf.reminders import visit_reminders_sweep, visit_stage
 from patients.models import Patient
@@ -165,7 +165,7 @@ def test_sweep_twice_at_once_on_a_real_worker_sends_each_reminder_once(world, tm
             first.get(timeout=90, disable_sync_subtasks=False),
             second.get(timeout=90, disable_sync_subtasks=False),
         ]
-        from accounts.tasks import send_due_notifications
+        from core.tasks import send_due_notifications
 
         send_due_notifications.apply_async(queue=queue).get(timeout=60, disable_sync_subtasks=False)
     assert sorted(counts)[0] == 0 or sum(counts) == VisitReminder.objects.count()

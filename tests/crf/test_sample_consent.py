@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError
+from core.errors import DomainError
 from crf import services as crf
 from crf.access import expected_forms
 from crf.models import BiomarkerSample

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError
+from core.errors import DomainError
 from patients import services
 from patients.models import Consent, Patient, ReconsentTask
 from patients.selectors import patient_randomisation_blockers

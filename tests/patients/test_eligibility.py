@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, Signature
-from accounts.signatures import SignatureRefused
+from core.errors import DomainError, NotPermitted
+from core.signatures import SignatureRefused
 from patients import services
 from patients.models import EligibilityAssessment, Patient
 from patients.selectors import patient_randomisation_blockers

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError
+from core.errors import DomainError
 from patients import services
 from patients.eligibility import evaluate
 from patients.grading import age_range

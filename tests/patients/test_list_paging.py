@@ -80,7 +80,7 @@ def test_query_list_pages(client, world, monkeypatch):
             crf.query_raise(form=form, field=field, text="Please check", actor=world.data_manager)
     client.force_login(world.data_manager)
     url = reverse("crf:query_list")
-    from nelmas import paging
+    from core import paging
 
     monkeypatch.setattr(paging, "PER_PAGE", 4)
     first = client.get(url, {"status": "open"})
@@ -95,7 +95,7 @@ pytestmark = requirement_marks(pytestmark, "URS-PAT-002")
 def test_the_list_is_in_site_code_then_registration_order_for_one_site_or_many(client, world):
     """Single-site staff get registration order straight from the (site, sequence) index; users of
     several sites get site code first, the same order either way."""
-    from accounts.roles import SiteRole
+    from core.roles import SiteRole
     from tests.sites.factories import DelegationFactory
 
     a = PatientFactory.create_batch(3, site=world.site_a)

@@ -8,8 +8,8 @@ from django.db import close_old_connections, connection
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent
+from core.errors import DomainError, NotPermitted
 from patients import services
 from patients.models import Consent, Patient, ScreeningEntry
 from sites.models import Site

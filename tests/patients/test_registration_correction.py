@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError
 from accounts.models import Signature
+from core.errors import DomainError
 from crf import services as crf
 from crf.models import LiverResection
 from patients import services
@@ -124,7 +124,7 @@ def test_a_correction_needs_a_reason_and_nothing_changes_without_one(world, conf
 
 
 def test_staff_of_another_site_cannot_correct(world, confirmed):
-    from accounts.errors import NotPermitted
+    from core.errors import NotPermitted
 
     with pytest.raises(NotPermitted):
         services.patient_registration_correct(actor=world.nurse_b, patient=confirmed, data={"sex": "M"}, reason="wrong")

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from accounts.errors import DomainError
+from core.errors import DomainError
 from patients import services
 from patients.forms import RegistrationForm
 from patients.models import Patient, ScreeningEntry

@@ -9,8 +9,8 @@ from django.core import mail
 from django.db import connection
 from django.urls import reverse
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent
+from core.errors import DomainError, NotPermitted
 from patients.models import Patient
 from randomisation import services
 from randomisation.models import Allocation, AllocationList, RandomisationConfig, Slot

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError
+from core.errors import DomainError
 from randomisation.models import Allocation
 from randomisation.services import patient_randomise
 from tests.support.requirements import requirement_marks

@@ -19,7 +19,7 @@ def _patient(site):
 
 
 def _sae(site):
-    from accounts.roles import SiteRole
+    from core.roles import SiteRole
     from sites.models import Delegation
     from tests.safety.factories import serious_ae
 

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.exports import csv_safe
 from accounts.models import AuditEvent, Signature
-from accounts.signatures import signature_sign
+from core.exports import csv_safe
+from core.signatures import signature_sign
 from reports.selectors import access_review_rows
 from sites.models import Delegation, Site
 from tests.support.requirements import requirement_marks

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
+from core.errors import DomainError, NotPermitted
 from crf import locking
 from crf import services as crf
 from crf.models import DatasetLock, FormStatus, Query, Visit

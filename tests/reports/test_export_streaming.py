@@ -15,7 +15,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from lxml import etree
 
-from accounts.exports import csv_safe
+from core.exports import csv_safe
 from crf import services as crf
 from crf.registry import FORMS
 from reports.dataset import Column, Table, cell_formatter, export_dataset, plain, plain_formatter, write_csv_table
@@ -222,7 +222,7 @@ def test_odm_written_by_hand_is_lxmls_for_awkward_text(world, tmp_path):
     visit = patient.visits.get(code="LOG")
     for drug in AWKWARD[2:8]:
         # The awkward reason is written with the history row itself: the audit tables refuse a
-        # later UPDATE (accounts/append_only.py), which is how this test used to set it.
+        # later UPDATE (core/append_only.py), which is how this test used to set it.
         form = model(patient=patient, visit=visit, drug=drug, indication="x", dose="1")
         form._change_reason, form._history_user = drug, world.nurse_a
         form.save()

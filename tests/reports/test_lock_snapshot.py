@@ -15,8 +15,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.dataset_guard import TRIAL_DATA_APPS, DatasetLocked
-from accounts.errors import DomainError, NotPermitted
+from core.dataset_guard import TRIAL_DATA_APPS, DatasetLocked
+from core.errors import DomainError, NotPermitted
 from crf import locking
 from crf import services as crf
 from crf.models import DatasetLock, Demographics, Query

@@ -5,7 +5,7 @@ from tests.safety.factories import serious_ae
 
 
 def _ae(site):
-    from accounts.roles import SiteRole
+    from core.roles import SiteRole
     from sites.models import Delegation
 
     nurse = Delegation.objects.filter(site=site, role=SiteRole.RESEARCH_NURSE).first().user

@@ -19,10 +19,10 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, User
-from accounts.roles import SiteRole
-from accounts.signatures import signature_status
+from core.errors import DomainError, NotPermitted
+from core.roles import SiteRole
+from core.signatures import signature_status
 from crf import services as crf_services
 from crf.models import Demographics, EndOfStudy
 from safety import clocks, selectors, services

@@ -3,8 +3,8 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
-from accounts.roles import SiteRole
 from core.policy import TYPICAL_DUTIES
+from core.roles import SiteRole
 from sites.models import Delegation, Site
 from tests.accounts.factories import UserFactory
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from accounts.roles import ALL_SITES_ROLES, SiteRole, TrialRole
+from core.roles import ALL_SITES_ROLES, SiteRole, TrialRole
 from crf import services
 from crf.models import Demographics, Query, Visit
 from patients.models import Patient, ScreeningEntry

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import DomainError, NotPermitted
 from accounts.models import AuditEvent, Signature
-from accounts.roles import SiteRole
+from core.errors import DomainError, NotPermitted
+from core.roles import SiteRole
 from sites import services
 from sites.models import Delegation, Duty, Site
 from tests.accounts.factories import UserFactory

@@ -2,7 +2,7 @@
 
 pytest-django creates and migrates the test database with the configured user (the owner, which
 also installs the append-only triggers); then every connection switches to the application role,
-which gets only the grants `accounts.append_only.app_role_grant` gives in production. The few
+which gets only the grants `core.append_only.app_role_grant` gives in production. The few
 steps that need the owner (the flush between transactional tests, the backup drill's CREATE
 DATABASE) borrow it explicitly through ``as_owner``.
 """
@@ -31,7 +31,7 @@ def _switch(user: str, password: str) -> None:
 
 def app_role_enable() -> None:
     """Create the role when missing, grant it, and reconnect every alias as that role."""
-    from accounts.append_only import app_role_grant
+    from core.append_only import app_role_grant
 
     for alias in connections:
         connection = connections[alias]

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError
 from accounts.models import User
+from core.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.roles import SiteRole, TrialRole
 from accounts.services import user_create
+from core.roles import SiteRole, TrialRole
 from sites.models import Delegation, Duty, Site
 from sites.services import delegation_add, delegation_sign_off, site_activate, site_register, site_update
 

@@ -6,8 +6,8 @@ reason, ``--approve-unlock --user TM_OR_STATISTICIAN`` lifts the lock.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.errors import DomainError
 from accounts.models import User
+from core.errors import DomainError
 from core.policy import POLICY, Action
 from crf import locking
 from crf.models import DatasetLock

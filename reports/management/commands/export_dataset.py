@@ -6,8 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.errors import DomainError
 from accounts.models import User
+from core.errors import DomainError
 from core.policy import Action, can
 from reports.dataset import FORMATS, export_dataset
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.models import AuditEvent
+
 from .dataset_guard import record_write_guard
 from .errors import EditConflict, ReasonRequired
-from .models import AuditEvent
 
 if TYPE_CHECKING:
-    from .models import TrialRecord, User
+    from accounts.models import TrialRecord, User
 
 
 def _label(obj: models.Model | None) -> tuple[str, str, str]:

@@ -9,25 +9,58 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.utils import timezone
 
+from accounts.models import AuditEvent, Signature
+
 from .audit import audit_event_record, content_fields
 from .errors import DomainError
-from .models import AuditEvent, Signature
 
 if TYPE_CHECKING:
-    from .models import User
+    from accounts.models import User
 
 
 class SignatureRefused(DomainError):
     code = "signature_refused"
+
+
+class SecondFactor(NamedTuple):
+    """The second authentication component at signing (21 CFR 11.200(a)(1)): whether the user has
+    one, and whether a token matches it (auditing a mismatch)."""
+
+    enrolled: Callable[[User], bool]
+    matches: Callable[..., bool]
+
+
+# Two-factor authentication is identity, so it lives in accounts, which builds on core; it is
+# registered here at start-up (accounts.apps) instead of imported, so core needs nothing of accounts
+# but its models.
+_SECOND_FACTOR: list[SecondFactor] = []
+
+
+def second_factor_register(second_factor: SecondFactor) -> None:
+    _SECOND_FACTOR[:] = [second_factor]
+
+
+def _second_factor() -> SecondFactor:
+    # Fail closed: a signing that cannot check the second factor must not pass without it.
+    if not _SECOND_FACTOR:
+        raise ImproperlyConfigured("No second factor registered for electronic signatures (accounts.apps).")
+    return _SECOND_FACTOR[0]
+
+
+def signer_has_second_factor(user: User) -> bool:
+    """Whether signing asks this user for a one-time code too (the signature form shows the box)."""
+    return _second_factor().enrolled(user)
 
 
 def plain_value(value: Any) -> Any:
@@ -133,11 +166,9 @@ def signature_verify(
             ip_address=ip_address,
         )
         raise SignatureRefused("The password is not correct. Nothing was signed.", field="password")
-    from .twofactor import has_two_factor, otp_match
-
-    if (
-        has_two_factor(user)
-        and otp_match(user=user, token=otp_token, purpose="signature", target=obj, ip_address=ip_address) is None
+    second_factor = _second_factor()
+    if second_factor.enrolled(user) and not second_factor.matches(
+        user=user, token=otp_token, purpose="signature", target=obj, ip_address=ip_address
     ):
         audit_event_record(
             kind=AuditEvent.Kind.SIGNATURE_FAILED,

@@ -1,11 +1,15 @@
 """Electronic signatures: re-authentication, manifestation, binding to content, invalidation."""
 
+import types
+
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from accounts.audit import record_update
 from accounts.models import AuditEvent, Signature
-from accounts.signatures import SignatureRefused, content_digest, signature_sign, signature_status
+from core import signatures
+from core.audit import record_update
+from core.signatures import SignatureRefused, content_digest, signature_sign, signature_status
 from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +74,11 @@ def test_inactive_user_cannot_sign(world, password):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-SIG-001", "URS-SIG-002")
+
+
+def test_signing_fails_closed_without_a_registered_second_factor(monkeypatch):
+    """21 CFR 11.200(a)(1): core cannot tell whether the signer has a second factor unless accounts
+    registered its check; it refuses rather than let a signature through on the password alone."""
+    monkeypatch.setattr(signatures, "_SECOND_FACTOR", [])
+    with pytest.raises(ImproperlyConfigured):
+        signatures.signer_has_second_factor(types.SimpleNamespace(pk=1))

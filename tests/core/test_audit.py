@@ -5,9 +5,9 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError, InternalError
 from django.urls import reverse
 
-from accounts.audit import record_update
-from accounts.errors import EditConflict, ReasonRequired
 from accounts.models import AuditEvent, TrialDataDeletionError
+from core.audit import record_update
+from core.errors import EditConflict, ReasonRequired
 from sites.models import Site
 from tests.support.requirements import requirement_marks
 

@@ -9,7 +9,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Notification, User
+from accounts.models import Notification, User
 
 MAX_ATTEMPTS = 8
 

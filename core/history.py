@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import models
 from django.utils.text import capfirst
 
-from .models import AuditEvent
+from accounts.models import AuditEvent
 
 
 @dataclass

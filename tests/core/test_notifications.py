@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.models import Notification
-from accounts.notifications import notification_queue, notification_send, notifications_send_due
+from core.notifications import notification_queue, notification_send, notifications_send_due
 from nelmas.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +125,7 @@ def test_task_round_trip_through_a_real_worker_and_redis(world, tmp_path):
         celery_app.conf.task_always_eager = False
         celery_app.conf.broker_url = redis_url
         celery_app.conf.result_backend = redis_url
-        from accounts.tasks import send_notification
+        from core.tasks import send_notification
 
         result = send_notification.apply_async(args=[notification.pk], queue=queue)
         assert result.get(timeout=60) == Notification.Status.SENT

@@ -1,4 +1,9 @@
-"""Who may do what. Trial-wide roles live on the user; site roles come from the delegation log."""
+"""Who may do what. Trial-wide roles live on the user; site roles come from the delegation log.
+
+The vocabulary of the permission policy (core.policy), so it sits beside it in core. The model
+fields that use these choices (User.trial_role, Delegation.role) keep their values in their
+migrations, not a reference to this module, so the module could move without a migration.
+"""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _

@@ -12,8 +12,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from accounts.dataset_guard import DatasetLocked
-from accounts.errors import DomainError, EditConflict, NotPermitted
+from .dataset_guard import DatasetLocked
+from .errors import DomainError, EditConflict, NotPermitted
 
 ErrorSerializer = inline_serializer(
     "Error",

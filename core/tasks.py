@@ -15,11 +15,3 @@ def send_notification(self, notification_id: int) -> str:
 @shared_task(soft_time_limit=300, time_limit=330)
 def send_due_notifications() -> int:
     return notifications_send_due()
-
-
-@shared_task(soft_time_limit=20, time_limit=30)
-def worker_heartbeat() -> float:
-    """Proves a worker is consuming: /healthz reports the age of the last beat."""
-    from nelmas.health import heartbeat_write
-
-    return heartbeat_write()

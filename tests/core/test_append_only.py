@@ -9,8 +9,8 @@ import psycopg2
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from accounts.append_only import ROW_TRIGGER, TRUNCATE_TRIGGER, append_only_tables
 from accounts.models import AuditEvent
+from core.append_only import ROW_TRIGGER, TRUNCATE_TRIGGER, append_only_tables
 from tests.support.db_roles import APP_ROLE, owner_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.requirement("URS-AUD-003")]
