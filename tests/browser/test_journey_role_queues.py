@@ -35,9 +35,9 @@ def test_pi_works_from_the_home_queue_and_each_count_lists_that_many(
         page.go_back()
     # Sorting by a header keeps the list and says so to assistive technology.
     page.locator(".work-queue a", has_text="SAE reports to sign").click()
-    page.get_by_role("link", name="Patient").click()
+    page.get_by_role("link", name="Patient", exact=True).click()
     assert page.locator("th[aria-sort='ascending']").inner_text().startswith("Patient")
-    page.get_by_role("link", name="Patient").click()
+    page.get_by_role("link", name="Patient", exact=True).click()
     assert page.locator("th[aria-sort='descending']").inner_text().startswith("Patient")
     assert page.locator(".role-worklist tbody tr").count() == 2
     assert_accessible(page)
