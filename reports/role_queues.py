@@ -122,7 +122,7 @@ def overdue_saes(user, now) -> QuerySet:
 
 
 def recruitment_plan_months() -> int:
-    return int(getattr(settings, "RECRUITMENT_PLAN_MONTHS", 48))
+    return settings.RECRUITMENT_PLAN_MONTHS
 
 
 def planned_by(site: Site, today: dt.date) -> int:

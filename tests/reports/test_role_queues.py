@@ -7,6 +7,7 @@ only of the user's sites."""
 import datetime as dt
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -196,6 +197,25 @@ def test_a_work_list_page_costs_the_same_queries_at_any_size(
         _serious_ae(patient, trial.nurse_a, timezone.now())
     with django_assert_num_queries(len(small.captured_queries)):
         client.get(url)
+
+
+@pytest.mark.parametrize("role", ["pi_a", "trial_manager", "data_manager"])
+def test_the_home_queue_costs_the_same_queries_at_any_size(
+    client, trial, role, django_assert_num_queries, django_assert_max_num_queries
+):
+    """Each count is one COUNT query, whatever the number of items behind it (conventions §3)."""
+    client.force_login(getattr(trial, role))
+    cache.clear()  # the site staff's panels are cached: measure them computed, both times
+    with django_assert_max_num_queries(60) as small:
+        client.get(reverse("home"))
+    for _ in range(3):
+        _assessment(trial.site_a, "pending")
+        patient = scheduled_patient(trial.site_a, arm="A")
+        ReconsentTask.objects.create(patient=patient, document=ReconsentTask.objects.first().document)
+        _serious_ae(patient, trial.nurse_a, timezone.now() - dt.timedelta(days=3))
+    cache.clear()
+    with django_assert_num_queries(len(small.captured_queries)):
+        client.get(reverse("home"))
 
 
 pytestmark = requirement_marks(pytestmark, "URS-ACC-001")
