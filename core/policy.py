@@ -382,6 +382,18 @@ def can(user, action: Action | str, site=None) -> bool:
     )
 
 
+def action_site_ids(user, action: Action | str) -> frozenset[int] | None:
+    """The sites at which ``user`` may do ``action``: None when a trial-wide role gives it at every
+    site the user can see, else the ids of the sites whose delegation gives it (possibly none).
+    For work lists, which must hold only what the user may act on."""
+    rule = POLICY[Action(action)]
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.trial_role and user.trial_role in rule.trial_roles:
+        return None
+    return frozenset(site for site, _role, _duties in user.delegation_grants if can(user, action, site))
+
+
 def require(user, action: Action | str, site=None) -> None:
     """Raise the one NotPermitted error unless ``can(user, action, site)``."""
     if not can(user, action, site):

@@ -7,6 +7,7 @@ app_name = "crf"
 urlpatterns = [
     path("schedule/", views.schedule_page, name="schedule"),
     path("laboratory-ranges/", views.reference_ranges, name="reference_ranges"),
+    path("sdv-plan/", views.sdv_plan_page, name="sdv_plan"),
     path("queries/", views.query_list, name="query_list"),
     path("queries/close/", views.query_bulk_close, name="query_bulk_close"),
     path("reminders/", views.my_reminders, name="reminders"),

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, EditConflict
@@ -14,10 +15,11 @@ from core.forms import form_add_domain_error, posted_text, posted_version
 from core.paging import paginate
 from core.permissions import action_required
 from core.policy import Action, Allowed, can, deny_unless, form_entry_action
+from core.sorting import Column, sorting
 from core.views import render_history
 from patients.access import access_patient
 
-from . import schedule, sdv, selectors, services
+from . import schedule, sdv, sdv_plan, selectors, services
 from .access import access_form, access_query, access_visit, expected_forms
 from .forms import LabReferenceRangeForm, MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
 from .labs import grade_text
@@ -246,6 +248,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "next_form_title": FORMS[next_code].FORM_TITLE if next_code else "",
             "save_and_next": not (model.REPEATING or readonly),
             "sdv_changed": _verified_values(model, cleared),
+            # The monitor sees which fields the SDV plan asks to verify on this patient's form.
+            "sdv_fields": set(sdv_plan.fields_to_verify(form_code, patient.site_sequence, instance.data_field_names()))
+            if instance and can(request.user, Action.SDV, patient.site)
+            else set(),
+            "sdv_level": sdv_plan.plan_for(form_code).level,
             "next_url": _safe_next(request),
             "entries": entries,
             "may": Allowed(request.user, patient.site),
@@ -477,6 +484,17 @@ def visit_unscheduled(request, trial_number):
     return redirect("crf:visit", trial_number=trial_number, code=visit.code)
 
 
+# Without ?sort= open queries come oldest first (the ones waiting longest), closed ones newest first.
+QUERY_COLUMNS = [
+    Column(gettext_lazy("Patient"), "patient", ("patient__trial_number", "created_at", "pk")),
+    Column(gettext_lazy("Visit"), "visit", ("visit_code", "patient__trial_number", "pk")),
+    Column(gettext_lazy("Form / field"), "form", ("form_code", "field", "pk")),
+    Column(gettext_lazy("Query")),
+    Column(gettext_lazy("Status"), "status", ("status", "created_at", "pk")),
+    Column(gettext_lazy("Age (days)"), "age", ("-created_at", "-pk"), classes="text-end"),
+]
+
+
 @action_required(Action.TRIAL_DATA_VIEW)
 def query_list(request):
     status = request.GET.get("status", "open")
@@ -491,11 +509,15 @@ def query_list(request):
         queries = queries.filter(status=status)
     if request.GET.get("age") in QUERY_AGES:
         queries = queries_by_age(queries, request.GET["age"])
-    queries = (
-        queries.order_by("created_at", "pk")
-        if status in ("open", "waiting")
-        else queries.order_by("-created_at", "-pk")
-    )
+    sort = sorting(request, QUERY_COLUMNS)
+    if sort.key:
+        queries = queries.order_by(*sort.order_by(QUERY_COLUMNS))
+    else:
+        queries = (
+            queries.order_by("created_at", "pk")
+            if status in ("open", "waiting")
+            else queries.order_by("-created_at", "-pk")
+        )
     paging = paginate(request, queries)
     return render(
         request,
@@ -506,6 +528,7 @@ def query_list(request):
             "status": status,
             "statuses": Query.Status.choices,
             "can_bulk_close": can(request.user, Action.QUERY_CLOSE),
+            "sort_headers": sort.headers,
         },
     )
 
@@ -598,6 +621,26 @@ def schedule_page(request):
             "visits": schedule.schedule(),
             "log": schedule.LOG,
             "overrides": schedule.overrides(),
+        },
+    )
+
+
+@action_required(Action.SDV_QUEUE_VIEW)
+def sdv_plan_page(request):
+    """The monitoring plan's SDV part as the trial manager and monitor review it (crf.sdv_plan)."""
+    rows = []
+    for code, model in FORMS.items():
+        entry = sdv_plan.plan_for(code)
+        labels = [model._meta.get_field(name).verbose_name for name in entry.fields]
+        rows.append({"title": model.FORM_TITLE, "level": entry.level, "fields": labels, "why": entry.why})
+    return render(
+        request,
+        "crf/sdv_plan.html",
+        {
+            "rows": rows,
+            "levels": sdv_plan.SdvLevel,
+            "sample_every": sdv_plan.SAMPLE_EVERY,
+            "other_records": sdv_plan.OTHER_RECORDS,
         },
     )
 

@@ -213,6 +213,9 @@ DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # nev
 # The nurse's home panels, cached per site until the site's data change (core.site_cache); this is
 # only the backstop for what no save announces.
 SITE_FIGURES_SECONDS = env.int("SITE_FIGURES_SECONDS", default=300)
+# Recruitment plan: a site randomises its target evenly over this many months from activation
+# (reports.role_queues.planned_by, the trial manager's "sites recruiting behind plan").
+RECRUITMENT_PLAN_MONTHS = env.int("RECRUITMENT_PLAN_MONTHS", default=48)
 # The cache only saves work (dashboards, the nurse's panels, the API throttle's counters): when
 # Redis is unreachable every cache call logs and answers "nothing cached", and the caller computes
 # directly, so an outage never fails a write or a page (django-redis IGNORE_EXCEPTIONS). Short

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
 from core.forms import SignatureForm, form_add_domain_error, posted_version
@@ -9,6 +10,7 @@ from core.paging import paginate
 from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless
 from core.signatures import signature_identity_needed, signature_session_mark, signature_status
+from core.sorting import Column, sorting
 from core.views import render_history
 from sites.access import access_site
 from sites.models import Site
@@ -30,11 +32,26 @@ from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEn
 from .selectors import patient_list as select_patients
 from .selectors import patient_randomisation_blockers
 
+# The patient list's columns; without ?sort= the list keeps its site-and-registration order
+# (patients.selectors._list_order), which reads from an index.
+PATIENT_COLUMNS = [
+    Column(gettext_lazy("Trial number"), "trial_number", ("trial_number", "pk")),
+    Column(gettext_lazy("Initials")),
+    Column(gettext_lazy("Sex / born")),
+    Column(gettext_lazy("Status"), "status", ("status", "trial_number", "pk")),
+    Column(gettext_lazy("Liver resection"), "resection", ("liver_resection_date", "trial_number", "pk")),
+    Column(gettext_lazy("Consent")),
+    Column(gettext_lazy("Tasks")),
+]
+
 
 @action_required(Action.TRIAL_DATA_VIEW)
 def patient_list(request):
     query, site_code, status = request.GET.get("q", ""), request.GET.get("site", ""), request.GET.get("status", "")
     patients = select_patients(user=request.user, query=query, site_code=site_code, status=status)
+    sort = sorting(request, PATIENT_COLUMNS)
+    if sort.key:
+        patients = patients.order_by(*sort.order_by(PATIENT_COLUMNS))
     sites = Site.objects.visible_to(request.user)
     paging = paginate(request, patients)
     return render(
@@ -49,6 +66,7 @@ def patient_list(request):
             "site_code": site_code,
             "status": status,
             "registrable": [s for s in sites if s.can_recruit() and can(request.user, Action.PATIENT_REGISTER, s)],
+            "sort_headers": sort.headers,
         },
     )
 

@@ -17,6 +17,7 @@ from core.exports import csv_bytes
 from core.forms import posted_text
 from core.permissions import action_required
 from core.policy import Action, can, deny_unless
+from core.sorting import Column, sorting
 
 from .access import access_generated_file
 from .dataset import export_subject
@@ -259,9 +260,24 @@ def overdue_visits(request):
     visits = visits_due_queries(user=user)[when]
     if request.GET.get("site"):
         visits = visits.filter(patient__site__code=request.GET["site"])
+    columns = [
+        Column(_("Site"), "site", ("patient__site__code", "window_end", "pk")),
+        Column(_("Patient"), "patient", ("patient__trial_number", "window_end", "pk")),
+        Column(_("Visit")),
+        Column(_("Window closes") if when == "week" else _("Window closed"), "window", ("window_end", "pk")),
+    ]
+    sort = sorting(request, columns)  # without ?sort=: the nearest deadline first
+    if sort.key:
+        visits = visits.order_by(*sort.order_by(columns))
     paging = paginate(request, visits)
     return render(
         request,
         "reports/overdue_visits.html",
-        {**paging, "visits": paging["page"].object_list, "site": request.GET.get("site", ""), "when": when},
+        {
+            **paging,
+            "visits": paging["page"].object_list,
+            "site": request.GET.get("site", ""),
+            "when": when,
+            "sort_headers": sort.headers,
+        },
     )

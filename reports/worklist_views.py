@@ -1,15 +1,20 @@
 """Work-list pages that read across the CRFs: the record status grid and the SDV queue."""
 
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.paging import paginate
 from core.permissions import action_required
-from core.policy import Action, can
+from core.policy import Action, can, deny_unless
+from core.sorting import Column, sorting
 from crf.registry import FORMS
 from randomisation.models import Arm
 from sites.models import Site
 
-from . import worklists
+from . import role_queues, worklists
 
 # Patients a page of the grid: about a thousand form links, still one screen's scroll per page.
 GRID_PER_PAGE = 25
@@ -48,6 +53,19 @@ def record_status_grid(request):
     )
 
 
+# The queue is a UNION over the CRF tables: it sorts by the columns the union selects. Oldest save
+# first by default: the form waiting longest.
+SDV_COLUMNS = [
+    Column(_("Site")),
+    Column(_("Patient"), "patient", ("patient_id", "form_code", "id")),
+    Column(_("Visit"), "visit", ("visit_id", "form_code", "id")),
+    Column(_("Form"), "form", ("form_code", "updated_at", "id")),
+    Column(_("Status"), "status", ("status", "updated_at", "form_code", "id")),
+    Column(_("SDV plan")),
+    Column(_("Last saved"), "saved", ("updated_at", "form_code", "id")),
+]
+
+
 @action_required(Action.SDV_QUEUE_VIEW)
 def sdv_queue(request):
     """Forms awaiting source data verification, and forms changed since verified, oldest first,
@@ -63,7 +81,9 @@ def sdv_queue(request):
     form_code = request.GET.get("form", "")
     if form_code not in FORMS:
         form_code = ""
-    paging = paginate(request, worklists.sdv_forms(user=user, kind=kind, site=site, form_code=form_code))
+    sort = sorting(request, SDV_COLUMNS, "saved")
+    rows = worklists.sdv_forms(user=user, kind=kind, site=site, form_code=form_code)
+    paging = paginate(request, rows.order_by(*sort.order_by(SDV_COLUMNS)))
     return render(
         request,
         "reports/sdv_queue.html",
@@ -78,5 +98,30 @@ def sdv_queue(request):
             "forms": [(code, model.FORM_TITLE) for code, model in FORMS.items()],
             "here": request.get_full_path(),
             "is_monitor": can(user, Action.SDV),
+            "sort_headers": sort.headers,
+        },
+    )
+
+
+@login_required
+def role_worklist(request, kind):
+    """One role's work list behind its home count (reports.role_queues): the same queryset the
+    count is taken from, sorted by a whitelisted column and paged."""
+    worklist = role_queues.WORK_LISTS.get(kind)
+    if worklist is None:
+        raise Http404
+    deny_unless(request.user, worklist.action)
+    now = timezone.now()
+    sort = sorting(request, worklist.columns, worklist.default_sort)
+    paging = paginate(request, worklist.rows(request.user, now).order_by(*sort.order_by(worklist.columns)))
+    today = timezone.localdate(now)
+    return render(
+        request,
+        "reports/role_worklist.html",
+        {
+            **paging,
+            "worklist": worklist,
+            "sort_headers": sort.headers,
+            "rows": [(worklist.url(obj), worklist.cells(obj, today)) for obj in paging["page"].object_list],
         },
     )

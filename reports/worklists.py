@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Mod
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crf import schedule
+from crf import schedule, sdv_plan
 from crf.access import expected_forms
 from crf.models import FormNotDone, FormStatus, Query, Visit
 from crf.registry import FORMS
@@ -222,7 +223,12 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
 # changed since they were verified, oldest first.
 SDV_AWAITING = "awaiting"
 SDV_CHANGED = "changed"
-SDV_KINDS = [(SDV_AWAITING, _("Awaiting SDV")), (SDV_CHANGED, _("Changed since verified"))]
+SDV_LOCKABLE = "lockable"  # the data manager's: verified and not yet locked
+SDV_KINDS = [
+    (SDV_AWAITING, _("Awaiting SDV")),
+    (SDV_CHANGED, _("Changed since verified")),
+    (SDV_LOCKABLE, _("Verified, to lock")),
+]
 
 
 @dataclass
@@ -236,14 +242,30 @@ class SdvRow:
     patient: Patient | None = None
     visit: Visit | None = None
     url: str = ""
+    plan: str = ""  # what the SDV plan asks of this form (crf.sdv_plan)
+
+
+def _needs_sdv(form_code: str) -> tuple[Q, Q]:
+    """The plan's rule for a form as filters on its rows: (needs SDV, does not); crf.sdv_plan.needs_sdv
+    in SQL. Explicit both ways: the negation of an empty Q() is empty too, not "nothing"."""
+    level = sdv_plan.plan_for(form_code).level
+    nothing = Q(pk__in=[])
+    if level == sdv_plan.SdvLevel.NONE:
+        return nothing, Q()
+    if level == sdv_plan.SdvLevel.SAMPLE:
+        # Site sequence 1, 1 + N, 1 + 2N ...: sequence mod N == 1 (N = 1 samples everyone).
+        sampled = Q(sdv_sequence_mod=1 % sdv_plan.SAMPLE_EVERY)
+        return sampled, ~sampled
+    return Q(), nothing
 
 
 def sdv_forms(*, user, kind: str = SDV_AWAITING, site: str = "", form_code: str = ""):
     """The queue as one UNION ALL over the CRF tables (ordered and sliced by the database, so a page
     costs the same at any size): (form code, id, patient id, visit id, status, since, was verified).
 
-    ``awaiting``: complete and never verified, or complete again after a change; ``changed``:
-    verified once and changed since (in progress or complete again).
+    ``awaiting``: complete and never verified, or complete again after a change, when the SDV plan
+    asks for it (crf.sdv_plan); ``changed``: verified once and changed since (in progress or
+    complete again); ``lockable``: verified, or complete and not asked for by the plan.
     """
     parts = []
     for code, model in FORMS.items():
@@ -251,14 +273,21 @@ def sdv_forms(*, user, kind: str = SDV_AWAITING, site: str = "", form_code: str 
             continue
         verified_before = model.history.model.objects.filter(id=OuterRef("pk"), status=FormStatus.VERIFIED)
         rows = model.objects.filter(patient__in=Patient.objects.visible_to(user)).annotate(
-            form_code=Value(code, output_field=CharField()), was_verified=Exists(verified_before)
+            form_code=Value(code, output_field=CharField()),
+            was_verified=Exists(verified_before),
+            sdv_sequence_mod=Mod(F("patient__site_sequence"), sdv_plan.SAMPLE_EVERY),
         )
         if site:
             rows = rows.filter(patient__site__code=site)
+        # The monitoring plan (crf.sdv_plan) decides which complete forms wait for the monitor;
+        # those it does not ask to verify may be locked as they are.
+        needs, not_needed = _needs_sdv(code)
         if kind == SDV_CHANGED:
             rows = rows.filter(status__in=(FormStatus.IN_PROGRESS, FormStatus.COMPLETE), was_verified=True)
+        elif kind == SDV_LOCKABLE:
+            rows = rows.filter(Q(status=FormStatus.VERIFIED) | (Q(status=FormStatus.COMPLETE) & not_needed))
         else:
-            rows = rows.filter(status=FormStatus.COMPLETE)
+            rows = rows.filter(needs, status=FormStatus.COMPLETE)
         parts.append(
             rows.values_list("form_code", "id", "patient_id", "visit_id", "status", "updated_at", "was_verified")
         )
@@ -282,6 +311,10 @@ def sdv_rows(page_rows) -> list[SdvRow]:
     for row, raw in zip(rows, page_rows, strict=True):
         row.patient, row.visit = patients[raw[2]], visits[raw[3]]
         model = FORMS[row.form_code]
+        entry = sdv_plan.plan_for(row.form_code)
+        row.plan = str(sdv_plan.SdvLevel(entry.level).label)
+        if entry.level == sdv_plan.SdvLevel.TARGETED:
+            row.plan += f" ({len(entry.fields)})"
         args = [row.patient.trial_number, row.visit.code, row.form_code]
         row.url = reverse("crf:entry", args=[*args, row.form_id]) if model.REPEATING else reverse("crf:form", args=args)
     return rows

@@ -95,6 +95,12 @@ def sae_list(*, user) -> QuerySet[SaeReport]:
 
 def overdue_saes(*, user, now=None) -> list[SaeReport]:
     """Reports with a deadline passed and not met (the same rule as sae_clocks, in SQL)."""
+    return list(overdue_sae_reports(user=user, now=now).order_by("due_at")[:50])
+
+
+def overdue_sae_reports(*, user, now=None) -> QuerySet[SaeReport]:
+    """Every report with a deadline passed and not met, as a queryset (counted and paged by the
+    trial manager's work list)."""
     now = now or timezone.now()
     susar_unreported = Q(reported_regulator_on__isnull=True) | Q(reported_ethics_on__isnull=True)
     overdue = (
@@ -103,7 +109,7 @@ def overdue_saes(*, user, now=None) -> list[SaeReport]:
         | Q(susar=True, susar_followup_due_at__lt=now, followup_reported_on__isnull=True)
         | Q(susar=True, susar_upgrade_due_at__lt=now, upgrade_reported_on__isnull=True)
     )
-    return list(sae_list(user=user).filter(retired_at__isnull=True).filter(overdue).order_by("due_at")[:50])
+    return sae_list(user=user).filter(retired_at__isnull=True).filter(overdue)
 
 
 def ae_listing(*, user, site: str = "", arm: str = "", grade: str = "", causality: str = "") -> QuerySet[AdverseEvent]:

@@ -62,7 +62,15 @@ def _list_total(client, url) -> int:
 EXPECTED = {
     # Site A: one query open (the other answered); patient 1's resection and patient 2's
     # re-opened demographics in progress.
-    "nurse_a": {"Queries waiting for your answer": 1, "Patients with forms in progress": 2},
+    # Overdue: RAND of patients 1 and 2 (arm B, randomised 30 days ago; RAND has no window, and
+    # cycle 1's closes today: resection 70 days ago + 56 + 14, crf/schedule.py).
+    "nurse_a": {
+        "Re-consents due": 0,
+        "SAEs to report to the sponsor": 0,
+        "Overdue visits": 2,
+        "Queries waiting for your answer": 1,
+        "Patients with forms in progress": 2,
+    },
     # Awaiting SDV: demographics of patient 1 and of site B; changed: patient 2's demographics.
     "monitor": {"Forms awaiting source data verification": 2, "Forms changed since verified": 1},
     # Forms missing: all three patients were randomised 30 days ago, so RAND's window has closed.
@@ -71,13 +79,18 @@ EXPECTED = {
         "Open queries 7–30 days old": 0,
         "Open queries over 30 days old": 0,
         "Patients with forms missing": 3,
+        # Nothing verified stays verified: patient 2's demographics was changed after it.
+        "Verified forms to lock": 0,
     },
     "trial_manager": {
         "Open queries under 7 days old": 2,
         "Open queries 7–30 days old": 0,
         "Open queries over 30 days old": 0,
         "Patients with forms missing": 3,
+        "Overdue SAE reports": 0,
         "Sites to activate": 1,
+        # No site has an activation date (the factories' sites), so no recruitment plan runs.
+        "Sites recruiting behind plan": 0,
     },
 }
 
