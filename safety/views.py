@@ -113,7 +113,7 @@ def _coding_initial(ae):
 @require_POST
 @login_required
 def ae_code(request, trial_number, ae_id):
-    """The coder's MedDRA codes for an AE (data manager as coder)."""
+    """The medical coder's MedDRA codes for an AE."""
     ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
     deny_unless(request.user, Action.MEDDRA_CODE, ae.patient.site)
     form = CodingForm(request.POST)
@@ -125,6 +125,7 @@ def ae_code(request, trial_number, ae_id):
                 llt_code=form.cleaned_data["meddra_llt_code"],
                 pt_code=form.cleaned_data["meddra_pt_code"],
                 version=form.cleaned_data["meddra_version"],
+                reason=form.cleaned_data["reason"],
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -132,6 +133,20 @@ def ae_code(request, trial_number, ae_id):
             messages.success(request, _("Coding saved."))
             return redirect("safety:ae_edit", trial_number=trial_number, ae_id=ae.pk)
     return ae_form(request, trial_number, ae_id, coding_form=form)
+
+
+@login_required
+def coding_list(request):
+    """The medical coder's worklist: AEs to code in MedDRA, and the last ones coded."""
+    deny_unless(request.user, Action.MEDDRA_CODE)
+    return render(
+        request,
+        "safety/coding_list.html",
+        {
+            "to_code": selectors.coding_worklist(user=request.user)[:200],
+            "coded": selectors.coding_worklist(user=request.user, coded=True)[:50],
+        },
+    )
 
 
 @login_required
@@ -310,7 +325,8 @@ def sae_list(request):
     rows = [(r, selectors.sae_clocks(r, now)) for r in reports]
     rows.sort(key=lambda row: (not any(c["state"] == "overdue" for c in row[1]), row[0].due_at))
     can_line_list = can(request.user, Action.LINE_LISTING)
-    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list})
+    can_code = can(request.user, Action.MEDDRA_CODE)
+    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list, "can_code": can_code})
 
 
 @login_required
