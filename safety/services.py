@@ -34,7 +34,7 @@ from .models import (
     ReportingTimelines,
     SaeReport,
 )
-from .terms import ctcae_match
+from .terms import ctcae_match, grade_refusal
 
 PI_MEANING = "I confirm my causality and expectedness assessment"
 CRITERIA = [
@@ -104,6 +104,9 @@ def ae_check(data: dict, *, patient: Patient) -> list[tuple[str, str]]:
                 "hospitalisation (and serious) unless another criterion applies.",
             )
         )
+    # CTCAE v5.0 defines only some grades for some terms (no grade 5 for Nausea, for example).
+    if refusal := grade_refusal(data.get("term") or "", data.get("grade")):
+        errors.append(("grade", refusal))
     if data.get("grade") == 5 and data.get("outcome") != Outcome.FATAL:
         errors.append(("outcome", "A grade 5 event is fatal: the outcome is Fatal."))
     if data.get("outcome") == Outcome.FATAL and data.get("grade") != 5:
@@ -141,7 +144,7 @@ def ae_save(
         match = ctcae_match(data["term"])
         # A CTCAE term is stored as CTCAE spells it; free text stays as typed and waits for coding.
         data = data | (
-            {"term": match[0], "ctcae_soc": match[1], "needs_coding": False}
+            {"term": match.term, "ctcae_soc": match.soc, "needs_coding": False}
             if match
             else {"ctcae_soc": "", "needs_coding": True}
         )

@@ -38,7 +38,7 @@ from .forms import (
     TimelinesForm,
 )
 from .models import AdverseEvent, Causality, ReferenceSafetyInformation, ReportingTimelines
-from .terms import ctcae_terms
+from .terms import ctcae_terms, trial_common_terms
 
 # Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
 
@@ -97,11 +97,20 @@ def ae_form(request, trial_number, ae_id=None, coding_form=None):
             "instance": instance,
             "is_site_staff": is_site_staff,
             "death_record_missing": instance and services.death_record_missing(instance),
-            "ctcae_terms": [term for term, _soc in ctcae_terms().values()],
+            "ctcae_terms": _term_choices(),
             "can_code": bool(instance) and can(request.user, Action.MEDDRA_CODE, patient.site),
             "coding_form": coding_form or CodingForm(initial=_coding_initial(instance)),
         },
     )
+
+
+def _term_choices() -> list[tuple[str, str]]:
+    """(term, label) for the term picker: the trial's common terms first, then NCI's full list."""
+    common = trial_common_terms()
+    first = [(t.term, _("Common in this trial · %(soc)s") % {"soc": t.soc}) for t in common]
+    names = {t.term for t in common}
+    rest = sorted((t.term, t.soc) for t in ctcae_terms().values() if t.term not in names)
+    return first + rest
 
 
 def _coding_initial(ae):

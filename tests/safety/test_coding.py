@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.errors import DomainError, NotPermitted
+from accounts.errors import DomainError
 from accounts.models import AuditEvent, User
 from accounts.roles import TrialRole
 from core.policy import Action, can

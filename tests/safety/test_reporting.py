@@ -591,7 +591,8 @@ def test_the_ae_form_offers_the_ctcae_terms(client, world):
     patient = scheduled_patient(world.site_a)
     client.force_login(world.nurse_a)
     page = client.get(reverse("safety:ae_new", args=[patient.trial_number])).content.decode()
-    assert 'list="ctcae-terms"' in page and '<option value="Platelet count decreased">' in page
+    assert 'list="ctcae-terms"' in page
+    assert '<option value="Platelet count decreased" label="Common in this trial · Investigations">' in page
 
 
 def test_the_first_signing_of_a_session_asks_for_the_user_id_later_ones_the_password(client, world, password):
