@@ -402,7 +402,7 @@ def _page_posts(trial: Trial) -> dict:
         Action.SUSAR_SUBMISSION_RECORD: (reverse("safety:sae_action", args=[trial.report.pk, "submitted"]), {}, True),
         Action.RSI_MANAGE: (reverse("safety:rsi_list"), {}, False),
         Action.MEDDRA_CODE: (
-            reverse("safety:ae_code", args=[p.trial_number, trial.report.adverse_event_id]),
+            reverse("safety:ae_code", args=[trial.report.patient.trial_number, trial.report.adverse_event_id]),
             {"meddra_llt_code": "1"},
             True,
         ),
@@ -494,7 +494,7 @@ def _api_calls(trial: Trial) -> dict:
         Action.EXPORT: ("post", "/api/v1/exports/", {}),
         Action.MEDDRA_CODE: (
             "post",
-            f"/api/v1/patients/{p.trial_number}/adverse-events/{trial.report.adverse_event_id}/coding/",
+            f"/api/v1/patients/{trial.report.patient.trial_number}/adverse-events/{trial.report.adverse_event_id}/coding/",
             {"meddra_llt_code": "10016288", "meddra_pt_code": "10016288", "meddra_version": "27.0"},
         ),
     }
