@@ -15,6 +15,7 @@ NAV_ITEMS = [
     (_("SDV"), "reports:sdv_queue", Action.SDV_QUEUE_VIEW),
     (_("Queries"), "crf:query_list", Action.TRIAL_DATA_VIEW),
     (_("Safety"), "safety:sae_list", Action.TRIAL_DATA_VIEW),
+    (_("MedDRA coding"), "safety:coding_list", Action.MEDDRA_CODE),
     (_("Randomisation"), "randomisation:overview", Action.RANDOMISATION_OVERVIEW),
     (_("Sites"), "sites:site_list", Action.TRIAL_DATA_VIEW),
     (_("Recruitment"), "reports:recruitment", Action.DASHBOARD_RECRUITMENT),

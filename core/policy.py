@@ -156,12 +156,13 @@ class Rule:
 
 SITE_STAFF = frozenset(SiteRole.values)
 INVESTIGATORS = frozenset({SiteRole.PRINCIPAL_INVESTIGATOR, SiteRole.SUB_INVESTIGATOR})
-TM, DM, MON, STAT, SYS = (
+TM, DM, MON, STAT, SYS, CODER = (
     TrialRole.TRIAL_MANAGER,
     TrialRole.DATA_MANAGER,
     TrialRole.MONITOR,
     TrialRole.STATISTICIAN,
     TrialRole.SYSADMIN,
+    TrialRole.MEDICAL_CODER,
 )
 DATA_ROLES = frozenset({TM, DM, MON, STAT})
 _DELEGATION = "Protocol, Delegation (GCP); ICH E6(R3) 2.3"
@@ -173,10 +174,10 @@ def _rule(trial=(), site=(), duty=None, *, refusal: str, source: str = "") -> Ru
 
 POLICY: dict[Action, Rule] = {
     Action.TRIAL_DATA_VIEW: _rule(
-        DATA_ROLES,
+        (*DATA_ROLES, CODER),
         SITE_STAFF,
         refusal="You have no role that sees trial data.",
-        source="Protocol: the system administrator sees no trial data",
+        source="Protocol: the system administrator sees no trial data; the coder reads the AEs it codes",
     ),
     Action.SCREENING_LOG_ADD: _rule(
         (),
@@ -308,7 +309,11 @@ POLICY: dict[Action, Rule] = {
     Action.SUSAR_SUBMISSION_RECORD: _rule((TM,), refusal="Regulatory submissions are recorded by the trial manager."),
     Action.LINE_LISTING: _rule(DATA_ROLES, refusal="Line listings are for the sponsor team."),
     Action.TIMELINES_MANAGE: _rule((TM,), refusal="The reporting timelines are set by the trial manager (sponsor)."),
-    Action.MEDDRA_CODE: _rule((DM,), refusal="MedDRA coding is done by the coder (data management)."),
+    Action.MEDDRA_CODE: _rule(
+        (CODER,),
+        refusal="MedDRA coding is done by the medical coder.",
+        source="ICH E2B(R3); MedDRA Term Selection: Points to Consider (coding by a trained coder)",
+    ),
     Action.RSI_VIEW: _rule((TM, DM, MON), refusal="Reference Safety Information versions are for the sponsor team."),
     Action.RSI_MANAGE: _rule((TM,), refusal="RSI versions are added by the trial manager."),
     Action.DATASET_VIEW: _rule((DM, TM), refusal="The dataset lock page is for the data manager and trial manager."),

@@ -17,6 +17,9 @@ class TrialRole(models.TextChoices):
     DATA_MANAGER = "data_manager", _("Data manager")
     MONITOR = "monitor", _("Monitor")
     STATISTICIAN = "statistician", _("Statistician")
+    # Codes verbatim AE terms in MedDRA: a duty of its own, not the data manager's (ICH E2B(R3);
+    # MedDRA Term Selection: Points to Consider, coding by trained coders).
+    MEDICAL_CODER = "medical_coder", _("Medical coder")
     SYSADMIN = "sysadmin", _("System administrator")
 
 
@@ -29,9 +32,15 @@ class SiteRole(models.TextChoices):
 
 
 # Trial-wide roles that read trial data at every site. The system administrator manages accounts
-# and sees no trial data (least privilege).
+# and sees no trial data (least privilege). The medical coder codes the AEs of every site.
 ALL_SITES_ROLES = frozenset(
-    {TrialRole.TRIAL_MANAGER, TrialRole.DATA_MANAGER, TrialRole.MONITOR, TrialRole.STATISTICIAN}
+    {
+        TrialRole.TRIAL_MANAGER,
+        TrialRole.DATA_MANAGER,
+        TrialRole.MONITOR,
+        TrialRole.STATISTICIAN,
+        TrialRole.MEDICAL_CODER,
+    }
 )
 # Site roles allowed to act as investigator (eligibility confirmation, SAE assessment, sign-off).
 INVESTIGATOR_ROLES = frozenset({SiteRole.PRINCIPAL_INVESTIGATOR, SiteRole.SUB_INVESTIGATOR})

@@ -15,6 +15,7 @@ SHORT = {
     TrialRole.DATA_MANAGER: "DM",
     TrialRole.MONITOR: "Monitor",
     TrialRole.STATISTICIAN: "Stats",
+    TrialRole.MEDICAL_CODER: "Coder",
     TrialRole.SYSADMIN: "Admin",
 }
 ROLE_COLUMNS: list[tuple[str, str, str]] = [

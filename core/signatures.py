@@ -223,8 +223,20 @@ def signatures_invalidate_stale(*, obj: models.Model, actor: User | None, reason
     """Invalidate every valid signature over ``obj`` whose signed content no longer matches it."""
     digest = content_digest(obj)
     stale = list(signatures_for(obj).filter(invalidated_at__isnull=True).exclude(content_hash=digest))
+    return _invalidate(obj=obj, signatures=stale, actor=actor, reason=reason)
+
+
+def signatures_invalidate(*, obj: models.Model, actor: User | None, reason: str) -> list[Signature]:
+    """Invalidate every valid signature over ``obj`` although its content still matches: for a
+    change a rule says voids the signature without being part of the signed content (a MedDRA
+    re-code of the event an SAE report reports)."""
+    valid = list(signatures_for(obj).filter(invalidated_at__isnull=True))
+    return _invalidate(obj=obj, signatures=valid, actor=actor, reason=reason)
+
+
+def _invalidate(*, obj: models.Model, signatures: list[Signature], actor: User | None, reason: str) -> list[Signature]:
     now = timezone.now()
-    for signature in stale:
+    for signature in signatures:
         signature.invalidated_at = now
         signature.invalidated_by = actor if getattr(actor, "pk", None) else None
         signature.invalidated_reason = f"Record changed after signing: {reason}"
@@ -237,7 +249,7 @@ def signatures_invalidate_stale(*, obj: models.Model, actor: User | None, reason
             reason=reason,
             detail={"signature_id": signature.pk},
         )
-    return stale
+    return signatures
 
 
 def signature_status(*, obj: models.Model) -> list[tuple[Signature, bool]]:

@@ -31,6 +31,11 @@ urlpatterns = [
     path(P + "forms/<str:form_code>/", crf_api.PatientForm.as_view(), name="api-patient-form"),
     path(P + "adverse-events/", safety_api.PatientAdverseEvents.as_view(), name="api-patient-aes"),
     path(P + "adverse-events/<int:ae_id>/", safety_api.PatientAdverseEvent.as_view(), name="api-patient-ae"),
+    path(
+        P + "adverse-events/<int:ae_id>/coding/",
+        safety_api.PatientAdverseEventCoding.as_view(),
+        name="api-patient-ae-coding",
+    ),
     path("v1/queries/", crf_api.QueryList.as_view(), name="api-queries"),
     path("v1/queries/<int:query_id>/<str:action>/", crf_api.QueryAction.as_view(), name="api-query-action"),
     path("v1/exports/", reports_api.ExportList.as_view(), name="api-exports"),

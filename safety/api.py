@@ -11,6 +11,9 @@ from . import services
 from .access import access_ae
 from .models import AdverseEvent
 
+# The coder's fields: read here, written only through the coding endpoint (medical coder).
+CODING_FIELDS = ("ctcae_soc", "needs_coding", "meddra_llt_code", "meddra_pt_code", "meddra_version", "coded_at")
+
 
 class AdverseEventSerializer(serializers.ModelSerializer):
     sae_report_ids = serializers.SerializerMethodField()
@@ -25,9 +28,10 @@ class AdverseEventSerializer(serializers.ModelSerializer):
             *AdverseEvent.SIGNED_WITH_SAE,
             "sae_report_ids",
             "sae_reports",
+            *CODING_FIELDS,
             "version",
         ]
-        read_only_fields = ["id", "sae_report_ids", "sae_reports", "version"]
+        read_only_fields = ["id", "sae_report_ids", "sae_reports", *CODING_FIELDS, "version"]
 
     def get_sae_report_ids(self, ae) -> list[int]:
         return [r.pk for r in ae.sae_reports.all()]
@@ -100,5 +104,37 @@ class PatientAdverseEvent(APIView):
             instance=ae,
             reason=reason,
             expected_version=expected_version,
+        )
+        return Response(AdverseEventSerializer(ae).data)
+
+
+class AdverseEventCodingSerializer(serializers.Serializer):
+    meddra_llt_code = serializers.CharField(max_length=8, help_text="MedDRA lowest level term code (8 digits)")
+    meddra_pt_code = serializers.CharField(max_length=8, help_text="MedDRA preferred term code (8 digits)")
+    meddra_version = serializers.CharField(max_length=10, help_text="MedDRA version, for example 27.1")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, help_text="needed for a re-code, which voids the PI's SAE signature"
+    )
+
+
+class PatientAdverseEventCoding(APIView):
+    @extend_schema(
+        request=AdverseEventCodingSerializer,
+        responses={200: AdverseEventSerializer, **ERRORS},
+        summary="Code an AE in MedDRA (medical coder; a re-code voids the PI's SAE signature)",
+    )
+    def post(self, request, trial_number, ae_id):
+        ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
+        require(request.user, Action.MEDDRA_CODE, ae.patient.site)
+        body = AdverseEventCodingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = body.validated_data
+        ae = services.ae_code(
+            ae=ae,
+            actor=request.user,
+            llt_code=values["meddra_llt_code"],
+            pt_code=values["meddra_pt_code"],
+            version=values["meddra_version"],
+            reason=values.get("reason", ""),
         )
         return Response(AdverseEventSerializer(ae).data)

@@ -192,3 +192,9 @@ class CodingForm(forms.Form):
     meddra_llt_code = forms.CharField(label=_("MedDRA LLT code"), max_length=8)
     meddra_pt_code = forms.CharField(label=_("MedDRA PT code"), max_length=8)
     meddra_version = forms.CharField(label=_("MedDRA version"), max_length=10)
+    reason = forms.CharField(
+        label=_("Reason for a re-code"),
+        required=False,
+        max_length=500,
+        help_text=_("Needed when a code is replaced; a re-code voids the PI's SAE signature."),
+    )

@@ -89,6 +89,16 @@ def casebook_parts(patient):
         yield "sae_report", report
 
 
+def coding_worklist(*, user, coded: bool = False) -> QuerySet[AdverseEvent]:
+    """The medical coder's worklist: AEs of the user's sites still to be coded (free text, or a
+    term changed since coding), oldest first; with ``coded`` the ones already coded, newest first."""
+    events = AdverseEvent.objects.visible_to(user).filter(retired_at__isnull=True)
+    events = events.select_related("patient__site", "coded_by")
+    if coded:
+        return events.filter(needs_coding=False).exclude(meddra_llt_code="").order_by("-coded_at")
+    return events.filter(needs_coding=True).order_by("onset_date", "pk")
+
+
 def sae_list(*, user) -> QuerySet[SaeReport]:
     return SaeReport.objects.visible_to(user).select_related("adverse_event__patient__site", "reviewed_by")
 

@@ -17,6 +17,7 @@ from core.signatures import (
     signature_apply,
     signature_status,
     signature_verify,
+    signatures_invalidate,
     signatures_invalidate_stale,
 )
 from core.validators import is_in_future
@@ -34,7 +35,7 @@ from .models import (
     ReportingTimelines,
     SaeReport,
 )
-from .terms import ctcae_match
+from .terms import ctcae_match, grade_refusal
 
 PI_MEANING = "I confirm my causality and expectedness assessment"
 CRITERIA = [
@@ -103,6 +104,9 @@ def ae_check(data: dict, *, patient: Patient) -> list[tuple[str, str]]:
                 "hospitalisation (and serious) unless another criterion applies.",
             )
         )
+    # CTCAE v5.0 defines only some grades for some terms (no grade 5 for Nausea, for example).
+    if refusal := grade_refusal(data.get("term") or "", data.get("grade")):
+        errors.append(("grade", refusal))
     if data.get("grade") == 5 and data.get("outcome") != Outcome.FATAL:
         errors.append(("outcome", "A grade 5 event is fatal: the outcome is Fatal."))
     if data.get("outcome") == Outcome.FATAL and data.get("grade") != 5:
@@ -140,7 +144,7 @@ def ae_save(
         match = ctcae_match(data["term"])
         # A CTCAE term is stored as CTCAE spells it; free text stays as typed and waits for coding.
         data = data | (
-            {"term": match[0], "ctcae_soc": match[1], "needs_coding": False}
+            {"term": match.term, "ctcae_soc": match.soc, "needs_coding": False}
             if match
             else {"ctcae_soc": "", "needs_coding": True}
         )
@@ -511,15 +515,31 @@ MEDDRA_CODE = re.compile(r"^1\d{7}$")
 
 
 @transaction.atomic
-def ae_code(*, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, version: str) -> AdverseEvent:
-    """The coder records the MedDRA LLT and PT codes and the MedDRA version (data manager as coder)."""
+def ae_code(
+    *, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, version: str, reason: str = ""
+) -> AdverseEvent:
+    """The medical coder records the MedDRA LLT and PT codes and the MedDRA version.
+
+    The history row keeps who, when, the old and the new codes and the reason. Coding an uncoded
+    term adds no judgement to what the PI signed (the verbatim term). A re-code (a code already
+    recorded replaced by another) needs a reason and voids the PI's signature on the event's SAE
+    reports: the protocol lists what the signature covers and is silent on MedDRA codes, so the
+    safer reading is taken that a changed code may change what the SAE is reported as.
+    """
     require(actor, Action.MEDDRA_CODE, ae.patient.site)
     for field, code in (("meddra_llt_code", llt_code), ("meddra_pt_code", pt_code)):
         if not MEDDRA_CODE.match(code or ""):
             raise DomainError("A MedDRA code has 8 digits and starts with 1.", field=field)
     if not re.match(r"^\d{1,2}\.\d$", version or ""):
         raise DomainError("Give the MedDRA version, for example 27.1.", field="meddra_version")
-    return record_update(
+    recoded = bool(ae.meddra_llt_code or ae.meddra_pt_code) and (
+        (ae.meddra_llt_code, ae.meddra_pt_code) != (llt_code, pt_code)
+    )
+    reason = (reason or "").strip()
+    if recoded and not reason:
+        raise DomainError("Give the reason for the re-code (it voids the PI's SAE signature).", field="reason")
+    note = f"MedDRA coding ({version})" + (f": {reason}" if reason else "")
+    ae = record_update(
         obj=ae,
         data={
             "meddra_llt_code": llt_code,
@@ -530,5 +550,9 @@ def ae_code(*, ae: AdverseEvent, actor: User, llt_code: str, pt_code: str, versi
             "coded_at": timezone.now(),
         },
         actor=actor,
-        reason=f"MedDRA coding ({version})",
+        reason=note,
     )
+    if recoded:
+        for report in SaeReport.objects.filter(adverse_event=ae).order_by("number"):
+            signatures_invalidate(obj=report, actor=actor, reason=f"MedDRA re-code of the event: {reason}")
+    return ae

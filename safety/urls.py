@@ -13,6 +13,7 @@ urlpatterns = [
     path("listing/", views.listing, name="listing"),
     path("line-listing/", views.line_listing, name="line_listing"),
     path("rsi/", views.rsi_list, name="rsi_list"),
+    path("coding/", views.coding_list, name="coding_list"),
     path("timelines/", views.timelines, name="timelines"),
     path("patients/<str:trial_number>/aes/", views.ae_list, name="ae_list"),
     path("patients/<str:trial_number>/aes/new/", views.ae_form, name="ae_new"),

@@ -38,7 +38,7 @@ from .forms import (
     TimelinesForm,
 )
 from .models import AdverseEvent, Causality, ReferenceSafetyInformation, ReportingTimelines
-from .terms import ctcae_terms
+from .terms import ctcae_terms, trial_common_terms
 
 # Trial-wide roles that read the trial's SUSAR/SAE line listings (DSUR, DMC) and the timelines.
 
@@ -97,11 +97,20 @@ def ae_form(request, trial_number, ae_id=None, coding_form=None):
             "instance": instance,
             "is_site_staff": is_site_staff,
             "death_record_missing": instance and services.death_record_missing(instance),
-            "ctcae_terms": [term for term, _soc in ctcae_terms().values()],
+            "ctcae_terms": _term_choices(),
             "can_code": bool(instance) and can(request.user, Action.MEDDRA_CODE, patient.site),
             "coding_form": coding_form or CodingForm(initial=_coding_initial(instance)),
         },
     )
+
+
+def _term_choices() -> list[tuple[str, str]]:
+    """(term, label) for the term picker: the trial's common terms first, then NCI's full list."""
+    common = trial_common_terms()
+    first = [(t.term, _("Common in this trial · %(soc)s") % {"soc": t.soc}) for t in common]
+    names = {t.term for t in common}
+    rest = sorted((t.term, t.soc) for t in ctcae_terms().values() if t.term not in names)
+    return first + rest
 
 
 def _coding_initial(ae):
@@ -113,7 +122,7 @@ def _coding_initial(ae):
 @require_POST
 @login_required
 def ae_code(request, trial_number, ae_id):
-    """The coder's MedDRA codes for an AE (data manager as coder)."""
+    """The medical coder's MedDRA codes for an AE."""
     ae = access_ae(user=request.user, trial_number=trial_number, ae_id=ae_id)
     deny_unless(request.user, Action.MEDDRA_CODE, ae.patient.site)
     form = CodingForm(request.POST)
@@ -125,6 +134,7 @@ def ae_code(request, trial_number, ae_id):
                 llt_code=form.cleaned_data["meddra_llt_code"],
                 pt_code=form.cleaned_data["meddra_pt_code"],
                 version=form.cleaned_data["meddra_version"],
+                reason=form.cleaned_data["reason"],
             )
         except DomainError as exc:
             form_add_domain_error(form, exc)
@@ -132,6 +142,20 @@ def ae_code(request, trial_number, ae_id):
             messages.success(request, _("Coding saved."))
             return redirect("safety:ae_edit", trial_number=trial_number, ae_id=ae.pk)
     return ae_form(request, trial_number, ae_id, coding_form=form)
+
+
+@login_required
+def coding_list(request):
+    """The medical coder's worklist: AEs to code in MedDRA, and the last ones coded."""
+    deny_unless(request.user, Action.MEDDRA_CODE)
+    return render(
+        request,
+        "safety/coding_list.html",
+        {
+            "to_code": selectors.coding_worklist(user=request.user)[:200],
+            "coded": selectors.coding_worklist(user=request.user, coded=True)[:50],
+        },
+    )
 
 
 @login_required
@@ -310,7 +334,8 @@ def sae_list(request):
     rows = [(r, selectors.sae_clocks(r, now)) for r in reports]
     rows.sort(key=lambda row: (not any(c["state"] == "overdue" for c in row[1]), row[0].due_at))
     can_line_list = can(request.user, Action.LINE_LISTING)
-    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list})
+    can_code = can(request.user, Action.MEDDRA_CODE)
+    return render(request, "safety/sae_list.html", {"rows": rows, "can_line_list": can_line_list, "can_code": can_code})
 
 
 @login_required

@@ -305,6 +305,7 @@ PAGES = {
     Action.ACCOUNT_MANAGE: "accounts:user_list",
     Action.RANDOMISATION_SETUP: "randomisation:config",
     Action.LINE_LISTING: "safety:line_listing",
+    Action.MEDDRA_CODE: "safety:coding_list",
 }
 # Actions proven elsewhere, with the test that does it.
 ELSEWHERE = {
@@ -400,6 +401,11 @@ def _page_posts(trial: Trial) -> dict:
         Action.SPONSOR_REVIEW: (reverse("safety:sae_action", args=[trial.report.pk, "review"]), {}, True),
         Action.SUSAR_SUBMISSION_RECORD: (reverse("safety:sae_action", args=[trial.report.pk, "submitted"]), {}, True),
         Action.RSI_MANAGE: (reverse("safety:rsi_list"), {}, False),
+        Action.MEDDRA_CODE: (
+            reverse("safety:ae_code", args=[trial.report.patient.trial_number, trial.report.adverse_event_id]),
+            {"meddra_llt_code": "1"},
+            True,
+        ),
         Action.DATASET_LOCK: (reverse("reports:dataset"), {"action": "lock", "reason": "M"}, False),
         Action.LAB_RANGES_MANAGE: (reverse("crf:reference_ranges"), {}, False),
         Action.DATASET_UNLOCK: (reverse("reports:dataset"), {"action": "unlock", "reason": "M"}, False),
@@ -420,10 +426,10 @@ def _page_posts(trial: Trial) -> dict:
 
 def test_every_write_action_has_a_page_post():
     # The statistician's set-up pages are GET-proven in PAGES; every other write is offered by a page.
-    # MedDRA coding and the reporting timelines came with issue 24; their pages are proven there.
+    # The reporting timelines came with issue 24; their page is proven there.
     # The statistician approves an unlock with `lock_dataset --approve-unlock` (the dataset page is the
     # data manager's and trial manager's); the service attempt above proves the rule.
-    later = {Action.RANDOMISATION_SETUP, Action.MEDDRA_CODE, Action.TIMELINES_MANAGE, Action.DATASET_UNLOCK_APPROVE}
+    later = {Action.RANDOMISATION_SETUP, Action.TIMELINES_MANAGE, Action.DATASET_UNLOCK_APPROVE}
     assert set(ATTEMPTS) - later <= set(_PAGE_POST_ACTIONS)
 
 
@@ -434,7 +440,8 @@ _PAGE_POST_ACTIONS = [
     Action.CRF_ENTER, Action.SAMPLE_ENTER, Action.CRF_COMPLETE, Action.SDV, Action.FORM_LOCK, Action.FORM_UNLOCK,
     Action.QUERY_RAISE, Action.QUERY_ANSWER, Action.QUERY_CLOSE, Action.CASEBOOK_SIGN, Action.AE_REPORT,
     Action.SAE_ASSESS_SIGN, Action.SPONSOR_REVIEW, Action.SUSAR_SUBMISSION_RECORD, Action.RSI_MANAGE,
-    Action.DATASET_LOCK, Action.DATASET_UNLOCK, Action.EXPORT, Action.BLANK_CRF_BOOK, Action.SITE_REGISTER,
+    Action.MEDDRA_CODE, Action.DATASET_LOCK, Action.DATASET_UNLOCK, Action.EXPORT, Action.BLANK_CRF_BOOK,
+    Action.SITE_REGISTER,
     Action.SITE_ACTIVATE, Action.DELEGATION_MANAGE, Action.DELEGATION_SIGN, Action.ACCOUNT_MANAGE,
     Action.ACCOUNT_DEACTIVATE,
 ]  # fmt: skip
@@ -485,12 +492,17 @@ def _api_calls(trial: Trial) -> dict:
         Action.QUERY_ANSWER: ("post", f"/api/v1/queries/{trial.query.pk}/answer/", {"text": "Matrix"}),
         Action.QUERY_CLOSE: ("post", f"/api/v1/queries/{trial.query.pk}/close/", {"text": "Matrix"}),
         Action.EXPORT: ("post", "/api/v1/exports/", {}),
+        Action.MEDDRA_CODE: (
+            "post",
+            f"/api/v1/patients/{trial.report.patient.trial_number}/adverse-events/{trial.report.adverse_event_id}/coding/",
+            {"meddra_llt_code": "10016288", "meddra_pt_code": "10016288", "meddra_version": "27.0"},
+        ),
     }
 
 
 _API_ACTIONS = [
     Action.PATIENT_REGISTER, Action.CONSENT_RECORD, Action.ELIGIBILITY_ASSESS, Action.RANDOMISE, Action.CRF_ENTER,
-    Action.AE_REPORT, Action.QUERY_ANSWER, Action.QUERY_CLOSE, Action.EXPORT,
+    Action.AE_REPORT, Action.QUERY_ANSWER, Action.QUERY_CLOSE, Action.EXPORT, Action.MEDDRA_CODE,
 ]  # fmt: skip
 
 

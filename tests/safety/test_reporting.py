@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from accounts.api_tokens import api_token_create
 from accounts.models import AuditEvent, User
 from core.errors import DomainError, NotPermitted
-from core.roles import SiteRole
+from core.roles import SiteRole, TrialRole
 from core.signatures import signature_status
 from crf import services as crf_services
 from crf.models import Demographics, EndOfStudy
@@ -30,6 +30,7 @@ from safety.documents import build_sae_report
 from safety.escalations import report_stages
 from safety.models import AdverseEvent, ReferenceSafetyInformation, SaeEscalation, SaeReport
 from sites.models import Delegation
+from tests.accounts.factories import UserFactory
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import EligibilityAssessmentFactory, eligible_answers
 from tests.safety.factories import rsi, serious_ae
@@ -559,18 +560,22 @@ def test_a_ctcae_term_is_recognised_and_free_text_is_flagged_for_coding(world):
 
 
 def test_the_coder_fills_meddra_codes_which_void_no_signature(client, world, password):
+    """First coding of a verbatim term (ICH E2B(R3): coded by the medical coder, not data management)."""
     report = _signed(world, password, term="Small bowel obstruction")
     ae = report.adverse_event
+    coder = UserFactory(trial_role=TrialRole.MEDICAL_CODER)
     with pytest.raises(NotPermitted):
         services.ae_code(ae=ae, actor=world.nurse_a, llt_code="10041101", pt_code="10041101", version="27.1")
+    with pytest.raises(NotPermitted):  # the data manager no longer codes
+        services.ae_code(ae=ae, actor=world.data_manager, llt_code="10041101", pt_code="10041101", version="27.1")
     with pytest.raises(DomainError):
-        services.ae_code(ae=ae, actor=world.data_manager, llt_code="123", pt_code="10041101", version="27.1")
-    client.force_login(world.data_manager)
+        services.ae_code(ae=ae, actor=coder, llt_code="123", pt_code="10041101", version="27.1")
+    client.force_login(coder)
     url = reverse("safety:ae_code", args=[ae.patient.trial_number, ae.pk])
     response = client.post(url, {"meddra_llt_code": "10041101", "meddra_pt_code": "10041101", "meddra_version": "27.1"})
     assert response.status_code == 302
     ae.refresh_from_db()
-    assert ae.meddra_llt_code == "10041101" and ae.coded_by == world.data_manager and not ae.needs_coding
+    assert ae.meddra_llt_code == "10041101" and ae.coded_by == coder and not ae.needs_coding
     assert services.pi_signed(SaeReport.objects.get(pk=report.pk))  # coding is not the PI's data
     # A new term from the site needs coding again.
     services.ae_save(patient=ae.patient, actor=world.nurse_a, instance=ae, data={"term": "Ileus"}, reason="CT")
@@ -578,13 +583,16 @@ def test_the_coder_fills_meddra_codes_which_void_no_signature(client, world, pas
     assert ae.meddra_llt_code == "" and ae.ctcae_soc == "Gastrointestinal disorders"
     client.force_login(world.nurse_a)
     assert client.post(url, {"meddra_llt_code": "1"}).status_code == 403
+    client.force_login(world.data_manager)
+    assert client.post(url, {"meddra_llt_code": "10041101"}).status_code == 403
 
 
 def test_the_ae_form_offers_the_ctcae_terms(client, world):
     patient = scheduled_patient(world.site_a)
     client.force_login(world.nurse_a)
     page = client.get(reverse("safety:ae_new", args=[patient.trial_number])).content.decode()
-    assert 'list="ctcae-terms"' in page and '<option value="Platelet count decreased">' in page
+    assert 'list="ctcae-terms"' in page
+    assert '<option value="Platelet count decreased" label="Common in this trial · Investigations">' in page
 
 
 def test_the_first_signing_of_a_session_asks_for_the_user_id_later_ones_the_password(client, world, password):

@@ -25,6 +25,7 @@ ACCOUNTS = [
     ("dm", "Daniel Mercer", TrialRole.DATA_MANAGER),
     ("monitor", "Mona Ito", TrialRole.MONITOR),
     ("stats", "Stefan Lindqvist", TrialRole.STATISTICIAN),
+    ("coder", "Carla Odum", TrialRole.MEDICAL_CODER),
     ("admin", "Ada Minsky", TrialRole.SYSADMIN),
     ("pi.gb01", "Dr Priya Iyer", ""),
     ("nurse.gb01", "Nora Green", ""),
