@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from . import derivations
-from .models import Demographics, Laboratory, LutatheraDosing
+from . import derivations, scoring
+from .models import Demographics, Laboratory, LutatheraDosing, QualityOfLife
 from .models.reference_ranges import limits_in_force
 
 # Visits whose laboratory panel can be the baseline, per arm: the last value before cycle 1 for arm
@@ -129,6 +129,8 @@ def form_derived_fields(model, merged: dict, *, patient, visit) -> dict:
         return laboratory_derive(merged, patient=patient, visit=visit)
     if model is Demographics:
         return {"bmi": derivations.bmi(merged.get("height_cm"), merged.get("weight_kg"))}
+    if model is QualityOfLife:
+        return scoring.quality_of_life_derived({n: merged.get(f"q{n}") for n in scoring.QLQ_ITEMS})
     return {}
 
 
