@@ -10,8 +10,8 @@ import datetime as dt
 
 from crf.models.reference_ranges import limits_in_force
 
-from . import derivations
-from .models import Demographics, Laboratory, LutatheraDosing
+from . import derivations, scoring
+from .models import Demographics, Laboratory, LutatheraDosing, QualityOfLife
 
 # Visits whose laboratory panel can be the baseline, per arm: the last value before cycle 1 for arm
 # B (the randomisation/baseline panel or the cycle 1 pre-dose bloods), the baseline visit for arm A
@@ -130,6 +130,8 @@ def form_derived_fields(model, merged: dict, *, patient, visit) -> dict:
         return laboratory_derive(merged, patient=patient, visit=visit)
     if model is Demographics:
         return {"bmi": derivations.bmi(merged.get("height_cm"), merged.get("weight_kg"))}
+    if model is QualityOfLife:
+        return scoring.quality_of_life_derived({n: merged.get(f"q{n}") for n in scoring.QLQ_ITEMS})
     return {}
 
 

@@ -1,11 +1,15 @@
-"""Scores derived from entered data: the WHO grade of a NET and the EORTC QLQ-C30 scales.
+"""Scores derived from entered data: the WHO grade of a NET, the EORTC QLQ-C30 scales and summary
+score, and the QLQ-GI.NET21 module scored by the same formulas from its configured scale map.
 
 Pure functions (no models) so each rule is tested on its own against hand-computed values.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
 
 # The WHO-grade rule lives with eligibility, which needs it for stratification; the CRFs reuse it.
 from patients.grading import grade_disagreement, who_grade  # noqa: F401 - re-exported for the CRFs
@@ -31,13 +35,20 @@ QLQ_C30_SCALES: dict[str, tuple[str, str, tuple[int, ...]]] = {
 }
 
 
+# The QLQ-GI.NET21 module's 21 items are numbered 31–51, after the C30 (protocol CRF 14); every
+# item is answered 1–4 (not at all … very much), as in the C30 items 1–28.
+QLQ_C30_ITEMS = range(1, 31)
+QLQ_GINET21_ITEMS = range(31, 52)
+QLQ_ITEMS = range(1, 52)
+
+
 def item_range(item: int) -> tuple[int, int]:
     return (1, 7) if item in (29, 30) else (1, 4)
 
 
 def validate_qlq_response(item: int, value) -> str | None:
-    if not 1 <= item <= 30:
-        return f"The QLQ-C30 has items 1–30, not {item}."
+    if item not in QLQ_ITEMS:
+        return f"The QLQ-C30 has items 1–30 and the QLQ-GI.NET21 items 31–51, not {item}."
     if value is None:
         return None
     low, high = item_range(item)
@@ -46,25 +57,37 @@ def validate_qlq_response(item: int, value) -> str | None:
     return None
 
 
-def qlq_c30_scores(responses: dict[int, int | None], *, rounded: bool = True) -> dict[str, Decimal | None]:
-    """Scores 0–100 per the EORTC scoring manual, as Decimals rounded to one place (``rounded``) or
-    unrounded (to compute the summary score from, as the EORTC summary-score guidance does).
+def _score(kind: str, raw: Decimal, span: Decimal) -> Decimal:
+    """EORTC scoring manual: functional 100 × (1 − (RS − 1)/range); symptom and global health
+    100 × (RS − 1)/range."""
+    return (1 - (raw - 1) / span) * 100 if kind == "functional" else (raw - 1) / span * 100
+
+
+def scale_scores(
+    responses: dict[int, int | None], scales: dict[str, tuple[str, str, tuple[int, ...]]], *, rounded: bool = True
+) -> dict[str, Decimal | None]:
+    """Scores 0–100 of ``scales`` (code -> (label, kind, items)) per the EORTC scoring manual, as
+    Decimals rounded to one place (``rounded``) or unrounded.
 
     RS is the mean of the answered items; a scale is missing when fewer than half of its items are
-    answered. Functional scales: 100 × (1 − (RS − 1)/range); symptom scales and global health:
-    100 × (RS − 1)/range.
+    answered (the manual's half rule).
     """
     scores: dict[str, Decimal | None] = {}
-    for code, (_label, kind, items) in QLQ_C30_SCALES.items():
+    for code, (_label, kind, items) in scales.items():
         answered = [Decimal(responses[i]) for i in items if responses.get(i) is not None]
         if len(answered) * 2 < len(items):
             scores[code] = None
             continue
         raw = sum(answered) / len(answered)
-        span = Decimal(item_range(items[0])[1] - 1)
-        score = (1 - (raw - 1) / span) * 100 if kind == "functional" else (raw - 1) / span * 100
+        score = _score(kind, raw, Decimal(item_range(items[0])[1] - 1))
         scores[code] = score.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP) if rounded else score
     return scores
+
+
+def qlq_c30_scores(responses: dict[int, int | None], *, rounded: bool = True) -> dict[str, Decimal | None]:
+    """The 15 QLQ-C30 scales (``scale_scores``); unrounded to compute the summary score from, as the
+    EORTC summary-score guidance does."""
+    return scale_scores(responses, QLQ_C30_SCALES, rounded=rounded)
 
 
 def qlq_c30_summary_score(scores: dict[str, Decimal | None]) -> Decimal | None:
@@ -84,3 +107,67 @@ def qlq_c30_summary(responses: dict[int, int | None]) -> Decimal | None:
     """The summary score from the responses: computed from the unrounded scale scores, rounded once
     at the end (rounding each of 13 scales first can move the result by 0.1)."""
     return qlq_c30_summary_score(qlq_c30_scores(responses, rounded=False))
+
+
+# --- QLQ-GI.NET21 ------------------------------------------------------------------------------
+# The item-to-scale map is configuration data with its source (protocol CRF 14), kept in
+# crf/config/qlq_ginet21_scales.json so the statistician can enter the map of the EORTC scoring
+# manual without a code change. Its "scales" stay empty until it is taken from the manual: a map
+# guessed from memory would silently mis-score every patient's module.
+GINET21_CONFIG = Path(__file__).resolve().parent / "config" / "qlq_ginet21_scales.json"
+GINET21_KINDS = ("symptom", "functional")
+
+
+class ScaleMapError(ValueError):
+    pass
+
+
+def parse_ginet21_scales(config: dict) -> dict[str, tuple[str, str, tuple[int, ...]]]:
+    """The scale map of a GI.NET21 configuration, checked: each scale has a label, a kind (symptom
+    or functional) and items among 31–51, no item is in two scales, and a map names its source."""
+    scales = config.get("scales") or {}
+    if scales and not str(config.get("source", "")).strip():
+        raise ScaleMapError("A QLQ-GI.NET21 scale map must cite its source (the EORTC scoring manual).")
+    parsed: dict[str, tuple[str, str, tuple[int, ...]]] = {}
+    seen: dict[int, str] = {}
+    for code, spec in scales.items():
+        label, kind, items = spec.get("label", ""), spec.get("kind"), tuple(spec.get("items", ()))
+        if kind not in GINET21_KINDS:
+            raise ScaleMapError(f"Scale {code}: kind must be one of {', '.join(GINET21_KINDS)}, not {kind!r}.")
+        if not items or any(item not in QLQ_GINET21_ITEMS for item in items):
+            raise ScaleMapError(f"Scale {code}: items must be among 31–51, not {list(items)}.")
+        for item in items:
+            if item in seen:
+                raise ScaleMapError(f"Item {item} is in scales {seen[item]} and {code}.")
+            seen[item] = code
+        parsed[code] = (str(label or code), kind, items)
+    return parsed
+
+
+@cache
+def ginet21_scales() -> dict[str, tuple[str, str, tuple[int, ...]]]:
+    """The configured QLQ-GI.NET21 scale map (empty until the EORTC manual's map is entered)."""
+    return parse_ginet21_scales(json.loads(GINET21_CONFIG.read_text(encoding="utf-8")))
+
+
+def qlq_ginet21_scores(
+    responses: dict[int, int | None], *, scales: dict | None = None, rounded: bool = True
+) -> dict[str, Decimal | None]:
+    """The GI.NET21 scales of the configured map (or ``scales``), by the same EORTC formulas."""
+    return scale_scores(responses, ginet21_scales() if scales is None else scales, rounded=rounded)
+
+
+# Stored with the form (QualityOfLife.DERIVED_FIELDS): each C30 scale and the summary score.
+def c30_field(code: str) -> str:
+    return f"c30_{code.lower()}"
+
+
+C30_SUMMARY_FIELD = "c30_summary"
+
+
+def quality_of_life_derived(responses: dict[int, int | None]) -> dict[str, Decimal | None]:
+    """The stored derived fields of the quality-of-life form: the 15 C30 scales rounded to one
+    place, and the summary score computed from the unrounded scales."""
+    out: dict[str, Decimal | None] = {c30_field(code): score for code, score in qlq_c30_scores(responses).items()}
+    out[C30_SUMMARY_FIELD] = qlq_c30_summary(responses)
+    return out

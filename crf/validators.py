@@ -531,13 +531,14 @@ def _agrees_with_eligibility(data, patient, result) -> None:
 
 class QualityOfLifeValidator(CrfValidator):
     CHECKS = [
-        "Hard: a completion date with no item answered.",
-        "Soft: fewer than 15 of 30 items answered.",
+        "Hard: a completion date with no item answered (QLQ-C30 items 1–30, QLQ-GI.NET21 items 31–51).",
+        "Soft: fewer than 15 of the 30 QLQ-C30 items answered.",
     ]
 
     def rules(self, data, *, patient, visit, result):
         answered = [n for n in range(1, 31) if data.get(f"q{n}") is not None]
-        if data.get("completed_on") and not answered:
+        module = [n for n in range(31, 52) if data.get(f"q{n}") is not None]
+        if data.get("completed_on") and not answered and not module:
             result.hard.append(("completed_on", "No item answered: enter the responses or clear the date."))
         elif answered and len(answered) < 15:
             result.soft.append(

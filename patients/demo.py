@@ -10,6 +10,7 @@ from accounts.models import User
 from sites.models import Site
 
 from . import services
+from .eligibility import asked_only
 from .models import EligibilityAssessment, Patient, ScreeningEntry
 
 DEMO_PASSWORD = "nelmas-demo-2026"  # noqa: S105 - the demo accounts' printed password
@@ -169,7 +170,7 @@ def seed(*, stdout) -> None:
                 "who_grade": grade,
                 "resection_margin": margin,
             }
-        services.eligibility_save(actor=nurse, patient=patient, data=answers)
+        services.eligibility_save(actor=nurse, patient=patient, data=asked_only(answers, patient))
         if outcome in ("eligible", "ineligible"):
             services.eligibility_confirm(actor=pi, patient=patient, password=DEMO_PASSWORD)
     stdout.write(

@@ -18,6 +18,24 @@ from django.utils.translation import gettext_lazy as _
 from .grading import age_range, describe_age_range, grade_disagreement, who_grade
 from .models import EligibilityAssessment, Patient
 
+# Questions not asked of male patients (protocol CRF 13: "the pregnancy questions are not asked of
+# male patients"; exclusion "pregnancy or breastfeeding"). Contraception is asked of both sexes: men
+# too use it, for 4 months after the last dose. The form leaves these out, the service refuses an
+# answer to them, the evaluation does not need them and exports show "not applicable".
+NOT_ASKED_OF_MALE_PATIENTS = ("pregnant_or_breastfeeding",)
+NOT_APPLICABLE_MALE = "Not applicable (male patient: not asked)"
+
+
+def not_asked(patient: Patient) -> tuple[str, ...]:
+    """The eligibility questions not asked of ``patient``, by sex."""
+    return NOT_ASKED_OF_MALE_PATIENTS if patient.sex == "M" else ()
+
+
+def asked_only(answers: dict, patient: Patient) -> dict:
+    """``answers`` without those to questions not asked of ``patient`` (for scripted entry)."""
+    return {name: value for name, value in answers.items() if name not in not_asked(patient)}
+
+
 DEFAULT_WINDOWS = {
     "MRI_MAX_DAYS_BEFORE_SURGERY": 42,  # MRI within 4–6 weeks before surgery: at most 6 weeks
     "PET_MAX_DAYS_BEFORE_SURGERY": 84,  # 68Ga-DOTATATE PET/CT within 12 weeks before surgery
@@ -98,7 +116,9 @@ def answer_rows(assessment: EligibilityAssessment, patient: Patient) -> list[Ans
         for name in names:
             field = EligibilityAssessment._meta.get_field(name)
             value = getattr(assessment, name)
-            if value is None and name in ("other_treatment_date", "liver_directed_therapy_date"):
+            if name in not_asked(patient):
+                shown = NOT_APPLICABLE_MALE
+            elif value is None and name in ("other_treatment_date", "liver_directed_therapy_date"):
                 shown = "None"  # "(if any)": no date means no such treatment
             elif value is None or value == "":
                 shown = "— not answered —"
@@ -268,6 +288,8 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
         ("unwilling_contraception", "contraception", "Exclusion: unwilling to use contraception"),
         ("prior_prrt", "prior_prrt", "Exclusion: prior PRRT"),
     ):
+        if field in not_asked(patient):
+            continue
         value = getattr(a, field)
         if need(value, code, str(EligibilityAssessment._meta.get_field(field).verbose_name).capitalize()) and value:
             fail(code, text)

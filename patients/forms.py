@@ -6,7 +6,7 @@ from core.forms import ReasonFormMixin
 from core.validators import not_in_future
 from sites.forms import DateInput
 
-from .eligibility import ANSWER_SECTIONS
+from .eligibility import ANSWER_SECTIONS, not_asked
 from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry, Withdrawal
 
 
@@ -176,8 +176,12 @@ class EligibilityForm(ReasonFormMixin, forms.ModelForm):
             for f in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date")
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, patient: Patient | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Not asked of this patient (a male patient is not asked the pregnancy question).
+        self.not_asked = not_asked(patient) if patient is not None else ()
+        for name in self.not_asked:
+            del self.fields[name]
         for field in self.fields.values():
             if isinstance(field, forms.NullBooleanField):
                 field.widget = YesNoSelect()
@@ -194,7 +198,10 @@ class EligibilityForm(ReasonFormMixin, forms.ModelForm):
             del self.fields["reason"]
 
     def sections(self):
-        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+        return [(title, [self[name] for name in names if name in self.fields]) for title, names in self.SECTIONS]
+
+    def not_asked_labels(self) -> list[str]:
+        return [str(EligibilityAssessment._meta.get_field(name).verbose_name) for name in self.not_asked]
 
 
 class RegistrationCorrectionForm(forms.ModelForm):

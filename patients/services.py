@@ -21,7 +21,7 @@ from core.signatures import signature_apply, signature_verify
 from core.validators import is_in_future
 from sites.models import Site
 
-from .eligibility import evaluate, stratification_levels
+from .eligibility import evaluate, not_asked, stratification_levels
 from .grading import age_range
 from .models import (
     Consent,
@@ -312,6 +312,15 @@ def eligibility_save(
     """Save the answers (partially is fine). A change after confirmation needs a reason, invalidates
     the signature and sends the assessment back for confirmation."""
     require(actor, Action.ELIGIBILITY_ASSESS, patient.site)
+    for field in not_asked(patient):
+        if data.get(field) is not None:
+            label = EligibilityAssessment._meta.get_field(field).verbose_name
+            raise DomainError(
+                f"{patient.trial_number} is male: “{label}” is not asked of male patients (protocol CRF 13). "
+                "Leave it unanswered.",
+                code="not_applicable",
+                field=field,
+            )
     for field in ("assessed_on", "mri_date", "pet_date", "other_treatment_date", "liver_directed_therapy_date"):
         _not_future(
             data.get(field), field, str(EligibilityAssessment._meta.get_field(field).verbose_name), site=patient.site

@@ -227,7 +227,7 @@ def eligibility_edit(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
     deny_unless(request.user, Action.ELIGIBILITY_ASSESS, patient.site)
     assessment = EligibilityAssessment.objects.filter(patient=patient).first()
-    form = EligibilityForm(request.POST or None, instance=assessment)
+    form = EligibilityForm(request.POST or None, instance=assessment, patient=patient)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "reason"}
         try:

@@ -16,6 +16,21 @@ from .documents import render_pdf
 from .services import BuiltDocument
 
 
+def grades_beside(form, bound) -> dict[str, str]:
+    """Entered field → its value with the stored CTCAE v5.0 grade beside it (issue 23: the grade is
+    shown beside the value on the form, the patient page and in the casebook), for a form that
+    grades its values (the laboratory panel's GRADE_OF); the grade is the stored one, never
+    recomputed here."""
+    grades = getattr(type(form), "GRADE_OF", {})
+    beside = {}
+    for analyte, grade_name in grades.items():
+        if getattr(form, analyte) is None:
+            continue
+        grade = getattr(form, grade_name)
+        beside[analyte] = f"{bound.display(analyte)} · CTCAE v5.0 {'—' if grade is None else f'G{grade}'}"
+    return beside
+
+
 def casebook_context(patient: Patient, progress=lambda p: None) -> dict:
     timeline = patient_timeline(patient)
     forms_by_id = {}
@@ -33,12 +48,13 @@ def casebook_context(patient: Patient, progress=lambda p: None) -> dict:
             for stub in saved:
                 form = forms_by_id[(f["code"], stub.pk)]
                 bound = crf_form_class(type(form))(instance=form)
+                beside = grades_beside(form, bound)
                 entries.append(
                     {
                         "title": f["title"],
                         "form": form,
                         "sections": [
-                            (title, [(field.label, shown) for field, _q, shown in fields])
+                            (title, [(field.label, beside.get(field.name, shown)) for field, _q, shown in fields])
                             for title, fields in bound.sections()
                         ],
                         "derived": form.derived(),

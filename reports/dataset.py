@@ -228,17 +228,25 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
     return tables
 
 
-def _model_table(name: str, label: str, model, *, patient_path: str, order: list[str], skip=()) -> Table:
+def _model_table(
+    name: str, label: str, model, *, patient_path: str, order: list[str], skip=(), overrides=None
+) -> Table:
     """Every concrete field of ``model`` but bookkeeping: users by username, the patient by trial
-    number, other records by id."""
+    number, other records by id. ``overrides``: field name → (Column, expression) for a field
+    exported as an expression instead of its stored value."""
     from django.contrib.auth import get_user_model
 
     user_model = get_user_model()
+    overrides = overrides or {}
     columns = [Column("trial_number", "Trial number", "text"), Column("record_id", f"{label}: id", "integer")]
     paths = [f"{patient_path}trial_number", "pk"]
     bookkeeping = getattr(model, "BOOKKEEPING_FIELDS", frozenset({"id"}))
     for field in model._meta.concrete_fields:
         if field.name in bookkeeping or field.name in skip or field.name == "patient":
+            continue
+        if field.name in overrides:
+            columns.append(overrides[field.name][0])
+            paths.append(f"_{field.name}")
             continue
         if isinstance(field, models.ForeignKey):
             if field.related_model is user_model:
@@ -252,7 +260,32 @@ def _model_table(name: str, label: str, model, *, patient_path: str, order: list
         codes = tuple((str(v), str(lbl)) for v, lbl in field.flatchoices if v not in ("", None))
         columns.append(Column(field.name, str(field.verbose_name), kind, codes=codes))
         paths.append(field.name)
-    return Table(name, label, columns, model.objects.order_by(*order).values_list(*paths))
+    rows = model.objects.annotate(**{f"_{n}": expression for n, (_c, expression) in overrides.items()})
+    return Table(name, label, columns, rows.order_by(*order).values_list(*paths))
+
+
+def _not_asked_of_men() -> dict:
+    """The eligibility questions not asked of male patients (patients.eligibility), exported as
+    "NA" (not applicable) for a man and 1/0 or empty (not answered) for a woman: a missing answer
+    and a question never asked stay distinguishable (protocol, Analysis datasets)."""
+    from django.db.models import Case, When
+
+    from patients.eligibility import NOT_APPLICABLE_MALE, NOT_ASKED_OF_MALE_PATIENTS
+    from patients.models import EligibilityAssessment
+
+    overrides = {}
+    for name in NOT_ASKED_OF_MALE_PATIENTS:
+        field = EligibilityAssessment._meta.get_field(name)
+        expression = Case(
+            When(patient__sex="M", then=Value("NA")),
+            When(**{name: True}, then=Value("1")),
+            When(**{name: False}, then=Value("0")),
+            default=Value(""),
+            output_field=models.CharField(),
+        )
+        codes = (("1", "Yes"), ("0", "No"), ("NA", NOT_APPLICABLE_MALE))
+        overrides[name] = (Column(name, str(field.verbose_name), "text", codes=codes), expression)
+    return overrides
 
 
 def domain_tables() -> list[Table]:
@@ -346,6 +379,7 @@ def domain_tables() -> list[Table]:
             EligibilityAssessment,
             patient_path="patient__",
             order=["patient__trial_number", "pk"],
+            overrides=_not_asked_of_men(),
         ),
         _model_table(
             "withdrawals",

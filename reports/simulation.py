@@ -52,6 +52,7 @@ from crf.registry import FORMS
 from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
 from patients import services as patients
 from patients.demo import screen_and_register
+from patients.eligibility import asked_only
 from patients.models import ConsentDocument, Withdrawal
 from patients.selectors import randomisation_timing
 from randomisation.models import Allocation
@@ -256,7 +257,7 @@ def register_eligible(
         today=today,
         confirm_possible_duplicate=True,
     )
-    patients.eligibility_save(actor=nurse, patient=patient, data=answers)
+    patients.eligibility_save(actor=nurse, patient=patient, data=asked_only(answers, patient))
     patients.eligibility_confirm(actor=site.pi, patient=patient, password=DEMO_PASSWORD)
     return patient
 

@@ -612,23 +612,31 @@ class Histopathology(CrfForm):
         return [(_("WHO grade derived from Ki-67 and mitoses"), grade or "—")]
 
 
-QLQ_ITEMS = range(1, 31)
+QLQ_ITEMS = range(1, 52)  # QLQ-C30 items 1–30, then the QLQ-GI.NET21 items 31–51 (protocol CRF 14)
 
 
 def _qlq_field(item: int):
-    high = 7 if item >= 29 else 4
+    high = 7 if item in (29, 30) else 4
     return models.PositiveSmallIntegerField(
         _("item %(n)s") % {"n": item}, null=True, blank=True, validators=rng(1, high), help_text=f"1–{high}"
     )
 
 
+def _qlq_score_field(label):
+    return models.DecimalField(
+        label, max_digits=4, decimal_places=1, null=True, blank=True, editable=False, help_text="0–100"
+    )
+
+
 @register
 class QualityOfLife(CrfForm):
-    """EORTC QLQ-C30 v3.0 responses by item number (the item texts are copyrighted; see the paper form)."""
+    """EORTC QLQ-C30 v3.0 and QLQ-GI.NET21 responses by item number (the item texts are copyrighted;
+    see the paper form). The C30 scale scores and summary score are derived by the save service
+    (crf.scoring) and stored, never typed."""
 
     FORM_CODE = "quality_of_life"
-    FORM_TITLE = _("Quality of life (EORTC QLQ-C30)")
-    COMPACT = True  # 30 short answers: four to a row
+    FORM_TITLE = _("Quality of life (EORTC QLQ-C30, QLQ-GI.NET21)")
+    COMPACT = True  # 51 short answers: four to a row
 
     completed_on = models.DateField(_("date completed"), null=True, blank=True)
     q1 = _qlq_field(1)
@@ -661,12 +669,74 @@ class QualityOfLife(CrfForm):
     q28 = _qlq_field(28)
     q29 = _qlq_field(29)
     q30 = _qlq_field(30)
+    q31 = _qlq_field(31)
+    q32 = _qlq_field(32)
+    q33 = _qlq_field(33)
+    q34 = _qlq_field(34)
+    q35 = _qlq_field(35)
+    q36 = _qlq_field(36)
+    q37 = _qlq_field(37)
+    q38 = _qlq_field(38)
+    q39 = _qlq_field(39)
+    q40 = _qlq_field(40)
+    q41 = _qlq_field(41)
+    q42 = _qlq_field(42)
+    q43 = _qlq_field(43)
+    q44 = _qlq_field(44)
+    q45 = _qlq_field(45)
+    q46 = _qlq_field(46)
+    q47 = _qlq_field(47)
+    q48 = _qlq_field(48)
+    q49 = _qlq_field(49)
+    q50 = _qlq_field(50)
+    q51 = _qlq_field(51)
+
+    # Derived (crf.scoring.quality_of_life_derived): the 15 C30 scales, one decimal place, and the
+    # summary score from the unrounded scales.
+    c30_ql2 = _qlq_score_field(_("QLQ-C30 global health status (QL2)"))
+    c30_pf2 = _qlq_score_field(_("QLQ-C30 physical functioning (PF2)"))
+    c30_rf2 = _qlq_score_field(_("QLQ-C30 role functioning (RF2)"))
+    c30_ef = _qlq_score_field(_("QLQ-C30 emotional functioning (EF)"))
+    c30_cf = _qlq_score_field(_("QLQ-C30 cognitive functioning (CF)"))
+    c30_sf = _qlq_score_field(_("QLQ-C30 social functioning (SF)"))
+    c30_fa = _qlq_score_field(_("QLQ-C30 fatigue (FA)"))
+    c30_nv = _qlq_score_field(_("QLQ-C30 nausea and vomiting (NV)"))
+    c30_pa = _qlq_score_field(_("QLQ-C30 pain (PA)"))
+    c30_dy = _qlq_score_field(_("QLQ-C30 dyspnoea (DY)"))
+    c30_sl = _qlq_score_field(_("QLQ-C30 insomnia (SL)"))
+    c30_ap = _qlq_score_field(_("QLQ-C30 appetite loss (AP)"))
+    c30_co = _qlq_score_field(_("QLQ-C30 constipation (CO)"))
+    c30_di = _qlq_score_field(_("QLQ-C30 diarrhoea (DI)"))
+    c30_fi = _qlq_score_field(_("QLQ-C30 financial difficulties (FI)"))
+    c30_summary = _qlq_score_field(_("QLQ-C30 summary score"))
 
     SECTIONS = [
         (_("Questionnaire"), ["completed_on"]),
-        (_("Items 1–7 (1 = not at all … 4 = very much)"), [f"q{n}" for n in range(1, 8)]),
-        (_("Items 8–28, during the past week"), [f"q{n}" for n in range(8, 29)]),
-        (_("Items 29–30 (1 = very poor … 7 = excellent)"), ["q29", "q30"]),
+        (_("QLQ-C30 items 1–7 (1 = not at all … 4 = very much)"), [f"q{n}" for n in range(1, 8)]),
+        (_("QLQ-C30 items 8–28, during the past week"), [f"q{n}" for n in range(8, 29)]),
+        (_("QLQ-C30 items 29–30 (1 = very poor … 7 = excellent)"), ["q29", "q30"]),
+        (
+            _("QLQ-GI.NET21 items 31–51, during the past week (1 = not at all … 4 = very much)"),
+            [f"q{n}" for n in range(31, 52)],
+        ),
+    ]
+    DERIVED_FIELDS = [
+        "c30_ql2",
+        "c30_pf2",
+        "c30_rf2",
+        "c30_ef",
+        "c30_cf",
+        "c30_sf",
+        "c30_fa",
+        "c30_nv",
+        "c30_pa",
+        "c30_dy",
+        "c30_sl",
+        "c30_ap",
+        "c30_co",
+        "c30_di",
+        "c30_fi",
+        "c30_summary",
     ]
     REQUIRED_FOR_COMPLETE = ["completed_on"]
     VALIDATOR = "crf.validators.QualityOfLifeValidator"
@@ -678,12 +748,17 @@ class QualityOfLife(CrfForm):
         return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
 
     def derived(self) -> list[tuple[str, str]]:
-        from ..scoring import QLQ_C30_SCALES, qlq_c30_scores, qlq_c30_summary
+        from ..scoring import QLQ_C30_SCALES, c30_field, ginet21_scales, qlq_ginet21_scores
 
-        scores = qlq_c30_scores(self.responses())
-        rows = [(QLQ_C30_SCALES[code][0], "—" if score is None else f"{score}") for code, score in scores.items()]
-        summary = qlq_c30_summary(self.responses())
-        return [*rows, (_("Summary score"), "—" if summary is None else f"{summary}")]
+        rows = []
+        for code, (label, _kind, _items) in QLQ_C30_SCALES.items():
+            score = getattr(self, c30_field(code))
+            rows.append((label, "—" if score is None else f"{score}"))
+        rows.append((_("Summary score"), "—" if self.c30_summary is None else f"{self.c30_summary}"))
+        scales = ginet21_scales()
+        for code, score in qlq_ginet21_scores(self.responses()).items():
+            rows.append((f"GI.NET21 {scales[code][0]}", "—" if score is None else f"{score}"))
+        return rows
 
 
 @register

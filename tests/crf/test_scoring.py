@@ -346,9 +346,22 @@ def test_out_of_range_responses(item, value, message):
     assert validate_qlq_response(item, value) == message
 
 
-@pytest.mark.parametrize("item", [0, 31, -1])
+@pytest.mark.parametrize("item", [0, 52, -1])
 def test_unknown_item(item):
-    assert validate_qlq_response(item, 1) == f"The QLQ-C30 has items 1–30, not {item}."
+    # Protocol CRF 14: the QLQ-GI.NET21 items are numbered 31–51 after the C30's 1–30.
+    assert validate_qlq_response(item, 1) == (
+        f"The QLQ-C30 has items 1–30 and the QLQ-GI.NET21 items 31–51, not {item}."
+    )
+
+
+@pytest.mark.parametrize(("item", "value"), [(31, 1), (31, 4), (51, 1), (51, 4), (40, None)])
+def test_ginet21_items_are_answered_one_to_four(item, value):
+    assert validate_qlq_response(item, value) is None
+
+
+@pytest.mark.parametrize(("item", "value"), [(31, 0), (31, 5), (51, 7), (45, 2.5)])
+def test_ginet21_item_out_of_range(item, value):
+    assert validate_qlq_response(item, value) == f"Item {item} is answered 1–4."
 
 
 pytestmark = pytest.mark.requirement("URS-CRF-001")
@@ -364,3 +377,89 @@ def test_summary_score_is_computed_from_unrounded_scale_scores():
     responses = dict.fromkeys(range(1, 31), 1) | {11: 2, 13: 2, 16: 2, 17: 2}
     assert qlq_c30_summary(responses) == Decimal("89.7")
     assert qlq_c30_summary_score(qlq_c30_scores(responses)) == Decimal("89.8")
+
+
+def test_summary_score_is_stored_from_unrounded_scales_beside_the_rounded_scales():
+    # The same responses as above: the stored scales are rounded (SL, AP, CO, DI = 33.3) but the
+    # stored summary is 89.7, from the unrounded 33.333…, not the 89.8 the rounded ones would give.
+    from crf.scoring import quality_of_life_derived
+
+    responses = dict.fromkeys(range(1, 31), 1) | {11: 2, 13: 2, 16: 2, 17: 2}
+    derived = quality_of_life_derived(responses)
+    assert derived["c30_summary"] == Decimal("89.7")
+    assert derived["c30_sl"] == derived["c30_ap"] == derived["c30_co"] == derived["c30_di"] == Decimal("33.3")
+    assert derived["c30_pf2"] == Decimal("100.0") and derived["c30_ql2"] == Decimal("0.0")
+    assert len(derived) == 16
+
+
+def test_summary_score_is_missing_when_any_of_its_13_scales_is():
+    # EORTC summary-score guidance: computed only when all 13 scales can be scored. Dyspnoea (item 8)
+    # is a single-item scale: without item 8 there is no DY and so no summary; QL2 and FI are not
+    # part of it, so without items 28–30 the summary stands.
+    from crf.scoring import qlq_c30_summary
+
+    everything = dict.fromkeys(range(1, 31), 1)
+    assert qlq_c30_summary(everything | {8: None}) is None
+    assert qlq_c30_summary(everything | {28: None, 29: None, 30: None}) == Decimal("100.0")
+
+
+# --- QLQ-GI.NET21 -----------------------------------------------------------------------------------
+# The module is scored by the same EORTC formulas as the C30 (protocol CRF 14). The map below is an
+# ILLUSTRATIVE map for testing the formulas only (scale codes X1–X3 are not the EORTC scales): the
+# published item-to-scale map is configuration data (crf/config/qlq_ginet21_scales.json).
+ILLUSTRATIVE = {
+    "X1": ("three-item symptom scale", "symptom", (31, 32, 33)),
+    "X2": ("two-item functional scale", "functional", (44, 45)),
+    "X3": ("single item", "symptom", (51,)),
+}
+
+
+def test_ginet21_scales_by_the_eortc_formulas_with_the_half_rule():
+    from crf.scoring import qlq_ginet21_scores
+
+    # X1: items 2, 3, 4 → RS 3, 100 × (3 − 1)/3 = 66.7. X2: items 1, 2 → RS 1.5, 100 × (1 − 0.5/3) = 83.3.
+    # X3: item 4 → 100 × 3/3 = 100.0.
+    responses = {31: 2, 32: 3, 33: 4, 44: 1, 45: 2, 51: 4}
+    assert qlq_ginet21_scores(responses, scales=ILLUSTRATIVE) == {
+        "X1": Decimal("66.7"),
+        "X2": Decimal("83.3"),
+        "X3": Decimal("100.0"),
+    }
+    # Half rule: X1 with 2 of 3 items (2, 3 → RS 2.5, 50.0) scores; with 1 of 3 it is missing. X2 with
+    # 1 of 2 scores (item 2 → 100 × (1 − 1/3) = 66.7). X3 without its item is missing.
+    fewer = {31: 2, 32: 3, 45: 2}
+    assert qlq_ginet21_scores(fewer, scales=ILLUSTRATIVE) == {
+        "X1": Decimal("50.0"),
+        "X2": Decimal("66.7"),
+        "X3": None,
+    }
+    assert qlq_ginet21_scores({31: 2}, scales=ILLUSTRATIVE)["X1"] is None
+
+
+def test_ginet21_scale_map_is_checked_and_must_cite_its_source():
+    from crf.scoring import ScaleMapError, parse_ginet21_scales
+
+    good = {"label": "L", "kind": "symptom", "items": [31, 32, 33]}
+    assert parse_ginet21_scales({"source": "EORTC manual", "scales": {"A": good}}) == {
+        "A": ("L", "symptom", (31, 32, 33))
+    }
+    with pytest.raises(ScaleMapError, match="cite its source"):
+        parse_ginet21_scales({"source": " ", "scales": {"A": good}})
+    with pytest.raises(ScaleMapError, match="among 31–51"):
+        parse_ginet21_scales({"source": "s", "scales": {"A": good | {"items": [30, 31]}}})
+    with pytest.raises(ScaleMapError, match="kind"):
+        parse_ginet21_scales({"source": "s", "scales": {"A": good | {"kind": "global"}}})
+    with pytest.raises(ScaleMapError, match="Item 33 is in scales A and B"):
+        parse_ginet21_scales({"source": "s", "scales": {"A": good, "B": good | {"items": [33, 34]}}})
+
+
+def test_shipped_ginet21_configuration_loads_and_names_where_the_map_comes_from():
+    import json
+
+    from crf.scoring import GINET21_CONFIG, ginet21_scales, parse_ginet21_scales
+
+    config = json.loads(GINET21_CONFIG.read_text(encoding="utf-8"))
+    assert ginet21_scales() == parse_ginet21_scales(config)
+    # No map is configured without a source: the note says where the map is to be taken from.
+    assert "Yadegarfar" in config["note"] and "EORTC" in config["note"]
+    assert not config["scales"] or config["source"].strip()

@@ -69,6 +69,8 @@ def eligible_answers(patient, **overrides) -> dict:
         "prior_prrt": False,
         "liver_directed_therapy_date": None,
     }
+    if patient.sex == "M":  # not asked of male patients (protocol CRF 13)
+        del answers["pregnant_or_breastfeeding"]
     answers.update(overrides)
     return answers
 

@@ -1,0 +1,59 @@
+"""Backfill of derived values on forms saved before the system stored them.
+
+Laboratory panels saved before migration 0008 have no SI values, clearance or CTCAE grades, and
+quality-of-life forms saved before migration 0011 no QLQ-C30 scale or summary scores: every other
+form has them from its save (crf.services.crf_save). This computes them with the same functions the
+save uses and writes them through ``record_update``, so each change has a history row with the
+reason ``BACKFILL_REASON`` and no user (the system), and the entered values are left as they are.
+
+A separate module (not crf/services.py) because it runs once, from a data migration and the
+``backfill_derived_values`` command, not from a user's request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from core.audit import record_update
+
+from . import labs
+from .models import FormStatus, Laboratory, QualityOfLife
+
+BACKFILL_REASON = "Derived values computed"
+BACKFILLED_MODELS = (Laboratory, QualityOfLife)
+
+
+@dataclass
+class BackfillResult:
+    updated: list = field(default_factory=list)
+    # Locked forms keep their values (a locked form changes only after unlocking): listed so the
+    # data manager can unlock them; their next save derives the values.
+    skipped_locked: list = field(default_factory=list)
+
+
+def never_derived(model):
+    """The forms of ``model`` none of whose derived fields was ever stored."""
+    return model.objects.filter(**{f"{name}__isnull": True for name in model.DERIVED_FIELDS})
+
+
+@transaction.atomic
+def derived_values_backfill() -> BackfillResult:
+    """Compute and store the derived fields of every laboratory and quality-of-life form that has
+    none (idempotent: a second run finds nothing to do)."""
+    result = BackfillResult()
+    for model in BACKFILLED_MODELS:
+        # Sample date order: a panel's grades and clearance relative to baseline read the baseline
+        # panel's stored SI values and clearance, so the baseline panel is derived first.
+        order = ("patient_id", "sample_date", "pk") if model is Laboratory else ("patient_id", "pk")
+        for form in never_derived(model).select_related("patient", "patient__site", "visit").order_by(*order):
+            if form.status == FormStatus.LOCKED:
+                result.skipped_locked.append(form)
+                continue
+            values = {n: getattr(form, n) for n in model.data_field_names()}
+            fresh = labs.form_derived_fields(model, values, patient=form.patient, visit=form.visit)
+            changes = {n: v for n, v in fresh.items() if n in model.DERIVED_FIELDS and getattr(form, n) != v}
+            if changes:
+                result.updated.append(record_update(obj=form, data=changes, actor=None, reason=BACKFILL_REASON))
+    return result
