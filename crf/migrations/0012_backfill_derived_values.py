@@ -42,7 +42,7 @@ def _needs_backfill(apps) -> bool:
 def forward(apps, schema_editor):
     if not _needs_backfill(apps):
         return
-    from accounts.dataset_guard import DatasetLocked
+    from core.dataset_guard import DatasetLocked
     from crf.backfill import derived_values_backfill
 
     try:
