@@ -124,9 +124,9 @@ class PatientForm(APIView):
             actor=request.user,
             reason=body.validated_data["reason"],
             expected_version=body.validated_data["version"],
+            # In the save's transaction: a refused completion saves nothing (issue 21).
+            complete=body.validated_data["complete"],
         )
-        if body.validated_data["complete"]:
-            form = services.crf_mark_complete(form=form, actor=request.user)
         return Response(_form_out(model, form, visit.code), status=status.HTTP_200_OK)
 
 

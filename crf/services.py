@@ -44,6 +44,18 @@ class CheckFailed(DomainError):
         self.errors = errors
 
 
+class FormIncomplete(DomainError):
+    """A form cannot be marked complete: required fields are empty. ``errors`` names each one (and
+    the summary at the top), so the page and the API show the message at the missing fields."""
+
+    code = "incomplete"
+
+    def __init__(self, form: CrfForm, missing: list[str]) -> None:
+        labels = [str(form._meta.get_field(n).verbose_name) for n in missing]
+        super().__init__("Still missing: " + ", ".join(labels) + ".")
+        self.errors = [(None, self.message)] + [(n, "Required to mark the form complete.") for n in missing]
+
+
 @transaction.atomic
 def visits_schedule_create(*, patient: Patient, arm: str, randomised_on: dt.date, actor: User | None) -> list[Visit]:
     """Create the patient's visits for their arm (idempotent), each with its first history row.
@@ -312,8 +324,15 @@ def crf_save(
     reason: str = "",
     expected_version: int | None = None,
     instance: CrfForm | None = None,
+    complete: bool = False,
+    complete_if_ready: bool = False,
 ) -> CrfForm:
     """Save a form, partly filled or not. Hard checks refuse; soft checks save and raise queries.
+
+    ``complete`` also marks it complete in the same transaction ("save and mark complete"): if the
+    completion is refused (a required field missing), nothing is saved and the error says which
+    fields, so the nurse's next save is not a conflict with a half-done save of her own (issue 21).
+    ``complete_if_ready`` ("save and next") marks it complete only when every required field is given.
 
     Once a form was complete, a change needs a reason; a change to a verified form clears the
     verification and re-opens it (visibly, and in the audit trail). Locked forms cannot change.
@@ -396,6 +415,9 @@ def crf_save(
     casebook_refresh(patient=patient, actor=actor, reason=f"{model.FORM_TITLE} ({visit.code}) changed: {reason}")
     if model is LutatheraDosing and "dose_date" in data:
         visits_reschedule_after_dose(patient=patient, actor=actor)
+    if form.status == FormStatus.IN_PROGRESS and (complete or (complete_if_ready and not form.missing_fields())):
+        # Raises inside this transaction: a refused completion rolls the save back with it.
+        form = crf_mark_complete(form=form, actor=actor)
     return form
 
 
@@ -506,8 +528,7 @@ def crf_mark_complete(*, form: CrfForm, actor: User) -> CrfForm:
         raise DomainError(f"The form is {form.get_status_display().lower()}.")
     missing = form.missing_fields()
     if missing:
-        labels = [str(form._meta.get_field(n).verbose_name) for n in missing]
-        raise DomainError("Still missing: " + ", ".join(labels) + ".", code="incomplete")
+        raise FormIncomplete(form, missing)
     result = crf_check(
         type(form), {n: getattr(form, n) for n in form.data_field_names()}, patient=form.patient, visit=form.visit
     )

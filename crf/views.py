@@ -167,8 +167,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             if instance is not None:
                 data = {n: v for n, v in data.items() if saved_values[n] != v}
             opened_at = 0
+            action = request.POST.get("action")
             try:
                 opened_at = posted_version(request)
+                # One service call, one transaction: a refused completion saves nothing, so the page's
+                # version stays the saved one and the nurse's next save is not a conflict (issue 21).
                 saved = services.crf_save(
                     model=model,
                     visit=visit,
@@ -177,12 +180,19 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                     reason=form.cleaned_data["reason"],
                     expected_version=opened_at,
                     instance=instance,
+                    complete=action == "complete",
+                    complete_if_ready=action == "next",
                 )
-                action = request.POST.get("action")
-                if action == "complete" or (
-                    action == "next" and saved.status == FormStatus.IN_PROGRESS and not saved.missing_fields()
-                ):
-                    saved = services.crf_mark_complete(form=saved, actor=request.user)
+            except services.FormIncomplete as exc:
+                # Nothing was saved: the form shows what she typed, the message at each missing field.
+                form.add_error(
+                    None,
+                    _("Not saved and not marked complete. %(why)s Fill them in, or press Save to keep it in progress.")
+                    % {"why": exc.message},
+                )
+                for field, message in exc.errors:
+                    if field in form.fields:
+                        form.add_error(field, message)
             except services.CheckFailed as exc:
                 for field, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
