@@ -20,6 +20,6 @@ def send_due_notifications() -> int:
 @shared_task(soft_time_limit=20, time_limit=30)
 def worker_heartbeat() -> float:
     """Proves a worker is consuming: /healthz reports the age of the last beat."""
-    from nelmas.health import heartbeat_write
+    from core.health import heartbeat_write
 
     return heartbeat_write()

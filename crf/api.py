@@ -11,6 +11,7 @@ from patients.access import access_patient
 
 from . import services
 from .access import access_query, expected_forms
+from .dictionary import form_columns, plain
 from .forms import crf_form_class
 from .models import Query, Visit
 from .registry import FORMS
@@ -55,8 +56,6 @@ class FormInSerializer(serializers.Serializer):
 
 
 def _form_out(model, form, visit_code):
-    from reports.dataset import plain
-
     return {
         "form_code": model.FORM_CODE,
         "visit": visit_code,
@@ -68,8 +67,6 @@ def _form_out(model, form, visit_code):
 
 
 def _columns(model):
-    from reports.dataset import form_columns
-
     return form_columns(model)
 
 

@@ -38,3 +38,10 @@ class CrfConfig(AppConfig):
                 receivers.patient_record_saved, sender=model, dispatch_uid=f"site_figures_{model.__name__}"
             )
         post_save.connect(receivers.patient_saved, sender=Patient, dispatch_uid="site_figures_patient")
+
+        # The blank CRF book is crf's document; reports renders and stores it (core.documents).
+        from core.documents import register_document
+
+        from .documents import build_blank_crf_book
+
+        register_document("blank_crf_book", build_blank_crf_book)

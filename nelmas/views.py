@@ -9,6 +9,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accounts.models import User
 from accounts.roles import TrialRole
+from core.health import health_report
 from core.policy import Action, can
 from crf.selectors import site_query_summary, visits_due
 from patients.selectors import home_worklist
@@ -16,7 +17,6 @@ from reports.work_queue import work_queue
 from safety.selectors import overdue_saes
 from sites.models import Site
 
-from .health import health_report
 from .site_cache import sites_stamp
 
 

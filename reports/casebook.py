@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from accounts.history import record_history
 from accounts.signatures import signature_status
+from core.documents import BuiltDocument, render_pdf
 from crf.forms import crf_form_class
 from crf.models import Query
 from crf.registry import FORMS
 from crf.selectors import patient_timeline
 from crf.services import casebook_digest, casebook_signature_status
 from patients.models import EligibilityAssessment, Patient
-
-from .documents import render_pdf
-from .services import BuiltDocument
 
 
 def casebook_context(patient: Patient, progress=lambda p: None) -> dict:

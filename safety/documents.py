@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from accounts.signatures import signature_status
-from reports.documents import render_pdf
-from reports.services import BuiltDocument
+from core.documents import BuiltDocument, render_pdf
 
 from . import selectors
 from .models import SaeReport

@@ -19,9 +19,9 @@ from accounts.models import AuditEvent
 from accounts.permissions import action_required, client_ip
 from accounts.signatures import signature_identity_needed, signature_session_mark, signature_status
 from accounts.views import render_history
+from core.documents import render_pdf
 from core.policy import Action, Allowed, can, deny_unless
 from patients.access import access_patient
-from reports.documents import render_pdf
 from sites.forms import DateInput
 from sites.models import Site
 
