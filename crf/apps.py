@@ -10,7 +10,7 @@ class CrfConfig(AppConfig):
         from randomisation.models import Allocation
         from randomisation.signals import patient_randomised
 
-        from .services import _on_randomised
+        from .services.schedule import _on_randomised
 
         patient_randomised.connect(_on_randomised, sender=Allocation, dispatch_uid="crf_schedule_visits")
 
@@ -18,7 +18,7 @@ class CrfConfig(AppConfig):
         from patients.models import Patient as RegisteredPatient
         from patients.signals import registration_corrected
 
-        from .services import _on_registration_corrected
+        from .services.schedule import _on_registration_corrected
 
         registration_corrected.connect(
             _on_registration_corrected, sender=RegisteredPatient, dispatch_uid="crf_registration_corrected"
