@@ -5,6 +5,8 @@ class CrfConfig(AppConfig):
     name = "crf"
 
     def ready(self) -> None:
+        # Imports inside ready(): models and signals of the apps can be imported only once the app
+        # registry is loaded (Django's rule), not at the import of this module.
         # The visit schedule starts when randomisation announces an allocation (a domain event with
         # an explicit sender; see randomisation.signals).
         from randomisation.models import Allocation

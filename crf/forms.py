@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from patients.forms import DateTimeInput, YesNoSelect
 from sites.forms import DateInput
 
+from .models import LabReferenceRange
+
 
 class TimeInput(forms.TimeInput):
     input_type = "time"
@@ -110,8 +112,6 @@ class VisitDateForm(forms.Form):
     day = forms.DateField(label=_("Date of the visit"), widget=DateInput())
 
     def clean_day(self):
-        import datetime as dt
-
         day = self.cleaned_data["day"]
         if day > dt.date.today():
             raise forms.ValidationError(_("The date is in the future."))
@@ -120,8 +120,6 @@ class VisitDateForm(forms.Form):
 
 class LabReferenceRangeForm(forms.ModelForm):
     class Meta:
-        from .models import LabReferenceRange
-
         model = LabReferenceRange
         fields = ["site", "limit", "value", "sex", "effective_from", "effective_to"]
         widgets = {"effective_from": DateInput(), "effective_to": DateInput()}

@@ -15,7 +15,7 @@ from django.utils import timezone
 from patients.models import Patient
 
 from .access import expected_forms
-from .models import FormNotDone, FormStatus, Query, Visit
+from .models import FormNotDone, FormStatus, Query, Recurrence, Visit
 from .registry import FORMS
 
 
@@ -129,8 +129,6 @@ def patient_timeline(patient: Patient, today: dt.date | None = None) -> list[dic
 
 
 def visit_forms(visit: Visit) -> list[dict]:
-    from .models import FormNotDone
-
     saved: dict[str, list] = defaultdict(list)
     for code, model in FORMS.items():
         if code in expected_forms(visit):
@@ -216,8 +214,6 @@ class FirstRecurrences:
 
 
 def first_recurrences(patient: Patient) -> FirstRecurrences:
-    from .models import Recurrence
-
     rows = list(
         Recurrence.objects.filter(patient=patient, recurrence_date__isnull=False, retired_at__isnull=True)
         .exclude(confirmation="biomarker")

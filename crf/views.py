@@ -10,18 +10,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.errors import DomainError, EditConflict
-from accounts.forms import form_add_domain_error, posted_text, posted_version
-from accounts.permissions import action_required
+from accounts.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
+from accounts.permissions import action_required, client_ip
+from accounts.signatures import signature_identity_needed, signature_session_mark
 from accounts.views import render_history
 from core.policy import Action, Allowed, can, deny_unless, form_entry_action
 from nelmas.paging import paginate
 from patients.access import access_patient
+from sites.models import Site
 
 from . import schedule, sdv, selectors, services
 from .access import access_form, access_query, access_visit, expected_forms
 from .forms import LabReferenceRangeForm, MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .labs import grade_text
-from .models import Casebook, FormNotDone, FormStatus, Query, Visit
+from .labs import form_derived_fields, grade_text
+from .models import Casebook, FormNotDone, FormStatus, LabReferenceRange, Query, Visit, VisitReminder
 from .registry import FORMS
 from .selectors import QUERY_AGES, queries_by_age
 
@@ -325,8 +327,6 @@ def crf_derive(request, trial_number, code, form_code, entry=None):
     """The values the system derives from the form as it is being typed (CTCAE grades, creatinine
     clearance, BMI), computed by the same functions the save uses; nothing is saved. A server
     round-trip rather than the rules in JavaScript, so the page can never disagree with the data."""
-    from .labs import form_derived_fields
-
     model, visit, instance = access_form(
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
@@ -615,8 +615,6 @@ def schedule_page(request):
 @action_required(Action.LAB_RANGES_VIEW)
 def reference_ranges(request):
     """The site laboratories' normal ranges in force and past; the trial manager or data manager adds."""
-    from .models import LabReferenceRange
-
     can_edit = can(request.user, Action.LAB_RANGES_MANAGE)
     form = LabReferenceRangeForm(request.POST or None)
     if request.method == "POST":
@@ -637,10 +635,6 @@ def reference_ranges(request):
 @login_required
 def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
-    from accounts.forms import SignatureForm
-    from accounts.permissions import client_ip
-    from accounts.signatures import signature_identity_needed, signature_session_mark
-
     patient = access_patient(user=request.user, trial_number=trial_number)
     form = SignatureForm(
         request.POST or None,
@@ -685,8 +679,6 @@ def casebook(request, trial_number):
 @login_required
 def my_reminders(request):
     """The visit reminders sent to this user (the same as the e-mails), newest first."""
-    from .models import VisitReminder
-
     reminders = (
         VisitReminder.objects.filter(recipient=request.user, visit__patient__site__in=_visible_sites(request.user))
         .select_related("visit__patient", "notification")
@@ -696,6 +688,4 @@ def my_reminders(request):
 
 
 def _visible_sites(user):
-    from sites.models import Site
-
     return Site.objects.visible_to(user)
