@@ -2,8 +2,13 @@
 form locks, queries, the casebook sign-off and the laboratories' normal ranges.
 
 Callers keep ``from crf import services; services.crf_save(...)``: every service is re-exported
-here. Inside crf, import from the sub-module.
+here (private helpers too, for the callers that used them).
 """
+
+# Names the single services module exposed through its imports, and callers use through it.
+from accounts.errors import NotPermitted
+from crf.models import Query
+from crf.validators import CheckResult
 
 from .casebook import (
     CASEBOOK_MEANING,
@@ -74,7 +79,10 @@ __all__ = [
     "RESOLVED_BY_DATA_CHANGE",
     "VISIT_DATE_FIELDS",
     "CheckFailed",
+    "CheckResult",
     "FormIncomplete",
+    "NotPermitted",
+    "Query",
     "_derived_fields",
     "_on_randomised",
     "_on_registration_corrected",
