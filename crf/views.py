@@ -189,7 +189,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                 # Nothing was saved: the form shows what she typed, the message at each missing field.
                 form.add_error(
                     None,
-                    _("Not saved and not marked complete. %(why)s Fill them in, or press Save to keep it in progress.")
+                    _("Not saved and not marked complete. %(why)s Fill it in, or press Save to keep it in progress.")
                     % {"why": exc.message},
                 )
                 for field, message in exc.errors:
