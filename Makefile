@@ -40,6 +40,8 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 test: venv sysdeps browserdeps
 	$(PY) -m ruff check .
+	# The layers of shared/docs/architecture.md (pyproject [tool.importlinter]): apps import downwards only.
+	$(VENV)/bin/lint-imports
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -63,6 +65,7 @@ bench: venv sysdeps
 
 lint: venv
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 compose-check:
 	scripts/sysdeps.sh $(COMPOSE_DEBS)

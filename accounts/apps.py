@@ -31,6 +31,6 @@ class AccountsConfig(AppConfig):
         if settings.USE_I18N:
             from django.utils.translation import trans_real
 
-            from nelmas.i18n import drop_empty_fallbacks
+            from core.i18n import drop_empty_fallbacks
 
             drop_empty_fallbacks(trans_real.translation(settings.LANGUAGE_CODE))

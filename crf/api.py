@@ -11,6 +11,7 @@ from patients.access import access_patient
 
 from . import services
 from .access import access_query, expected_forms
+from .dictionary import form_columns, plain
 from .forms import crf_form_class
 from .models import Query, Visit
 from .registry import FORMS
@@ -55,8 +56,6 @@ class FormInSerializer(serializers.Serializer):
 
 
 def _form_out(model, form, visit_code):
-    from reports.dataset import plain
-
     return {
         "form_code": model.FORM_CODE,
         "visit": visit_code,
@@ -68,8 +67,6 @@ def _form_out(model, form, visit_code):
 
 
 def _columns(model):
-    from reports.dataset import form_columns
-
     return form_columns(model)
 
 
@@ -124,9 +121,9 @@ class PatientForm(APIView):
             actor=request.user,
             reason=body.validated_data["reason"],
             expected_version=body.validated_data["version"],
+            # In the save's transaction: a refused completion saves nothing (issue 21).
+            complete=body.validated_data["complete"],
         )
-        if body.validated_data["complete"]:
-            form = services.crf_mark_complete(form=form, actor=request.user)
         return Response(_form_out(model, form, visit.code), status=status.HTTP_200_OK)
 
 

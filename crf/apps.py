@@ -5,20 +5,20 @@ class CrfConfig(AppConfig):
     name = "crf"
 
     def ready(self) -> None:
+        # Imports inside ready(): models and signals of the apps can be imported only once the app
+        # registry is loaded (Django's rule), not at the import of this module.
         # The visit schedule starts when randomisation announces an allocation (a domain event with
         # an explicit sender; see randomisation.signals).
+        from crf.services.schedule import _on_randomised
         from randomisation.models import Allocation
         from randomisation.signals import patient_randomised
-
-        from .services import _on_randomised
 
         patient_randomised.connect(_on_randomised, sender=Allocation, dispatch_uid="crf_schedule_visits")
 
         # Corrected registration dates re-anchor the schedule and the CRFs that show them.
+        from crf.services.schedule import _on_registration_corrected
         from patients.models import Patient as RegisteredPatient
         from patients.signals import registration_corrected
-
-        from .services import _on_registration_corrected
 
         registration_corrected.connect(
             _on_registration_corrected, sender=RegisteredPatient, dispatch_uid="crf_registration_corrected"
@@ -38,3 +38,10 @@ class CrfConfig(AppConfig):
                 receivers.patient_record_saved, sender=model, dispatch_uid=f"site_figures_{model.__name__}"
             )
         post_save.connect(receivers.patient_saved, sender=Patient, dispatch_uid="site_figures_patient")
+
+        # The blank CRF book is crf's document; reports renders and stores it (core.documents).
+        from core.documents import register_document
+
+        from .documents import build_blank_crf_book
+
+        register_document("blank_crf_book", build_blank_crf_book)

@@ -7,8 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.module_loading import import_string
 
-from reports.documents import render_pdf
-from reports.services import BuiltDocument
+from core.documents import BuiltDocument, render_pdf
 
 from . import schedule
 from .registry import FORMS

@@ -10,6 +10,8 @@ from core.validators import not_in_future
 from patients.forms import DateTimeInput, YesNoSelect
 from sites.forms import DateInput
 
+from .models import LabReferenceRange
+
 
 class TimeInput(forms.TimeInput):
     input_type = "time"
@@ -115,8 +117,6 @@ class VisitDateForm(forms.Form):
 
 class LabReferenceRangeForm(forms.ModelForm):
     class Meta:
-        from .models import LabReferenceRange
-
         model = LabReferenceRange
         fields = ["site", "limit", "value", "sex", "effective_from", "effective_to"]
         widgets = {"effective_from": DateInput(), "effective_to": DateInput()}

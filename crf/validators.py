@@ -10,10 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 
 from core.validators import is_in_future
+from patients.models import EligibilityAssessment
 
 from . import ctcae, derivations, labs
+from .models import Laboratory, LutatheraDosing
+from .schedule import add_months
+from .scoring import grade_disagreement
+from .selectors import first_recurrences
 
 
 @dataclass
@@ -91,14 +99,10 @@ ACTIVITY_BALANCE_TOLERANCE = Decimal("0.05")
 
 
 def _setting(name: str, default):
-    from django.conf import settings
-
     return getattr(settings, name, default)
 
 
 def _site_tz(patient):
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(patient.site.timezone)
 
 
@@ -254,8 +258,6 @@ class LutatheraDosingValidator(CrfValidator):
             )
 
     def _dose_hold(self, data, *, patient, visit, result):
-        from .models import Laboratory
-
         lab = Laboratory.objects.filter(visit=visit).first()
         if lab is None:
             return
@@ -287,8 +289,6 @@ class LutatheraDosingValidator(CrfValidator):
 
 
 def _first_dose_date(patient):
-    from .models import LutatheraDosing
-
     first = LutatheraDosing.objects.filter(patient=patient, visit__code="C1").first()
     return first.dose_date if first else None
 
@@ -425,8 +425,6 @@ class EndOfStudyValidator(CrfValidator):
         elif any(data.get(n) for n in ("death_date", "death_cause", "death_relation")):
             result.hard.append(("reason", "Death details are given: the reason must be death."))
         if data.get("recurrence_free"):
-            from .selectors import first_recurrences
-
             first = first_recurrences(patient).first_any
             if first:
                 result.hard.append(
@@ -437,8 +435,6 @@ class EndOfStudyValidator(CrfValidator):
                 )
         end_date = data.get("end_date")
         if data.get("reason") == "completed" and end_date:
-            from .schedule import add_months
-
             # The month-36 visit's window opens 4 weeks before 36 months (protocol visit schedule).
             earliest = add_months(patient.liver_resection_date, 36) - dt.timedelta(days=28)
             if end_date < earliest:
@@ -488,8 +484,6 @@ class HistopathologyValidator(CrfValidator):
     ]
 
     def rules(self, data, *, patient, visit, result):
-        from .scoring import grade_disagreement
-
         positive, examined = data.get("nodes_positive"), data.get("nodes_examined")
         if positive is not None and examined is not None and positive > examined:
             result.hard.append(("nodes_positive", "More nodes positive than examined."))
@@ -512,8 +506,6 @@ ELIGIBILITY_PATHOLOGY = {"primary_site": "primary site", "ki67_percent": "Ki-67"
 
 
 def _agrees_with_eligibility(data, patient, result) -> None:
-    from patients.models import EligibilityAssessment
-
     assessment = EligibilityAssessment.objects.filter(patient=patient).first() if patient.pk else None
     if assessment is None:
         return
@@ -682,9 +674,6 @@ PREGNANCY_WINDOW_MONTHS = {"F": 7, "M": 4}
 
 def pregnancy_reporting_until(patient) -> dt.date | None:
     """The last day of the contraception and pregnancy-reporting window; None before any dose."""
-    from .models import LutatheraDosing
-    from .schedule import add_months
-
     last = (
         LutatheraDosing.objects.filter(patient=patient, dose_date__isnull=False)
         .exclude(dose_level="not_given")

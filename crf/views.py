@@ -11,19 +11,21 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError, EditConflict
-from core.forms import form_add_domain_error, posted_text, posted_version
+from core.forms import SignatureForm, form_add_domain_error, posted_text, posted_version
 from core.paging import paginate
-from core.permissions import action_required
+from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless, form_entry_action
+from core.signatures import signature_identity_needed, signature_session_mark
 from core.sorting import Column, sorting
 from core.views import render_history
 from patients.access import access_patient
+from sites.models import Site
 
 from . import schedule, sdv, sdv_plan, selectors, services
 from .access import access_form, access_query, access_visit, expected_forms
 from .forms import LabReferenceRangeForm, MessageForm, QueryForm, ReasonForm, VisitDateForm, crf_form_class
-from .labs import grade_text
-from .models import Casebook, FormNotDone, FormStatus, Query, Visit
+from .labs import form_derived_fields, grade_text
+from .models import Casebook, FormNotDone, FormStatus, LabReferenceRange, Query, Visit, VisitReminder
 from .registry import FORMS
 from .selectors import QUERY_AGES, queries_by_age
 
@@ -169,8 +171,11 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             if instance is not None:
                 data = {n: v for n, v in data.items() if saved_values[n] != v}
             opened_at = 0
+            action = request.POST.get("action")
             try:
                 opened_at = posted_version(request)
+                # One service call, one transaction: a refused completion saves nothing, so the page's
+                # version stays the saved one and the nurse's next save is not a conflict (issue 21).
                 saved = services.crf_save(
                     model=model,
                     visit=visit,
@@ -179,12 +184,19 @@ def crf_form(request, trial_number, code, form_code, entry=None):
                     reason=form.cleaned_data["reason"],
                     expected_version=opened_at,
                     instance=instance,
+                    complete=action == "complete",
+                    complete_if_ready=action == "next",
                 )
-                action = request.POST.get("action")
-                if action == "complete" or (
-                    action == "next" and saved.status == FormStatus.IN_PROGRESS and not saved.missing_fields()
-                ):
-                    saved = services.crf_mark_complete(form=saved, actor=request.user)
+            except services.FormIncomplete as exc:
+                # Nothing was saved: the form shows what she typed, the message at each missing field.
+                form.add_error(
+                    None,
+                    _("Not saved and not marked complete. %(why)s Fill it in, or press Save to keep it in progress.")
+                    % {"why": exc.message},
+                )
+                for field, message in exc.errors:
+                    if field in form.fields:
+                        form.add_error(field, message)
             except services.CheckFailed as exc:
                 for field, message in exc.errors:
                     form.add_error(field if field in form.fields else None, message)
@@ -322,8 +334,6 @@ def crf_derive(request, trial_number, code, form_code, entry=None):
     """The values the system derives from the form as it is being typed (CTCAE grades, creatinine
     clearance, BMI), computed by the same functions the save uses; nothing is saved. A server
     round-trip rather than the rules in JavaScript, so the page can never disagree with the data."""
-    from .labs import form_derived_fields
-
     model, visit, instance = access_form(
         user=request.user, trial_number=trial_number, code=code, form_code=form_code, entry=entry
     )
@@ -648,8 +658,6 @@ def sdv_plan_page(request):
 @action_required(Action.LAB_RANGES_VIEW)
 def reference_ranges(request):
     """The site laboratories' normal ranges in force and past; the trial manager or data manager adds."""
-    from .models import LabReferenceRange
-
     can_edit = can(request.user, Action.LAB_RANGES_MANAGE)
     form = LabReferenceRangeForm(request.POST or None)
     if request.method == "POST":
@@ -670,10 +678,6 @@ def reference_ranges(request):
 @login_required
 def casebook(request, trial_number):
     """The patient's casebook: forms and their states, open queries, the PI's sign-off."""
-    from core.forms import SignatureForm
-    from core.permissions import client_ip
-    from core.signatures import signature_identity_needed, signature_session_mark
-
     patient = access_patient(user=request.user, trial_number=trial_number)
     form = SignatureForm(
         request.POST or None,
@@ -718,8 +722,6 @@ def casebook(request, trial_number):
 @login_required
 def my_reminders(request):
     """The visit reminders sent to this user (the same as the e-mails), newest first."""
-    from .models import VisitReminder
-
     reminders = (
         VisitReminder.objects.filter(recipient=request.user, visit__patient__site__in=_visible_sites(request.user))
         .select_related("visit__patient", "notification")
@@ -729,6 +731,4 @@ def my_reminders(request):
 
 
 def _visible_sites(user):
-    from sites.models import Site
-
     return Site.objects.visible_to(user)

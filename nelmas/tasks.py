@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .health import heartbeat_write
+from core.health import heartbeat_write
 
 
 @shared_task(soft_time_limit=20, time_limit=30)

@@ -8,6 +8,7 @@ from django.template import loader
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import User
+from core.health import health_report
 from core.policy import Action, can
 from core.roles import TrialRole
 from core.site_cache import sites_stamp
@@ -16,8 +17,6 @@ from patients.selectors import home_worklist
 from reports.work_queue import work_queue
 from safety.selectors import overdue_saes
 from sites.models import Site
-
-from .health import health_report
 
 
 @login_required

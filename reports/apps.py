@@ -2,16 +2,18 @@ from django.apps import AppConfig
 
 
 class ReportsConfig(AppConfig):
-    """Outputs that read across every domain: PDFs, dashboards and dataset exports."""
+    """Outputs that read across every domain: PDFs, dashboards and dataset exports, and the dataset
+    lock with its pre-lock checklist (reports.locking)."""
 
     name = "reports"
 
     def ready(self) -> None:
-        # Before a lock is lifted its export is stored, so lock N stays reproducible byte for byte
-        # (a domain event with an explicit sender; see crf.locking).
-        from crf.locking import dataset_unlocking
-        from crf.models import DatasetLock
+        from core.documents import register_document
 
-        from .dataset import snapshot_on_unlock
+        from .casebook import build_casebook
+        from .dataset import build_export_zip
+        from .models import GeneratedFile
 
-        dataset_unlocking.connect(snapshot_on_unlock, sender=DatasetLock, dispatch_uid="reports_snapshot_on_unlock")
+        # Documents of data reports owns; the domains register theirs (crf, safety).
+        register_document(GeneratedFile.Kind.CASEBOOK, build_casebook)
+        register_document(GeneratedFile.Kind.DATASET_EXPORT, build_export_zip)

@@ -3,6 +3,7 @@ manifestation and an audit-trail appendix. Trial numbers only, never the patient
 
 from __future__ import annotations
 
+from core.documents import BuiltDocument, render_pdf
 from core.history import record_history
 from core.signatures import signature_status
 from crf.forms import crf_form_class
@@ -11,9 +12,6 @@ from crf.registry import FORMS
 from crf.selectors import patient_timeline
 from crf.services import casebook_digest, casebook_signature_status
 from patients.models import EligibilityAssessment, Patient
-
-from .documents import render_pdf
-from .services import BuiltDocument
 
 
 def grades_beside(form, bound) -> dict[str, str]:

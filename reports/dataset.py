@@ -24,69 +24,18 @@ from django.db import models
 from django.db.models import F, OuterRef, Subquery, Value
 from django.utils import timezone
 
+from core.documents import BuiltDocument, RenderedPdf
 from core.exports import _FORMULA_START
 from crf import schedule
+
+# The data dictionary's columns are the CRFs' own (crf.dictionary); re-exported for the readers here.
+from crf.dictionary import Column, field_kind, form_columns, plain
 from crf.models import DatasetLock, Recurrence
 from crf.registry import FORMS
 from patients.models import Patient
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
 CONTEXT_COLUMNS = ["trial_number", "site", "visit", "entry", "form_status", "form_version"]
-
-
-@dataclass
-class Column:
-    name: str
-    label: str
-    kind: str  # text, integer, float, date, datetime, time, boolean
-    unit: str = ""
-    codes: tuple[tuple[str, str], ...] = ()
-    derived_from: str = ""
-
-
-def _kind(field: models.Field) -> str:
-    if isinstance(field, models.BooleanField):
-        return "boolean"
-    if isinstance(field, models.DateTimeField):
-        return "datetime"
-    if isinstance(field, models.DateField):
-        return "date"
-    if isinstance(field, models.TimeField):
-        return "time"
-    if isinstance(field, models.DecimalField):
-        return "float"
-    if isinstance(field, models.IntegerField):
-        return "integer"
-    return "text"
-
-
-def form_columns(model) -> list[Column]:
-    """The form's entered fields, then the fields the system derives from them (crf.derivations)."""
-    columns = []
-    derived = list(getattr(model, "DERIVED_FIELDS", []))
-    for name in model.data_field_names() + derived:
-        field = model._meta.get_field(name)
-        kind = _kind(field)
-        unit = str(field.help_text) if kind in ("float", "integer") and field.help_text else ""
-        codes = tuple((str(v), str(label)) for v, label in field.flatchoices if v not in ("", None))
-        rule = "derived by the system (crf.derivations, crf.ctcae)" if name in derived else ""
-        columns.append(Column(name, str(field.verbose_name), kind, unit, codes, rule))
-    return columns
-
-
-def plain(value, kind: str) -> str:
-    """The value as text in the export (ISO dates, UTC times, 1/0 booleans, '' for missing)."""
-    if value is None or value == "":
-        return ""
-    if kind == "boolean":
-        return "1" if value else "0"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
-    return str(value)
 
 
 # Rows are fetched as tuples (values_list) through a server-side cursor in chunks of this many, so
@@ -204,7 +153,7 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         f for f in AdverseEvent._meta.concrete_fields if f.name not in AdverseEvent.BOOKKEEPING_FIELDS | {"patient"}
     ]
     ae_columns = [
-        Column(f.name, str(f.verbose_name), _kind(f), codes=tuple((str(v), str(lbl)) for v, lbl in f.flatchoices))
+        Column(f.name, str(f.verbose_name), field_kind(f), codes=tuple((str(v), str(lbl)) for v, lbl in f.flatchoices))
         for f in ae_fields
     ]
     tables.append(
@@ -256,7 +205,7 @@ def _model_table(
                 columns.append(Column(f"{field.name}_id", f"{field.verbose_name} (id)", "integer"))
                 paths.append(field.attname)
             continue
-        kind = "text" if isinstance(field, models.JSONField) else _kind(field)
+        kind = "text" if isinstance(field, models.JSONField) else field_kind(field)
         codes = tuple((str(v), str(lbl)) for v, lbl in field.flatchoices if v not in ("", None))
         columns.append(Column(field.name, str(field.verbose_name), kind, codes=codes))
         paths.append(field.name)
@@ -825,11 +774,6 @@ def snapshot_ensure(lock) -> dict[str, int]:
     return counts
 
 
-def snapshot_on_unlock(sender, lock, **kwargs) -> None:
-    """Receiver of crf.locking.dataset_unlocking: store the lock's export while the data are frozen."""
-    snapshot_ensure(lock)
-
-
 def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
     import shutil
 
@@ -945,8 +889,6 @@ def build_export_zip(subject: str, progress, actor=None):
     import tempfile
     import zipfile
 
-    from .documents import RenderedPdf
-    from .services import BuiltDocument
 
     lock_id = int(subject.removeprefix("lock-")) if re.fullmatch(r"lock-[0-9]+", subject) else None
     progress(5)

@@ -1,7 +1,7 @@
 """The data manager's pre-lock clean-up of a simulated trial, through the services.
 
 ``simulate_trial --lock-ready`` leaves the trial as a lock and export drill needs it: every item of
-``crf.locking.prelock_checklist`` met by the steps staff take in the EDC, not by skipping the
+``reports.locking.prelock_checklist`` met by the steps staff take in the EDC, not by skipping the
 checklist: overdue visits recorded missed by the site, forms never started recorded not done,
 forms in progress completed, every complete form source-verified by the monitor, queries answered
 by the site and closed by the data manager, and SAE reports signed by the site's PI.

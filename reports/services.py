@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from accounts.models import AuditEvent, User
 from core.audit import audit_event_record
+from core.documents import BuiltDocument, document_builder
 from core.policy import Action, require
 
-from .documents import RenderedPdf
 from .models import GeneratedFile
 
-
-@dataclass
-class BuiltDocument:
-    filename: str
-    pdf: RenderedPdf
-    source_digest: str = ""
-
-
-# Kind → dotted path of a builder(subject: str, progress: Callable[[int], None]) -> BuiltDocument.
-# Each domain owns the document of its data; reports only stores and serves them.
-BUILDERS = {
-    GeneratedFile.Kind.BLANK_CRF_BOOK: "crf.documents.build_blank_crf_book",
-    GeneratedFile.Kind.CASEBOOK: "reports.casebook.build_casebook",
-    GeneratedFile.Kind.SAE_REPORT: "safety.documents.build_sae_report",
-    GeneratedFile.Kind.DATASET_EXPORT: "reports.dataset.build_export_zip",
-}
+# Each domain owns the document of its data and registers its builder with core.documents in its
+# AppConfig.ready (crf: blank CRF book; safety: SAE report; reports: casebook, dataset export);
+# reports only queues, stores and serves them. BuiltDocument is re-exported for the builders here.
+__all__ = ["BuiltDocument", "generated_file_render", "generated_file_request", "render_now"]
 
 
 def generated_file_request(*, kind: str, actor: User | None, subject: str = "", site=None) -> GeneratedFile:
@@ -69,7 +55,7 @@ def generated_file_render(*, file_id: int) -> GeneratedFile:
     if not claimed:
         return generated  # done, or another worker is rendering it
     try:
-        builder = import_string(BUILDERS[generated.kind])
+        builder = document_builder(generated.kind)
         extra = {"actor": generated.requested_by} if getattr(builder, "wants_actor", False) else {}
         built: BuiltDocument = builder(generated.subject, _set_progress(file_id), **extra)
     except Exception as exc:
@@ -101,4 +87,4 @@ def generated_file_render(*, file_id: int) -> GeneratedFile:
 
 def render_now(*, kind: str, subject: str = "") -> BuiltDocument:
     """Render synchronously without storing (the render_pdf command and benchmarks)."""
-    return import_string(BUILDERS[kind])(subject, lambda percent: None)
+    return document_builder(kind)(subject, lambda percent: None)

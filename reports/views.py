@@ -18,7 +18,9 @@ from core.forms import posted_text
 from core.permissions import action_required
 from core.policy import Action, can, deny_unless
 from core.sorting import Column, sorting
+from crf.models import DatasetLock
 
+from . import locking
 from .access import access_generated_file
 from .dataset import export_subject
 from .models import GeneratedFile
@@ -189,7 +191,7 @@ def data_quality_dashboard(request):
     return _dashboard(request, "data-quality")
 
 
-# Approving an unlock: the page's own action; crf.locking.dataset_unlock_approve checks the approver
+# Approving an unlock: the page's own action; reports.locking.dataset_unlock_approve checks the approver
 # (a trial manager or statistician, not the one who asked).
 DATASET_ACTIONS = {
     "lock": Action.DATASET_LOCK,
@@ -203,9 +205,6 @@ DATASET_ACTIONS = {
 def dataset_page(request):
     """The pre-lock checklist, the lock, the unlock (asked by the data manager, approved by a trial
     manager or the statistician) and exports (data manager)."""
-    from crf import locking
-    from crf.models import DatasetLock
-
     if request.method == "POST":
         action = request.POST.get("action")
         deny_unless(request.user, DATASET_ACTIONS.get(action, Action.DATASET_LOCK))

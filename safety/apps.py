@@ -11,3 +11,10 @@ class SafetyConfig(AppConfig):
 
         # The PI's casebook sign-off covers the patient's AEs and SAE reports too.
         casebook_part_register(casebook_parts)
+
+        # The SAE report form is safety's document; reports renders and stores it (core.documents).
+        from core.documents import register_document
+
+        from .documents import build_sae_report
+
+        register_document("sae_report", build_sae_report)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from core.documents import BuiltDocument, render_pdf
 from core.signatures import signature_status
-from reports.documents import render_pdf
-from reports.services import BuiltDocument
 
 from . import selectors
 from .models import SaeReport

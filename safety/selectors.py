@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from . import clocks
 from .models import AdverseEvent, ReferenceSafetyInformation, SaeReport
+from .services import pi_signed
 
 
 def sae_clocks(report: SaeReport, now=None) -> list[dict]:
@@ -291,3 +292,13 @@ def safety_line_listing(*, start: dt.date, end: dt.date, susars_only: bool) -> l
 def _rsi_on(versions, day):
     in_force = [v for v in versions if v.effective_date <= day]
     return max(in_force, key=lambda v: v.effective_date) if in_force else None
+
+
+def prelock_blockers() -> list[dict]:
+    """The safety part of the pre-lock checklist (reports.locking): each check with its blockers."""
+    unsigned = [
+        str(r)
+        for r in SaeReport.objects.filter(retired_at__isnull=True).select_related("adverse_event__patient")
+        if not pi_signed(r)
+    ]
+    return [{"label": "Every SAE report signed by the investigator", "blockers": unsigned}]

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import AuditEvent
 from core.audit import audit_event_record
+from core.documents import render_pdf
 from core.errors import DomainError, EditConflict
 from core.exports import csv_bytes
 from core.forms import form_add_domain_error, posted_version
@@ -21,7 +22,6 @@ from core.policy import Action, Allowed, can, deny_unless
 from core.signatures import signature_identity_needed, signature_session_mark, signature_status
 from core.views import render_history
 from patients.access import access_patient
-from reports.documents import render_pdf
 from sites.forms import DateInput
 from sites.models import Site
 

@@ -7,7 +7,7 @@ import os
 import pytest
 from django.urls import reverse
 
-from nelmas import health
+from core import health
 from nelmas.logging import JsonFormatter
 
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import trans_real
 
 from accounts.models import TrialRecord
-from nelmas.i18n import drop_empty_fallbacks
+from core.i18n import drop_empty_fallbacks
 
 CHOICE_FIELDS = [
     (model, field)

@@ -11,7 +11,15 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
 
+from ..ctcae import si_unit, unit_choices
 from ..registry import register
+from ..scoring import (
+    QLQ_C30_SCALES,
+    c30_field,
+    ginet21_scales,
+    qlq_ginet21_scores,
+    who_grade,
+)
 from .base import CrfForm
 
 
@@ -236,8 +244,6 @@ class LutatheraDosing(CrfForm):
 
 
 def unit_field(analyte: str):
-    from ..ctcae import si_unit, unit_choices
-
     return models.CharField(
         _("unit"), max_length=8, choices=unit_choices(analyte), default=si_unit(analyte), blank=True
     )
@@ -606,8 +612,6 @@ class Histopathology(CrfForm):
         constraints = one_per_visit("histopathology")
 
     def derived(self) -> list[tuple[str, str]]:
-        from ..scoring import who_grade
-
         grade = who_grade(self.ki67_percent, self.mitoses_per_2mm2)
         return [(_("WHO grade derived from Ki-67 and mitoses"), grade or "—")]
 
@@ -748,8 +752,6 @@ class QualityOfLife(CrfForm):
         return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
 
     def derived(self) -> list[tuple[str, str]]:
-        from ..scoring import QLQ_C30_SCALES, c30_field, ginet21_scales, qlq_ginet21_scores
-
         rows = []
         for code, (label, _kind, _items) in QLQ_C30_SCALES.items():
             score = getattr(self, c30_field(code))

@@ -152,6 +152,28 @@ def test_form_put_applies_the_same_checks_reasons_and_version_conflicts(world):
     assert LiverResection.objects.get().history.first().history_change_reason == "Path report"
 
 
+def test_form_put_with_complete_is_one_transaction_and_a_refusal_saves_nothing(world):
+    # Issue 21 (bug): "complete" used to be a second transaction after the save, so a refused
+    # completion left the data saved at a version the client never got back, and its next save was
+    # a 409 conflict with itself. Demographics needs ethnicity, height and weight to be complete
+    # (crf/models/forms.py REQUIRED_FOR_COMPLETE).
+    patient = scheduled_patient(world.site_a)
+    client = api(world.nurse_a)
+    url = f"/api/v1/patients/{patient.trial_number}/forms/demographics/"
+    partial = {"visit": "RAND", "version": 0, "data": {"ethnicity": "white", "height_cm": 170}}
+    refused = client.put(url, {**partial, "complete": True}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "incomplete"
+    assert "weight_kg" in refused.json()["fields"] and "height_cm" not in refused.json()["fields"]
+    assert not Demographics.objects.exists() and not Demographics.history.exists()
+    retried = client.put(url, partial, format="json")  # the same version 0: not a conflict
+    assert retried.status_code == 200 and retried.json()["version"] == 1
+    done = client.put(
+        url, {"visit": "RAND", "version": 1, "data": {"weight_kg": 70}, "complete": True}, format="json"
+    )
+    assert done.status_code == 200 and done.json()["status"] == "complete"
+    assert Demographics.objects.get().status == "complete"
+
+
 def test_api_write_roles_and_query_actions(world):
     patient = scheduled_patient(world.site_a)
     form = crf.crf_save(

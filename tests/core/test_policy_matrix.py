@@ -31,12 +31,12 @@ from accounts.models import AuditEvent, Signature, User
 from core.errors import DomainError, NotPermitted
 from core.policy import POLICY, TYPICAL_DUTIES, Action, can
 from core.roles import SiteRole, TrialRole
-from crf import locking
 from crf import services as crf
 from crf.access import expected_forms
 from crf.models import BiomarkerSample, Demographics
 from patients import services as patients
 from randomisation import services as randomisation
+from reports import locking
 from reports.models import GeneratedFile
 from reports.services import generated_file_request
 from safety import services as safety

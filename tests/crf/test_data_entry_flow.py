@@ -127,3 +127,54 @@ def test_save_and_next_button_names_the_next_form(client, world):
 
 
 pytestmark = requirement_marks(pytestmark, "URS-ACC-001")
+
+
+# Issue 21 (bug): "Save and mark complete" was two transactions: with a required field missing the
+# data were saved, the page kept the old version and the nurse's next save was refused as a
+# conflict with herself. Demographics needs ethnicity, height and weight to be complete
+# (crf/models/forms.py REQUIRED_FOR_COMPLETE); here weight is left empty.
+def test_a_refused_completion_saves_nothing_keeps_what_she_typed_and_her_next_save_succeeds(client, world):
+    patient = scheduled_patient(world.site_a)
+    client.force_login(world.nurse_a)
+    url = _url(patient, "demographics")
+    response = client.post(url, {"ethnicity": "white", "height_cm": "170", "version": "0", "action": "complete"})
+    assert response.status_code == 200  # re-rendered, not redirected
+    page = response.content.decode()
+    assert "Not saved and not marked complete" in page and "Still missing: weight." in page
+    form = response.context["form"]
+    assert form.errors["weight_kg"] == ["Required to mark the form complete."]
+    assert "ethnicity" not in form.errors and "height_cm" not in form.errors
+    assert form["height_cm"].value() == "170"  # what she typed is on the page
+    # One transaction: no row, no history row, no half state.
+    assert not Demographics.objects.exists() and not Demographics.history.exists()
+    assert 'name="version" value="0"' in page
+    # Her next save (the page's version, 0) is not an edit conflict with herself.
+    again = client.post(url, {"ethnicity": "white", "height_cm": "170", "version": "0", "action": "save"})
+    assert again.status_code == 302
+    saved = Demographics.objects.get()
+    assert saved.status == FormStatus.IN_PROGRESS and saved.height_cm == 170 and saved.version == 1
+
+
+def test_a_refused_completion_of_a_saved_form_leaves_its_version_and_values(client, world):
+    patient = scheduled_patient(world.site_a)
+    rand = patient.visits.get(code="RAND")
+    first = services.crf_save(model=Demographics, visit=rand, data={"ethnicity": "white"}, actor=world.nurse_a)
+    client.force_login(world.nurse_a)
+    url = _url(patient, "demographics")
+    data = {"ethnicity": "white", "height_cm": "170", "version": str(first.version), "action": "complete"}
+    response = client.post(url, data)
+    assert response.status_code == 200 and "weight_kg" in response.context["form"].errors
+    assert Demographics.objects.get().height_cm is None and Demographics.objects.get().version == first.version
+    assert Demographics.history.count() == 1  # only the first save: the refused one left no row
+    data["action"] = "save"
+    assert client.post(url, data).status_code == 302
+    assert Demographics.objects.get().height_cm == 170
+
+
+def test_save_and_mark_complete_with_every_field_is_one_save_complete(client, world):
+    patient = scheduled_patient(world.site_a)
+    client.force_login(world.nurse_a)
+    data = {"ethnicity": "white", "height_cm": "170", "weight_kg": "70", "version": "0", "action": "complete"}
+    assert client.post(_url(patient, "demographics"), data).status_code == 302
+    form = Demographics.objects.get()
+    assert form.status == FormStatus.COMPLETE and form.completed_by == world.nurse_a

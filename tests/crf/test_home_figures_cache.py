@@ -162,3 +162,32 @@ def test_generations_work_on_redis_shared_by_processes(world):
         assert other.get(f"site-generation:{world.site_a.pk}") == before + 1
         assert sites_stamp([world.site_a.pk]) != first
         other.delete_many([f"site-generation:{world.site_a.pk}"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_rolled_back_write_never_bumps_and_a_committed_one_bumps_after_commit(world):
+    """Issue 21: the site's generation moves on when the writer's transaction COMMITS (crf.receivers,
+    on_commit), with real transactions rather than captured callbacks: inside the transaction the
+    old stamp stands (no other request may cache the old figures under a new generation), a
+    rolled-back write leaves it, and the commit moves it on."""
+    from django.db import transaction
+
+    patient = scheduled_patient(world.site_a, resection_days_ago=100, randomised_days_ago=60)
+    site = [world.site_a.pk]
+    before = sites_stamp(site)
+    overdue = patient.visits.get(code="C1")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_a)
+        raise RuntimeError("the writer's transaction rolls back")
+    assert sites_stamp(site) == before
+    overdue.refresh_from_db()
+    assert overdue.done_on is None  # the write really was rolled back
+    with transaction.atomic():
+        services.visit_mark_done(visit=overdue, day=overdue.window_start, actor=world.nurse_a)
+        assert sites_stamp(site) == before  # not inside the transaction
+    assert sites_stamp(site) != before  # on commit
+    other = [world.site_b.pk]
+    other_before = sites_stamp(other)
+    with transaction.atomic():
+        PatientFactory(site=world.site_a)
+    assert sites_stamp(other) == other_before  # another site's figures are not moved on

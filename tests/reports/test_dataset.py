@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, User
 from core.errors import DomainError, NotPermitted
-from crf import locking
 from crf import services as crf
 from crf.models import DatasetLock, FormStatus, Query, Visit
 from crf.registry import FORMS
 from patients.models import Patient
+from reports import locking
 from reports.dataset import export_dataset, form_columns, plain
 from reports.odm import validate_odm
 from tests.crf.factories import scheduled_patient

@@ -7,8 +7,14 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from core import documents
+from crf.documents import build_blank_crf_book
 from reports import services
+from reports.casebook import build_casebook
+from reports.dataset import build_export_zip
 from reports.models import GeneratedFile
+from safety.documents import build_sae_report
+from tests.reports import pdf_builders
 from tests.support.requirements import requirement_marks
 
 pytestmark = pytest.mark.django_db
@@ -18,8 +24,20 @@ pytestmark = pytest.mark.django_db
 def test_builders(settings, monkeypatch, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
     settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], "tests/templates"]}]
-    monkeypatch.setitem(services.BUILDERS, GeneratedFile.Kind.CASEBOOK, "tests.reports.pdf_builders.build_site_sheet")
-    monkeypatch.setitem(services.BUILDERS, GeneratedFile.Kind.SAE_REPORT, "tests.reports.pdf_builders.build_broken")
+    monkeypatch.setitem(documents.DOCUMENTS, GeneratedFile.Kind.CASEBOOK, pdf_builders.build_site_sheet)
+    monkeypatch.setitem(documents.DOCUMENTS, GeneratedFile.Kind.SAE_REPORT, pdf_builders.build_broken)
+
+
+def test_every_kind_of_document_has_the_builder_of_the_app_that_owns_its_data():
+    # Issue 21: the domains register their documents with core; reports imports none of them.
+    assert documents.document_builder(GeneratedFile.Kind.BLANK_CRF_BOOK) is build_blank_crf_book
+    assert documents.document_builder(GeneratedFile.Kind.SAE_REPORT) is build_sae_report
+    assert documents.document_builder(GeneratedFile.Kind.CASEBOOK) is build_casebook
+    assert documents.document_builder(GeneratedFile.Kind.DATASET_EXPORT) is build_export_zip
+    with pytest.raises(ValueError, match="already built by"):
+        documents.register_document(GeneratedFile.Kind.SAE_REPORT, build_casebook)
+    with pytest.raises(LookupError):
+        documents.document_builder("no_such_document")
 
 
 def test_requested_file_renders_after_commit_with_hash_pages_and_audit(

@@ -17,10 +17,10 @@ from rest_framework.test import APIClient
 from accounts.api_tokens import api_token_create
 from core.dataset_guard import TRIAL_DATA_APPS, DatasetLocked
 from core.errors import DomainError, NotPermitted
-from crf import locking
 from crf import services as crf
 from crf.models import DatasetLock, Demographics, Query
 from patients.models import ConsentDocument, Patient
+from reports import locking
 from reports.dataset import FORMATS, export_dataset
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import ConsentDocumentFactory

@@ -146,15 +146,15 @@ def test_pages_of_a_simulated_patient_render(simulated, client):
 
 def test_lock_ready_trial_passes_the_prelock_checklist_and_hard_locks(db):
     """Issue 27: ``simulate_trial --patients 90 --seed S --lock-ready`` then ``lock_dataset --hard``.
-    The checklist of crf.locking is met by the clean-up's service calls (recorded with their
+    The checklist of reports.locking is met by the clean-up's service calls (recorded with their
     reasons), not skipped; the allocations lie on a timeline of months, in the list's order."""
     import datetime as dt
 
-    from crf.locking import prelock_checklist
     from crf.models import DatasetLock
     from randomisation.models import Allocation
     from randomisation.selectors import integrity_report
     from reports import lock_ready
+    from reports.locking import prelock_checklist
     from sites.models import Site
 
     out = io.StringIO()

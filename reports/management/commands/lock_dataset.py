@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from core.errors import DomainError
 from core.policy import POLICY, Action
-from crf import locking
 from crf.models import DatasetLock
+from reports import locking
 
 
 class Command(BaseCommand):
