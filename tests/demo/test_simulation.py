@@ -152,9 +152,9 @@ def test_lock_ready_trial_passes_the_prelock_checklist_and_hard_locks(db):
 
     from crf.locking import prelock_checklist
     from crf.models import DatasetLock
+    from demo import lock_ready
     from randomisation.models import Allocation
     from randomisation.selectors import integrity_report
-    from reports import lock_ready
     from sites.models import Site
 
     out = io.StringIO()

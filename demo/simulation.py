@@ -7,7 +7,7 @@ registration and consent, eligibility and its confirmation, randomisation (``pat
 allocation concealment and the list), serious adverse events with their signed SAE reports, and
 withdrawals. The visits and forms after that (baseline CRFs, Lutathera dosing, laboratory,
 follow-up, questionnaires, biomarker samples, end of study, logs), the non-serious adverse events and
-the data queries are written by ``reports.bulk_entry``: the same checks and audit steps, in bulk,
+the data queries are written by ``demo.bulk_entry``: the same checks and audit steps, in bulk,
 because through the services a 10,000-patient trial would take days to build.
 
 Timeline: the sites open one after another from the start date (``start``, by default four years
@@ -30,7 +30,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import record_update
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import AuditEvent, User
 from crf import schedule
 from crf.access import expected_forms
@@ -50,8 +49,9 @@ from crf.models import (
 )
 from crf.registry import FORMS
 from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
+from demo.management.commands.seed_demo import DEMO_PASSWORD
+from demo.patients import screen_and_register
 from patients import services as patients
-from patients.demo import screen_and_register
 from patients.models import ConsentDocument, Withdrawal
 from patients.selectors import randomisation_timing
 from randomisation.models import Allocation
@@ -84,7 +84,7 @@ AE_TERMS_BOTH = [
 AE_TERMS_LUTATHERA = ["Nausea", "Fatigue", "Thrombocytopenia", "Lymphocyte count decreased", "Vomiting"]
 
 
-def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
+def eligibility_answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
     return {
         "assessed_on": resection + dt.timedelta(days=31),
         "consent_before_procedures": True,
@@ -290,7 +290,7 @@ def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
         document=next(d for d in documents if d.is_valid_on(consent_day)),
         consented_at=consented_at,
         future_research=rng.random() < 0.9,
-        answers=_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin),
+        answers=eligibility_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin),
         today=today,
     )
     patient.refresh_from_db()
