@@ -339,9 +339,7 @@ class Snapshot:
 
     def __init__(self, since: dt.datetime):
         self.since = since
-        self.models = [
-            m for m in apps.get_models() if m._meta.app_label in APPS and m._meta.label not in NOT_COMPARED
-        ]
+        self.models = [m for m in apps.get_models() if m._meta.app_label in APPS and m._meta.label not in NOT_COMPARED]
         self.live = {m: {o.pk: o for o in m._default_manager.all()} for m in self.models}
 
     def key(self, model, pk):
