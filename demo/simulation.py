@@ -39,7 +39,6 @@ from crf.models import (
     EndOfStudy,
     FormStatus,
     Imaging,
-    LutatheraDosing,
     ProtocolDeviation,
     Recurrence,
     Visit,
@@ -533,72 +532,76 @@ class _Writer:
 
 
 def _follow_up(rng, enrolled, users, today, counts) -> None:
+    """The patients' visits and forms, entered as their nurses would, a step at a time across the
+    batch: each step is flushed before the next, so a form's derived values and edit checks read
+    the patient's earlier forms from the database as crf_save does (tests/demo/test_write_path.py)."""
     writer = _Writer(rng, users, today, counts)
     visits: dict[int, dict[str, Visit]] = {}
     for visit in Visit.objects.filter(patient__in=[p for p, *_ in enrolled]).order_by("patient_id", "sequence"):
         visits.setdefault(visit.patient_id, {})[visit.code] = visit
     _place_on_timeline(writer, enrolled, visits)
-    dosing = []  # (cycle, patient, visit, data, nurse, site code, recent): written after the laboratory forms
-    for patient, arm, plan, nurse in enrolled:
-        site_code = patient.site.code
-        by_code = visits[patient.pk]
-        for visit in by_code.values():
-            visit.patient = patient
-        doses: dict[str, dt.date] = {}
-        dosing_stopped = False
-        for definition in [d for d in schedule.schedule() if arm in d.arms]:
-            visit = by_code[definition.code]
-            if definition.anchor in (schedule.CYCLE_1, schedule.CYCLE_2):
-                # The doses are written after the laboratory forms; the visits move as they will.
-                writer.bulk.visits_reschedule_after_dose(patient=patient, visits=by_code, doses=doses, actor=nurse)
-            if definition.code == "RAND":
-                day = plan.rand_day
-            else:
-                if visit.window_start > today:
-                    continue  # upcoming
-                half = max(1, definition.window_before // 2)
-                day = visit.target_date + dt.timedelta(days=rng.randint(-half, half))
-                if rng.random() < 0.03 and definition.code.startswith("FU"):
-                    day = visit.window_end + dt.timedelta(days=rng.randint(1, 10))  # out of window: a query
-                if plan.stop and day >= plan.stop:
-                    if plan.death:
-                        writer.visit_missed(visit, f"Patient died on {plan.death:%d %b %Y}", nurse)
-                    continue  # withdrawn: later visits are not applicable
-                if day > today:
-                    continue  # due, not done yet
-                if dosing_stopped and definition.arms == ("B",):
-                    writer.visit_missed(visit, "Lutathera not given", nurse)
-                    continue
-                draw = rng.random()
-                if draw > 0.97:
-                    writer.visit_missed(visit, "Patient did not attend", nurse)
-                    dosing_stopped = dosing_stopped or definition.code == "C1"
-                    continue
-                if draw > 0.95:
-                    continue  # overdue: nobody recorded it yet
-            recent = (today - day).days < 120
-            _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, dosing, doses, by_code)
-        _end_of_study(writer, rng, plan, patient, by_code["FU36"], nurse, site_code, today)
-        _logs(writer, rng, plan, patient, by_code, nurse, site_code, today)
-        _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
-    bulk = writer.bulk
-    bulk.flush()  # and the visit dates: the dosing checks compare the dose with the randomisation visit
-    for cycle in ("C1", "C2"):  # the dosing checks read the visit's laboratory and the first dose
-        for code, patient, visit, data, nurse, site_code, recent, by_code in dosing:
-            if code == cycle:
-                writer.form(
-                    LutatheraDosing,
-                    patient=patient,
-                    visit=visit,
-                    data=data,
-                    nurse=nurse,
-                    site_code=site_code,
-                    recent=recent,
-                    visits=by_code,
-                )
-        bulk.flush()
+    writer.bulk.flush()
+    # One random stream per patient, drawn from the seed in order: the steps interleave across patients.
+    courses = [
+        _course(writer, random.Random(rng.random()), patient, arm, plan, nurse, visits[patient.pk], today)  # noqa: S311
+        for patient, arm, plan, nurse in enrolled
+    ]
+    while courses:
+        alive = []
+        for course in courses:
+            try:
+                next(course)
+            except StopIteration:
+                continue
+            alive.append(course)
+        writer.bulk.flush()
+        courses = alive
     writer.queries()
-    bulk.flush()  # queries, visit changes and audit events
+    writer.bulk.flush()  # queries, visit changes and audit events
+
+
+def _course(writer, rng, patient, arm, plan, nurse, by_code, today):
+    """One patient's follow-up, a step (a form, or a visit's outcome) per ``next``."""
+    site_code = patient.site.code
+    for visit in by_code.values():
+        visit.patient = patient
+    doses: dict[str, dt.date] = {}
+    dosing_stopped = False
+    for definition in [d for d in schedule.schedule() if arm in d.arms]:
+        visit = by_code[definition.code]
+        if definition.code == "RAND":
+            day = plan.rand_day
+        else:
+            if visit.window_start > today:
+                continue  # upcoming
+            half = max(1, definition.window_before // 2)
+            day = visit.target_date + dt.timedelta(days=rng.randint(-half, half))
+            if rng.random() < 0.03 and definition.code.startswith("FU"):
+                day = visit.window_end + dt.timedelta(days=rng.randint(1, 10))  # out of window: a query
+            if plan.stop and day >= plan.stop:
+                if plan.death:
+                    writer.visit_missed(visit, f"Patient died on {plan.death:%d %b %Y}", nurse)
+                continue  # withdrawn: later visits are not applicable
+            if day > today:
+                continue  # due, not done yet
+            if dosing_stopped and definition.arms == ("B",):
+                writer.visit_missed(visit, "Lutathera not given", nurse)
+                continue
+            draw = rng.random()
+            if draw > 0.97:
+                writer.visit_missed(visit, "Patient did not attend", nurse)
+                dosing_stopped = dosing_stopped or definition.code == "C1"
+                continue
+            if draw > 0.95:
+                continue  # overdue: nobody recorded it yet
+        recent = (today - day).days < 120
+        yield from _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, doses, by_code)
+    _end_of_study(writer, rng, plan, patient, by_code["FU36"], nurse, site_code, today)
+    yield
+    _logs(writer, rng, plan, patient, by_code, nurse, site_code, today)
+    yield
+    _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
+    yield
 
 
 def _place_on_timeline(writer, enrolled, visits) -> None:
@@ -634,7 +637,8 @@ def _place_on_timeline(writer, enrolled, visits) -> None:
             )
 
 
-def _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, dosing, doses, by_code) -> None:
+def _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, doses, by_code):
+    """The forms of a visit done on ``day``, one step each; the visit dated by hand if none dated it."""
     for code in expected_forms(visit):
         if code in ("end_of_study", "imaging"):
             continue  # written with the patient's outcome; the protocol PET with the imaging entries
@@ -649,10 +653,18 @@ def _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recen
         form_day = day - dt.timedelta(days=rng.randint(0, 2)) if code == "laboratory" and visit.code != "RAND" else day
         data = _form_data(code, rng, form_day, plan=plan, patient=patient, visit_code=visit.code, today=writer.today)
         if code == "lutathera_dosing":
-            dosing.append((visit.code, patient, visit, data, nurse, site_code, recent, by_code))
             doses[visit.code] = data["dose_date"]
-        else:
-            writer.form(model, patient=patient, visit=visit, data=data, nurse=nurse, site_code=site_code, recent=recent)
+        writer.form(
+            model,
+            patient=patient,
+            visit=visit,
+            data=data,
+            nurse=nurse,
+            site_code=site_code,
+            recent=recent,
+            visits=by_code,
+        )
+        yield
     # A dated form dated the visit (crf_save); otherwise the nurse records its date by hand.
     if not visit.done_on:
         writer.bulk.visit_mark_done(visit, day=day, actor=nurse)
