@@ -44,6 +44,7 @@ from crf.models import (
     Visit,
 )
 from crf.registry import FORMS
+from crf.services import CheckFailed
 from demo.management.commands.seed_demo import DEMO_PASSWORD
 from demo.patients import screen_and_register
 from patients import services as patients
@@ -64,6 +65,7 @@ RECRUITMENT_DAYS = 4 * 365  # by default resections spread over the last four ye
 SITE_RATES = (1.0, 0.6, 0.8, 0.45, 0.7)
 SITE_STAGGER_DAYS = 75  # each site opens this long after the one before
 SIMULATED_REASON = "Synthetic trial: placed on the simulated timeline"
+DOSE_HELD = "Dose held: the pre-dose bloods met a dose-hold rule"
 CHUNK = 250  # patients enrolled through the services, then written in bulk, per transaction
 NOT_DONE = {
     "quality_of_life": (0.08, "Patient declined the questionnaire"),
@@ -653,7 +655,24 @@ def _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recen
         form_day = day - dt.timedelta(days=rng.randint(0, 2)) if code == "laboratory" and visit.code != "RAND" else day
         data = _form_data(code, rng, form_day, plan=plan, patient=patient, visit_code=visit.code, today=writer.today)
         if code == "lutathera_dosing":
-            doses[visit.code] = data["dose_date"]
+            try:  # the pre-dose bloods may meet a dose-hold rule (a hard check): the dose is then held
+                writer.form(
+                    model,
+                    patient=patient,
+                    visit=visit,
+                    data=data,
+                    nurse=nurse,
+                    site_code=site_code,
+                    recent=recent,
+                    visits=by_code,
+                )
+            except CheckFailed:
+                writer.bulk.crf_mark_not_done(visit=visit, form_code=code, reason=DOSE_HELD, actor=nurse)
+                writer.counts["forms_not_done"] += 1
+            else:
+                doses[visit.code] = data["dose_date"]
+            yield
+            continue
         writer.form(
             model,
             patient=patient,
