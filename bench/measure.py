@@ -84,8 +84,8 @@ def prepare_randomisations() -> None:
 
     from django.utils import timezone
 
+    from demo.simulation import eligibility_answers, register_eligible
     from patients.models import ConsentDocument
-    from reports.simulation import _answers, register_eligible
     from sites.models import Site
 
     n = int(os.environ.get("BENCH_RANDOMISATIONS", "200"))
@@ -108,7 +108,7 @@ def prepare_randomisations() -> None:
             document=document,
             consented_at=timezone.now() - dt.timedelta(days=6),
             future_research=True,
-            answers=_answers(
+            answers=eligibility_answers(
                 resection,
                 ("pancreas", "jejunum_ileum")[number % 2],
                 "2.0" if grade == "G1" else "8.0",

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "crf",
     "safety",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -15,14 +15,14 @@ from django.apps import apps
 from simple_history.models import HistoricalChanges
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_DIRS = ["accounts", "sites", "patients", "randomisation", "crf", "safety", "reports", "nelmas"]
+PRODUCT_DIRS = ["accounts", "sites", "patients", "randomisation", "crf", "safety", "reports", "demo", "nelmas"]
 BULK_METHODS = {"update", "bulk_update", "bulk_create", "raw", "extra"}
 SQL_WRITES = ("UPDATE ", "DELETE ", "INSERT ", "TRUNCATE ", "DISABLE TRIGGER")
 
 # Paths that write the history rows of what they bulk-write, with the reason.
 HISTORY_WRITING_PATHS = {
     # The simulated-trial bulk loader inserts one history row per step next to every row it writes.
-    "reports/bulk_entry.py",
+    "demo/bulk_entry.py",
     # Installs the append-only triggers (DDL, no data).
     "core/append_only.py",
 }

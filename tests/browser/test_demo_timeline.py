@@ -5,7 +5,7 @@ import itertools
 import pytest
 from django.core.management import call_command
 
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
+from demo.management.commands.seed_demo import DEMO_PASSWORD
 from randomisation.models import Allocation, AllocationList
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -42,9 +42,9 @@ SITES = [
 ]
 
 # Domain demo modules, in dependency order (sites ← patients ← randomisation ← crf ← safety). The
-# simulated history (reports.demo) comes after the curated patients are registered, so their trial
+# simulated history (demo.history) comes after the curated patients are registered, so their trial
 # numbers stay the first, and before they are randomised today, so the list is used in time order.
-DEMO_MODULES: list[str] = ["patients.demo", "reports.demo", "randomisation.demo", "crf.demo", "safety.demo"]
+DEMO_MODULES: list[str] = ["demo.patients", "demo.history", "demo.randomisation", "demo.crf", "demo.safety"]
 
 NURSE_DUTIES = [
     Duty.CONSENT,
@@ -141,8 +141,8 @@ class Command(BaseCommand):
 
         # Each domain adds its demo records after the sites exist, in dependency order. A domain's
         # ``demo.seed(stdout=...)`` must be idempotent like this command.
-        for module_name in ["randomisation.demo"] if base_only else DEMO_MODULES:
-            extra = {"patients": history} if module_name == "reports.demo" and history is not None else {}
+        for module_name in ["demo.randomisation"] if base_only else DEMO_MODULES:
+            extra = {"patients": history} if module_name == "demo.history" and history is not None else {}
             import_module(module_name).seed(stdout=self.stdout, **extra)
 
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at http://127.0.0.1:8000 with:"))

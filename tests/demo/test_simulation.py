@@ -151,9 +151,9 @@ def test_lock_ready_trial_passes_the_prelock_checklist_and_hard_locks(db):
     import datetime as dt
 
     from crf.models import DatasetLock
+    from demo import lock_ready
     from randomisation.models import Allocation
     from randomisation.selectors import integrity_report
-    from reports import lock_ready
     from reports.locking import prelock_checklist
     from sites.models import Site
 

@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from patients.models import Patient
-
-from . import services
-from .models import AdverseEvent, ReferenceSafetyInformation
+from safety import services
+from safety.models import AdverseEvent, ReferenceSafetyInformation
 
 
 def rsi_seed(*, effective_date: dt.date) -> None:
@@ -29,9 +28,9 @@ def rsi_seed(*, effective_date: dt.date) -> None:
 
 
 def seed(*, stdout) -> None:
-    from randomisation.demo import RANDOMISED
+    from demo.randomisation import RANDOMISED
 
-    # The curated patients only: the simulated history (reports.demo) has its own events.
+    # The curated patients only: the simulated history (demo.history) has its own events.
     curated = Patient.objects.filter(trial_number__in=RANDOMISED, allocation__isnull=False)
     if AdverseEvent.objects.filter(patient__in=curated).exists():
         return

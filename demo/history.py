@@ -2,7 +2,7 @@
 
 Without it every demo patient is randomised "today", and the recruitment chart, the forecast, the
 overdue lists and the reminders show a trial on its first day. The history is built by the same
-simulation as ``simulate_trial`` (reports.simulation), from a fixed seed, at the sites already open.
+simulation as ``simulate_trial`` (demo.simulation), from a fixed seed, at the sites already open.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ HISTORY_SEED = 2026
 
 
 def seed(*, stdout, patients: int = HISTORY_PATIENTS) -> None:
-    from randomisation.demo import RANDOMISED, design_seed
-    from safety.demo import rsi_seed
+    from demo.randomisation import RANDOMISED, design_seed
+    from demo.safety import rsi_seed
 
     from .simulation import simulate_trial
 

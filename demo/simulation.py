@@ -7,7 +7,7 @@ registration and consent, eligibility and its confirmation, randomisation (``pat
 allocation concealment and the list), serious adverse events with their signed SAE reports, and
 withdrawals. The visits and forms after that (baseline CRFs, Lutathera dosing, laboratory,
 follow-up, questionnaires, biomarker samples, end of study, logs), the non-serious adverse events and
-the data queries are written by ``reports.bulk_entry``: the same checks and audit steps, in bulk,
+the data queries are written by ``demo.bulk_entry``: the same checks and audit steps, in bulk,
 because through the services a 10,000-patient trial would take days to build.
 
 Timeline: the sites open one after another from the start date (``start``, by default four years
@@ -29,8 +29,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
-from accounts.models import AuditEvent, User
+from accounts.models import User
 from core.audit import record_update
 from crf import schedule
 from crf.access import expected_forms
@@ -38,20 +37,17 @@ from crf.lifecycle import patient_status_refresh
 from crf.models import (
     ConcomitantMedication,
     EndOfStudy,
-    FormNotDone,
     FormStatus,
     Imaging,
-    LutatheraDosing,
     ProtocolDeviation,
-    Query,
-    QueryMessage,
     Recurrence,
     Visit,
 )
 from crf.registry import FORMS
-from crf.services import EDIT_CHECK_REASON, VISIT_DATE_FIELDS, automatic_query
+from crf.services import CheckFailed
+from demo.management.commands.seed_demo import DEMO_PASSWORD
+from demo.patients import screen_and_register
 from patients import services as patients
-from patients.demo import screen_and_register
 from patients.eligibility import asked_only
 from patients.models import ConsentDocument, Withdrawal
 from patients.selectors import randomisation_timing
@@ -70,6 +66,7 @@ RECRUITMENT_DAYS = 4 * 365  # by default resections spread over the last four ye
 SITE_RATES = (1.0, 0.6, 0.8, 0.45, 0.7)
 SITE_STAGGER_DAYS = 75  # each site opens this long after the one before
 SIMULATED_REASON = "Synthetic trial: placed on the simulated timeline"
+DOSE_HELD = "Dose held: the pre-dose bloods met a dose-hold rule"
 CHUNK = 250  # patients enrolled through the services, then written in bulk, per transaction
 NOT_DONE = {
     "quality_of_life": (0.08, "Patient declined the questionnaire"),
@@ -85,7 +82,7 @@ AE_TERMS_BOTH = [
 AE_TERMS_LUTATHERA = ["Nausea", "Fatigue", "Thrombocytopenia", "Lymphocyte count decreased", "Vomiting"]
 
 
-def _answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
+def eligibility_answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
     return {
         "assessed_on": resection + dt.timedelta(days=31),
         "consent_before_procedures": True,
@@ -291,7 +288,7 @@ def _enrol(rng, plan: _Plan, site, nurse, documents, today, counts):
         document=next(d for d in documents if d.is_valid_on(consent_day)),
         consented_at=consented_at,
         future_research=rng.random() < 0.9,
-        answers=_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin),
+        answers=eligibility_answers(plan.resection, plan.primary, plan.ki67, plan.grade, plan.margin),
         today=today,
     )
     patient.refresh_from_db()
@@ -500,168 +497,114 @@ class _Writer:
         self.bulk = BulkEntry()
         self.forms: list[tuple] = []  # (form, soft findings, nurse, site code)
 
-    def form(self, model, *, patient, visit, data, nurse, site_code, recent: bool) -> None:
-        form, soft = BulkEntry.checked_form(model, patient=patient, visit=visit, data=data)
-        self.bulk.create(form, user=nurse, reason="First entry")
+    def form(self, model, *, patient, visit, data, nurse, site_code, recent: bool, visits=None) -> None:
+        bulk = self.bulk
+        form = bulk.crf_save_new(model, visit=visit, data=data, actor=nurse, visits=visits)
+        automatic = [q for q, f in bulk.query_forms if f is form]
         draw = self.rng.random()
         if draw > (0.3 if recent else 0.05) and not form.missing_fields():
-            self.bulk.update(
-                form,
-                {"status": FormStatus.COMPLETE, "completed_at": timezone.now(), "completed_by": nurse},
-                user=nurse,
-                reason="Marked complete",
-            )
+            bulk.crf_mark_complete(form, actor=nurse)
             if draw > (0.7 if recent else 0.35):
-                monitor = self.users["monitor"]
-                self.bulk.update(
-                    form,
-                    {"status": FormStatus.VERIFIED, "verified_at": timezone.now(), "verified_by": monitor},
-                    user=monitor,
-                    reason="Source data verified",
-                )
-        self.forms.append((form, soft, nurse, site_code))
+                bulk.crf_verify(form, actor=self.users["monitor"])
+        self.forms.append((form, automatic, nurse, site_code))
         self.counts["forms"] += 1
 
-    def visit_done(self, visit, day, reason, nurse) -> None:
-        self.bulk.update(visit, {"done_on": day}, user=nurse, reason=reason)
-        self.counts["visits_done"] += 1
-
     def visit_missed(self, visit, reason, nurse) -> None:
-        self.bulk.update(visit, {"missed_reason": reason}, user=nurse, reason=f"Missed: {reason}")
+        self.bulk.visit_mark_missed(visit, reason=reason, actor=nurse)
         self.counts["visits_missed"] += 1
 
     def queries(self) -> None:
-        """Automatic queries from the soft checks, and some raised by the data manager or a monitor."""
+        """Answers to the automatic queries, and some queries raised by the data manager or a monitor."""
         rng, bulk = self.rng, self.bulk
         dm, monitor = self.users["dm"], self.users["monitor"]
-        for form, soft, nurse, site_code in self.forms:
-            raised = []
-            for field, message in soft:
-                query = automatic_query(form, field, message)
-                bulk.create(query, user=None, reason=EDIT_CHECK_REASON)
-                raised.append((query, None, message))
+        for form, automatic, nurse, site_code in self.forms:
+            raised = [(query, None) for query in automatic]
             if form.status != FormStatus.IN_PROGRESS and rng.random() < 0.04:
                 raiser = rng.choice([dm, monitor])
                 text = "Please confirm against the source document."
-                query = Query(
-                    patient=form.patient,
-                    form_code=form.FORM_CODE,
-                    form_id=form.pk,
-                    visit_code=form.visit.code,
-                    field=form.data_field_names()[0],
-                    text=text,
-                    raised_by=raiser,
+                raised.append(
+                    (bulk.query_raise(form, field=form.data_field_names()[0], text=text, actor=raiser), raiser)
                 )
-                bulk.create(query, user=raiser, reason="Query raised")
-                raised.append((query, raiser, text))
-            for query, raiser, text in raised:
+            for query, raiser in raised:
                 self.counts["queries"] += 1
                 if rng.random() < 0.7:
-                    answer = "Confirmed against the clinic letter."
-                    bulk.update(query, {"status": Query.Status.ANSWERED}, user=nurse, reason=f"Answered: {answer}")
-                    query._messages = [(nurse, answer)]
+                    bulk.query_answer(query, text="Confirmed against the clinic letter.", actor=nurse)
                     if rng.random() < 0.8:
-                        closer = raiser or dm
-                        query._messages.append((closer, "Thank you"))
-                        bulk.update(
-                            query,
-                            {"status": Query.Status.CLOSED, "closed_at": timezone.now()},
-                            user=closer,
-                            reason="Thank you",
-                        )
-                query._raised = (raiser, text, site_code)
+                        bulk.query_close(query, actor=raiser or dm, text="Thank you", site_code=site_code)
         self.forms = []
-
-    def flush_queries(self) -> None:
-        queries = [q for q, _steps in self.bulk.new.get(Query, [])]
-        self.bulk.flush(Query)
-        messages = []
-        for query in queries:
-            raiser, text, site_code = query._raised
-            self.bulk.event(
-                kind=AuditEvent.Kind.QUERY_RAISED, actor=raiser, target=query, summary=text[:200], site_code=site_code
-            )
-            for author, message in getattr(query, "_messages", []):
-                messages.append(QueryMessage(query=query, author=author, text=message))
-            if query.status == Query.Status.CLOSED:
-                closer = query._messages[-1][0]
-                self.bulk.event(
-                    kind=AuditEvent.Kind.QUERY_CLOSED,
-                    actor=closer,
-                    target=query,
-                    summary="Thank you",
-                    site_code=site_code,
-                )
-        QueryMessage.objects.bulk_create(messages, batch_size=2000)
 
 
 def _follow_up(rng, enrolled, users, today, counts) -> None:
+    """The patients' visits and forms, entered as their nurses would, a step at a time across the
+    batch: each step is flushed before the next, so a form's derived values and edit checks read
+    the patient's earlier forms from the database as crf_save does (tests/demo/test_write_path.py)."""
     writer = _Writer(rng, users, today, counts)
     visits: dict[int, dict[str, Visit]] = {}
     for visit in Visit.objects.filter(patient__in=[p for p, *_ in enrolled]).order_by("patient_id", "sequence"):
         visits.setdefault(visit.patient_id, {})[visit.code] = visit
     _place_on_timeline(writer, enrolled, visits)
-    dosing = []  # (cycle, patient, visit, data, nurse, site code, recent): written after the laboratory forms
-    for patient, arm, plan, nurse in enrolled:
-        site_code = patient.site.code
-        by_code = visits[patient.pk]
-        for visit in by_code.values():
-            visit.patient = patient
-        doses: dict[str, dt.date] = {}
-        dosing_stopped = False
-        for definition in [d for d in schedule.schedule() if arm in d.arms]:
-            visit = by_code[definition.code]
-            if definition.anchor in (schedule.CYCLE_1, schedule.CYCLE_2):
-                _reschedule(writer, patient, arm, plan, doses, by_code, nurse)
-            if definition.code == "RAND":
-                day = plan.rand_day
-            else:
-                if visit.window_start > today:
-                    continue  # upcoming
-                half = max(1, definition.window_before // 2)
-                day = visit.target_date + dt.timedelta(days=rng.randint(-half, half))
-                if rng.random() < 0.03 and definition.code.startswith("FU"):
-                    day = visit.window_end + dt.timedelta(days=rng.randint(1, 10))  # out of window: a query
-                if plan.stop and day >= plan.stop:
-                    if plan.death:
-                        writer.visit_missed(visit, f"Patient died on {plan.death:%d %b %Y}", nurse)
-                    continue  # withdrawn: later visits are not applicable
-                if day > today:
-                    continue  # due, not done yet
-                if dosing_stopped and definition.arms == ("B",):
-                    writer.visit_missed(visit, "Lutathera not given", nurse)
-                    continue
-                draw = rng.random()
-                if draw > 0.97:
-                    writer.visit_missed(visit, "Patient did not attend", nurse)
-                    dosing_stopped = dosing_stopped or definition.code == "C1"
-                    continue
-                if draw > 0.95:
-                    continue  # overdue: nobody recorded it yet
-            recent = (today - day).days < 120
-            _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses)
-        _end_of_study(writer, rng, plan, patient, by_code["FU36"], nurse, site_code, today)
-        _logs(writer, rng, plan, patient, by_code, nurse, site_code, today)
-        _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
-    bulk = writer.bulk
-    bulk.flush(*[m for m in FORMS.values() if m is not LutatheraDosing], FormNotDone, AdverseEvent)
-    bulk.flush()  # and the visit dates: the dosing checks compare the dose with the randomisation visit
-    for cycle in ("C1", "C2"):  # the dosing checks read the visit's laboratory and the first dose
-        for code, patient, visit, data, nurse, site_code, recent in dosing:
-            if code == cycle:
-                writer.form(
-                    LutatheraDosing,
-                    patient=patient,
-                    visit=visit,
-                    data=data,
-                    nurse=nurse,
-                    site_code=site_code,
-                    recent=recent,
-                )
-        bulk.flush(LutatheraDosing)
-    writer.queries()  # the forms have their ids now
-    writer.flush_queries()
-    bulk.flush()  # visit changes and audit events
+    writer.bulk.flush()
+    # One random stream per patient, drawn from the seed in order: the steps interleave across patients.
+    courses = [
+        _course(writer, random.Random(rng.random()), patient, arm, plan, nurse, visits[patient.pk], today)  # noqa: S311
+        for patient, arm, plan, nurse in enrolled
+    ]
+    while courses:
+        alive = []
+        for course in courses:
+            try:
+                next(course)
+            except StopIteration:
+                continue
+            alive.append(course)
+        writer.bulk.flush()
+        courses = alive
+    writer.queries()
+    writer.bulk.flush()  # queries, visit changes and audit events
+
+
+def _course(writer, rng, patient, arm, plan, nurse, by_code, today):
+    """One patient's follow-up, a step (a form, or a visit's outcome) per ``next``."""
+    site_code = patient.site.code
+    for visit in by_code.values():
+        visit.patient = patient
+    doses: dict[str, dt.date] = {}
+    dosing_stopped = False
+    for definition in [d for d in schedule.schedule() if arm in d.arms]:
+        visit = by_code[definition.code]
+        if definition.code == "RAND":
+            day = plan.rand_day
+        else:
+            if visit.window_start > today:
+                continue  # upcoming
+            half = max(1, definition.window_before // 2)
+            day = visit.target_date + dt.timedelta(days=rng.randint(-half, half))
+            if rng.random() < 0.03 and definition.code.startswith("FU"):
+                day = visit.window_end + dt.timedelta(days=rng.randint(1, 10))  # out of window: a query
+            if plan.stop and day >= plan.stop:
+                if plan.death:
+                    writer.visit_missed(visit, f"Patient died on {plan.death:%d %b %Y}", nurse)
+                continue  # withdrawn: later visits are not applicable
+            if day > today:
+                continue  # due, not done yet
+            if dosing_stopped and definition.arms == ("B",):
+                writer.visit_missed(visit, "Lutathera not given", nurse)
+                continue
+            draw = rng.random()
+            if draw > 0.97:
+                writer.visit_missed(visit, "Patient did not attend", nurse)
+                dosing_stopped = dosing_stopped or definition.code == "C1"
+                continue
+            if draw > 0.95:
+                continue  # overdue: nobody recorded it yet
+        recent = (today - day).days < 120
+        yield from _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, doses, by_code)
+    _end_of_study(writer, rng, plan, patient, by_code["FU36"], nurse, site_code, today)
+    yield
+    _logs(writer, rng, plan, patient, by_code, nurse, site_code, today)
+    yield
+    _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today)
+    yield
 
 
 def _place_on_timeline(writer, enrolled, visits) -> None:
@@ -697,39 +640,15 @@ def _place_on_timeline(writer, enrolled, visits) -> None:
             )
 
 
-def _reschedule(writer, patient, arm, plan, doses, by_code, nurse) -> None:
-    """The later dosing and safety visits follow the actual doses (``visits_reschedule_after_dose``)."""
-    planned = schedule.planned_visits(
-        arm=arm,
-        liver_resection=patient.liver_resection_date,
-        randomised_on=by_code["RAND"].target_date,
-        cycle_1_dose=doses.get("C1"),
-        cycle_2_dose=doses.get("C2"),
-    )
-    for definition, target, start, end in planned:
-        visit = by_code[definition.code]
-        if visit.done_on or definition.anchor not in (schedule.CYCLE_1, schedule.CYCLE_2):
-            continue
-        if visit.target_date != target:
-            writer.bulk.update(
-                visit,
-                {"target_date": target, "window_start": start, "window_end": end},
-                user=nurse,
-                reason=f"Rescheduled after the actual {schedule.ANCHOR_LABELS[definition.anchor]}",
-            )
-
-
-def _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site_code, recent, dosing, doses) -> None:
-    dated_by = None
+def _visit_forms(writer, rng, visit, day, patient, plan, nurse, site_code, recent, doses, by_code):
+    """The forms of a visit done on ``day``, one step each; the visit dated by hand if none dated it."""
     for code in expected_forms(visit):
         if code in ("end_of_study", "imaging"):
             continue  # written with the patient's outcome; the protocol PET with the imaging entries
         model = FORMS[code]
         chance, reason = NOT_DONE.get(code, (0, ""))
         if rng.random() < chance:
-            writer.bulk.create(
-                FormNotDone(visit=visit, form_code=code, reason=reason), user=nurse, reason=f"Not done: {reason}"
-            )
+            writer.bulk.crf_mark_not_done(visit=visit, form_code=code, reason=reason, actor=nurse)
             writer.counts["forms_not_done"] += 1
             continue
         if recent and rng.random() < 0.05:
@@ -737,18 +656,39 @@ def _visit_forms(writer, rng, definition, visit, day, patient, plan, nurse, site
         form_day = day - dt.timedelta(days=rng.randint(0, 2)) if code == "laboratory" and visit.code != "RAND" else day
         data = _form_data(code, rng, form_day, plan=plan, patient=patient, visit_code=visit.code, today=writer.today)
         if code == "lutathera_dosing":
-            dosing.append((visit.code, patient, visit, data, nurse, site_code, recent))
-            doses[visit.code] = data["dose_date"]
-        else:
-            writer.form(model, patient=patient, visit=visit, data=data, nurse=nurse, site_code=site_code, recent=recent)
-        if dated_by is None and any(data.get(n) for n in VISIT_DATE_FIELDS):
-            dated_by = (model, next(data[n] for n in VISIT_DATE_FIELDS if data.get(n)))
-    if visit.code == "RAND":
-        writer.visit_done(visit, day, "Visit done", nurse)
-    elif dated_by is not None:
-        writer.visit_done(visit, dated_by[1], f"Visit date from {dated_by[0].FORM_TITLE}", nurse)
-    else:
-        writer.visit_done(visit, day, "Visit done", nurse)
+            try:  # the pre-dose bloods may meet a dose-hold rule (a hard check): the dose is then held
+                writer.form(
+                    model,
+                    patient=patient,
+                    visit=visit,
+                    data=data,
+                    nurse=nurse,
+                    site_code=site_code,
+                    recent=recent,
+                    visits=by_code,
+                )
+            except CheckFailed:
+                writer.bulk.crf_mark_not_done(visit=visit, form_code=code, reason=DOSE_HELD, actor=nurse)
+                writer.counts["forms_not_done"] += 1
+            else:
+                doses[visit.code] = data["dose_date"]
+            yield
+            continue
+        writer.form(
+            model,
+            patient=patient,
+            visit=visit,
+            data=data,
+            nurse=nurse,
+            site_code=site_code,
+            recent=recent,
+            visits=by_code,
+        )
+        yield
+    # A dated form dated the visit (crf_save); otherwise the nurse records its date by hand.
+    if not visit.done_on:
+        writer.bulk.visit_mark_done(visit, day=day, actor=nurse)
+    writer.counts["visits_done"] += 1
 
 
 def _end_of_study(writer, rng, plan, patient, fu36, nurse, site_code, today) -> None:
@@ -928,5 +868,5 @@ def _adverse_events(writer, rng, plan, patient, arm, doses, nurse, today) -> Non
             raise safety.AeInvalid(errors)
         ae = AdverseEvent(patient=patient, **data)
         ae.clean_fields(exclude=["patient"])
-        writer.bulk.create(ae, user=nurse, reason="First entry")
+        writer.bulk.create(ae, user=nurse, reason="First entry")  # ae_save's first entry of a non-serious AE
         writer.counts["aes"] += 1

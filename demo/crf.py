@@ -8,10 +8,8 @@ from decimal import Decimal
 from django.utils import timezone
 
 from accounts.models import User
-from patients.models import Patient
-
-from . import services
-from .models import (
+from crf import services
+from crf.models import (
     ConcomitantMedication,
     Demographics,
     Histopathology,
@@ -21,6 +19,7 @@ from .models import (
     MedicalHistory,
     QualityOfLife,
 )
+from patients.models import Patient
 
 
 def _save(model, visit, data, nurse, *, complete=False):
@@ -31,9 +30,9 @@ def _save(model, visit, data, nurse, *, complete=False):
 
 
 def seed(*, stdout) -> None:
-    from randomisation.demo import RANDOMISED
+    from demo.randomisation import RANDOMISED
 
-    # The curated patients only: the simulated history (reports.demo) has its own forms.
+    # The curated patients only: the simulated history (demo.history) has its own forms.
     curated = Patient.objects.filter(trial_number__in=RANDOMISED)
     if Demographics.objects.filter(patient__in=curated).exists():
         return

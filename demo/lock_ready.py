@@ -9,13 +9,13 @@ by the site and closed by the data manager, and SAE reports signed by the site's
 
 from __future__ import annotations
 
-from accounts.management.commands.seed_demo import DEMO_PASSWORD
 from accounts.models import User
 from core.errors import DomainError
 from crf import services as crf
 from crf.access import expected_forms
 from crf.models import FormNotDone, FormStatus, Query, Visit
 from crf.registry import FORMS
+from demo.management.commands.seed_demo import DEMO_PASSWORD
 from safety import services as safety
 from safety.models import SaeReport
 

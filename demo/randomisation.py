@@ -3,12 +3,11 @@
 from accounts.models import User
 from patients.models import Patient
 from patients.selectors import randomisation_timing
-
-from . import services
-from .models import Allocation
+from randomisation import services
+from randomisation.models import Allocation
 
 DEMO_SEED = "6e656c6d61732d64656d6f2d6c6973742d736565642d32303236"  # recorded so the list can be verified
-# The curated demo patients randomised today, after the simulated history (reports.demo) was.
+# The curated demo patients randomised today, after the simulated history (demo.history) was.
 RANDOMISED = ("NEL-GB01-001", "NEL-GB01-002", "NEL-NL01-001")
 
 

@@ -30,8 +30,8 @@ class Command(BaseCommand):
     def handle(self, *args, patients, seed, start, lock_ready, **options):
         from django.utils import timezone
 
-        from reports.lock_ready import lock_ready_cleanup
-        from reports.simulation import simulate_trial
+        from demo.lock_ready import lock_ready_cleanup
+        from demo.simulation import simulate_trial
 
         if patients < 1:
             raise CommandError("--patients must be at least 1.")

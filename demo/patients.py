@@ -7,13 +7,11 @@ import datetime as dt
 from django.utils import timezone
 
 from accounts.models import User
+from demo.management.commands.seed_demo import DEMO_PASSWORD
+from patients import services
+from patients.eligibility import asked_only
+from patients.models import EligibilityAssessment, Patient, ScreeningEntry
 from sites.models import Site
-
-from . import services
-from .eligibility import asked_only
-from .models import EligibilityAssessment, Patient, ScreeningEntry
-
-DEMO_PASSWORD = "nelmas-demo-2026"  # noqa: S105 - the demo accounts' printed password
 
 
 def screen_and_register(
