@@ -28,7 +28,9 @@ from accounts.exports import _FORMULA_START
 from crf import schedule
 from crf.models import DatasetLock, Recurrence
 from crf.registry import FORMS
+from patients.codelists import Sex
 from patients.models import Patient
+from randomisation.codelists import Arm
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
 CONTEXT_COLUMNS = ["trial_number", "site", "visit", "entry", "form_status", "form_version"]
@@ -42,6 +44,12 @@ class Column:
     unit: str = ""
     codes: tuple[tuple[str, str], ...] = ()
     derived_from: str = ""
+
+
+def codes_of(choices) -> tuple[tuple[str, str], ...]:
+    """A column's codes from a code list (``TextChoices`` or its declared subset), labels as text."""
+    pairs = choices.choices if hasattr(choices, "choices") else choices
+    return tuple((str(value), str(label)) for value, label in pairs if value not in ("", None))
 
 
 def _kind(field: models.Field) -> str:
@@ -158,11 +166,11 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             [
                 Column("trial_number", "Trial number", "text"),
                 Column("site", "Site", "text"),
-                Column("sex", "Sex", "text", codes=(("F", "Female"), ("M", "Male"))),
+                Column("sex", "Sex", "text", codes=codes_of(Sex)),
                 Column("year_of_birth", "Year of birth", "integer"),
                 Column("status", "Status", "text"),
                 Column("liver_resection_date", "Date of liver resection", "date"),
-                Column("arm", "Randomised arm", "text", codes=(("A", "Best supportive care"), ("B", "Lutathera"))),
+                Column("arm", "Randomised arm", "text", codes=codes_of(Arm)),
                 Column("randomised_at", "Randomised at", "datetime"),
                 Column("stratum", "Stratum", "text", derived_from="eligibility: primary site, WHO grade, margin"),
                 # The same rule as crf.selectors.first_recurrences (protocol CRF 11).
