@@ -26,7 +26,7 @@ class Expectedness(models.TextChoices):
     UNEXPECTED = "unexpected", _("Unexpected")
 
 
-class Outcome(models.TextChoices):
+class AdverseEventOutcome(models.TextChoices):
     """Protocol, SAE form: outcome of the adverse event (recovered, recovering, not recovered,
     recovered with sequelae, fatal, unknown)."""
 

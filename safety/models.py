@@ -12,7 +12,8 @@ from patients.models import Patient
 from sites.models import in_site_scope
 
 # One code list per concept (safety.codelists); imported here so ``safety.models.Causality`` keeps working.
-from .codelists import Causality, Expectedness, Outcome
+from .codelists import AdverseEventOutcome as Outcome
+from .codelists import Causality, Expectedness
 
 RELATED = {Causality.POSSIBLE, Causality.PROBABLE, Causality.DEFINITE}
 
