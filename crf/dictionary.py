@@ -22,6 +22,12 @@ class Column:
     derived_from: str = ""
 
 
+def codes_of(choices) -> tuple[tuple[str, str], ...]:
+    """A column's codes from a code list (``TextChoices`` or its declared subset), labels as text."""
+    pairs = choices.choices if hasattr(choices, "choices") else choices
+    return tuple((str(value), str(label)) for value, label in pairs if value not in ("", None))
+
+
 def field_kind(field: models.Field) -> str:
     if isinstance(field, models.BooleanField):
         return "boolean"

@@ -511,8 +511,6 @@ def _agrees_with_eligibility(data, patient, result) -> None:
         return
     for name, label in ELIGIBILITY_PATHOLOGY.items():
         value, recorded = data.get(name), getattr(assessment, name)
-        if name == "primary_site" and value == "colorectum":
-            value = "colon_rectum"  # the CRF and eligibility code lists spell this site differently
         if value not in (None, "") and recorded not in (None, "") and str(value) != str(recorded):
             if isinstance(recorded, Decimal) and Decimal(str(value)) == recorded:
                 continue

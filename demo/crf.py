@@ -73,7 +73,7 @@ def seed(*, stdout) -> None:
             Histopathology,
             rand,
             {
-                "primary_site": patient.primary_site_group or "pancreas",
+                "primary_site": patient.eligibility.primary_site,  # a PrimarySite code, not the stratum group
                 "primary_resection_date": patient.primary_resection_date,
                 "timing": "synchronous",
                 "pt": "T2",

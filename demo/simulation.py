@@ -59,7 +59,7 @@ from sites.models import Site
 
 from .bulk_entry import BulkEntry
 
-PRIMARY = ["pancreas", "jejunum_ileum", "duodenum", "pancreas", "colorectum"]
+PRIMARY = ["pancreas", "jejunum_ileum", "duodenum", "pancreas", "colon_rectum"]  # patients.codelists.PrimarySite
 RECRUITMENT_DAYS = 4 * 365  # by default resections spread over the last four years
 # Relative recruitment rates of the active sites, in site-code order (cycled): sites differ, as the
 # Poisson–gamma forecast assumes.

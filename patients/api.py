@@ -10,6 +10,7 @@ from sites.models import Site
 
 from . import services
 from .access import access_patient
+from .codelists import Sex
 from .forms import EligibilityForm
 from .models import ConsentDocument, Patient
 from .selectors import patient_list
@@ -63,7 +64,7 @@ class RegisterSerializer(serializers.Serializer):
     site = serializers.CharField(max_length=10)
     initials = serializers.CharField(max_length=3)
     year_of_birth = serializers.IntegerField(min_value=1900, max_value=2100)
-    sex = serializers.ChoiceField(choices=["F", "M"])
+    sex = serializers.ChoiceField(choices=Sex.choices)
     liver_resection_date = serializers.DateField()
     primary_resection_date = serializers.DateField()
     consent = ConsentInSerializer()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .codelists import STRATUM_MARGINS, STRATUM_WHO_GRADES, PrimarySite, PrimarySiteGroup, ResectionMargin, WhoGrade
 from .grading import age_range, describe_age_range, grade_disagreement, who_grade
 from .models import EligibilityAssessment, Patient
 
@@ -213,23 +214,23 @@ def evaluate(assessment: EligibilityAssessment, patient: Patient) -> Evaluation:
         a.histology_confirmed
     ):
         fail("histology", "Inclusion 4: well-differentiated GEP-NET not confirmed by histology")
-    if need(a.primary_site, "primary_site", "Primary tumour site") and a.primary_site == "other":
+    if need(a.primary_site, "primary_site", "Primary tumour site") and a.primary_site == PrimarySite.OTHER:
         fail("primary_site", "Inclusion 4: primary is not in the stomach, pancreas or gut")
     if need(a.ki67_percent, "ki67", "Ki-67 index") and a.ki67_percent >= Decimal(window("KI67_BELOW")):
         fail("ki67", f"Inclusion 4: Ki-67 {a.ki67_percent} % (must be below {window('KI67_BELOW')} %)")
     need(a.mitoses_per_2mm2, "mitoses", "Mitoses per 2 mm²")
     grade = who_grade(a.ki67_percent, a.mitoses_per_2mm2)
     disagreement = None
-    if need(a.who_grade, "grade", "WHO grade (as reported)") and a.who_grade == "G3":
+    if need(a.who_grade, "grade", "WHO grade (as reported)") and a.who_grade == WhoGrade.G3:
         fail("grade", "Exclusion: G3 neuroendocrine tumour")
-    if grade == "G3" and a.who_grade != "G3":
+    if grade == WhoGrade.G3 and a.who_grade != WhoGrade.G3:
         fail("grade_derived", "Exclusion: G3 neuroendocrine tumour by " + _indices(a))
     if a.ki67_percent is not None and a.mitoses_per_2mm2 is not None:
         derived.append(("WHO grade derived from " + _indices(a), grade))
         disagreement = grade_disagreement(a.who_grade, a.ki67_percent, a.mitoses_per_2mm2)
     if need(a.nec, "nec", "Neuroendocrine carcinoma") and a.nec:
         fail("nec", "Exclusion: neuroendocrine carcinoma (NEC)")
-    if need(a.resection_margin, "margin", "Resection margin") and a.resection_margin == "R2":
+    if need(a.resection_margin, "margin", "Resection margin") and a.resection_margin == ResectionMargin.R2:
         fail("margin", "Inclusion 5 / exclusion: R2 (debulking) resection")
     if need(a.liver_mets_histology_confirmed, "liver_histology", "Histology of the liver metastases") and not (
         a.liver_mets_histology_confirmed
@@ -384,7 +385,9 @@ def stratification_levels(assessment: EligibilityAssessment) -> dict[str, str]:
     """
     grade = who_grade(assessment.ki67_percent, assessment.mitoses_per_2mm2)
     return {
-        "primary_site_group": "pancreas" if assessment.primary_site == "pancreas" else "other",
-        "who_grade": grade if grade in ("G1", "G2") else "",
-        "resection_margin": assessment.resection_margin if assessment.resection_margin in ("R0", "R1") else "",
+        "primary_site_group": (
+            PrimarySiteGroup.PANCREAS if assessment.primary_site == PrimarySite.PANCREAS else PrimarySiteGroup.OTHER
+        ),
+        "who_grade": grade if grade in STRATUM_WHO_GRADES else "",
+        "resection_margin": assessment.resection_margin if assessment.resection_margin in STRATUM_MARGINS else "",
     }

@@ -10,17 +10,19 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from .codelists import WhoGrade
+
 
 def _d(value) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
 
 def _grade_ki67(ki67: Decimal) -> str:
-    return "G1" if ki67 < 3 else "G2" if ki67 <= 20 else "G3"
+    return (WhoGrade.G1 if ki67 < 3 else WhoGrade.G2 if ki67 <= 20 else WhoGrade.G3).value
 
 
 def _grade_mitoses(mitoses: Decimal) -> str:
-    return "G1" if mitoses < 2 else "G2" if mitoses <= 20 else "G3"
+    return (WhoGrade.G1 if mitoses < 2 else WhoGrade.G2 if mitoses <= 20 else WhoGrade.G3).value
 
 
 def who_grade(ki67_percent, mitoses_per_2mm2) -> str | None:
@@ -33,7 +35,7 @@ def who_grade(ki67_percent, mitoses_per_2mm2) -> str | None:
         grades.append(_grade_ki67(ki67))
     if mitoses is not None:
         grades.append(_grade_mitoses(mitoses))
-    return max(grades) if grades else None
+    return max(grades) if grades else None  # the codes sort as the grades do: G1 < G2 < G3
 
 
 def grade_disagreement(entered, ki67_percent, mitoses_per_2mm2) -> str | None:

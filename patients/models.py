@@ -15,37 +15,23 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import NoDeleteQuerySet, TrialRecord
 from sites.models import Site, in_site_scope
 
+# The code lists live in patients.codelists (one definition per concept); imported here so
+# ``from patients.models import WhoGrade`` keeps working.
+from .codelists import (
+    STRATUM_MARGIN_CHOICES,
+    STRATUM_WHO_GRADE_CHOICES,
+    PrimarySite,
+    PrimarySiteGroup,
+    ResectionMargin,
+    Sex,
+    WhoGrade,
+)
+
 
 class PatientQuerySet(NoDeleteQuerySet):
     def visible_to(self, user) -> PatientQuerySet:
         """Patients of the sites the user may see (sites.models.visible_site_ids)."""
         return in_site_scope(self, user, "site_id")
-
-
-class Sex(models.TextChoices):
-    FEMALE = "F", _("Female")
-    MALE = "M", _("Male")
-
-
-class PrimarySiteGroup(models.TextChoices):
-    """Stratification factor: primary tumour site."""
-
-    PANCREAS = "pancreas", _("Pancreas")
-    OTHER = "other", _("Other GEP")
-
-
-class WhoGrade(models.TextChoices):
-    """Stratification factor: WHO grade (G3 is an exclusion, so it is not a level)."""
-
-    G1 = "G1", _("G1")
-    G2 = "G2", _("G2")
-
-
-class ResectionMargin(models.TextChoices):
-    """Stratification factor: liver resection margin (R2 is an exclusion)."""
-
-    R0 = "R0", _("R0")
-    R1 = "R1", _("R1")
 
 
 class Patient(TrialRecord):
@@ -86,9 +72,9 @@ class Patient(TrialRecord):
     primary_site_group = models.CharField(
         _("primary site (stratum)"), max_length=10, choices=PrimarySiteGroup.choices, blank=True
     )
-    who_grade = models.CharField(_("WHO grade (stratum)"), max_length=2, choices=WhoGrade.choices, blank=True)
+    who_grade = models.CharField(_("WHO grade (stratum)"), max_length=2, choices=STRATUM_WHO_GRADE_CHOICES, blank=True)
     resection_margin = models.CharField(
-        _("resection margin (stratum)"), max_length=2, choices=ResectionMargin.choices, blank=True
+        _("resection margin (stratum)"), max_length=2, choices=STRATUM_MARGIN_CHOICES, blank=True
     )
 
     objects = PatientQuerySet.as_manager()
@@ -316,16 +302,6 @@ class Withdrawal(TrialRecord):
         return stopped
 
 
-class PrimarySite(models.TextChoices):
-    STOMACH = "stomach", _("Stomach")
-    PANCREAS = "pancreas", _("Pancreas")
-    DUODENUM = "duodenum", _("Duodenum")
-    JEJUNUM_ILEUM = "jejunum_ileum", _("Jejunum / ileum")
-    APPENDIX = "appendix", _("Appendix")
-    COLON_RECTUM = "colon_rectum", _("Colon / rectum")
-    OTHER = "other", _("Other or unknown (not GEP)")
-
-
 class EligibilityAssessment(TrialRecord):
     """Every inclusion and exclusion criterion as an explicit answer, with the evidence dates.
 
@@ -337,16 +313,6 @@ class EligibilityAssessment(TrialRecord):
         PENDING = "pending", _("Awaiting confirmation")  # answers being entered or changed since confirmation
         ELIGIBLE = "eligible", _("Eligible")  # confirmed, every criterion met
         INELIGIBLE = "ineligible", _("Not eligible")  # confirmed, at least one criterion failed
-
-    class Grade(models.TextChoices):
-        G1 = "G1", _("G1 (Ki-67 < 3 %)")
-        G2 = "G2", _("G2 (Ki-67 3–20 %)")
-        G3 = "G3", _("G3 (Ki-67 > 20 %)")
-
-    class Margin(models.TextChoices):
-        R0 = "R0", _("R0")
-        R1 = "R1", _("R1")
-        R2 = "R2", _("R2 (debulking)")
 
     patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="eligibility")
     assessed_on = models.DateField(_("date of assessment"))
@@ -384,9 +350,11 @@ class EligibilityAssessment(TrialRecord):
     )
     # As written on the local pathology report; the stratification factor is the grade derived from
     # Ki-67 and mitoses (protocol, Eligibility), and a disagreement blocks randomisation.
-    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=Grade.choices, blank=True)
+    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=WhoGrade.choices, blank=True)
     nec = models.BooleanField(_("neuroendocrine carcinoma (NEC)"), null=True, blank=True)
-    resection_margin = models.CharField(_("liver resection margin"), max_length=2, choices=Margin.choices, blank=True)
+    resection_margin = models.CharField(
+        _("liver resection margin"), max_length=2, choices=ResectionMargin.choices, blank=True
+    )
     liver_mets_histology_confirmed = models.BooleanField(
         _("liver metastases confirmed by histology"), null=True, blank=True
     )

@@ -12,12 +12,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
-from patients.models import Patient, PrimarySiteGroup, ResectionMargin, WhoGrade
+from patients.codelists import STRATUM_MARGINS, STRATUM_WHO_GRADES, PrimarySiteGroup
+from patients.models import Patient
 
-
-class Arm(models.TextChoices):
-    A = "A", _("A — best supportive care")
-    B = "B", _("B — Lutathera")
+from .codelists import Arm
 
 
 class Method(models.TextChoices):
@@ -34,8 +32,8 @@ class Imbalance(models.TextChoices):
 # Stratification factors the configuration may use, with their levels (from the patient record).
 FACTOR_LEVELS: dict[str, list[str]] = {
     "primary_site": list(PrimarySiteGroup.values),
-    "who_grade": list(WhoGrade.values),
-    "resection_margin": list(ResectionMargin.values),
+    "who_grade": [g.value for g in STRATUM_WHO_GRADES],
+    "resection_margin": [m.value for m in STRATUM_MARGINS],
 }
 
 

@@ -27,9 +27,11 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from crf.models import EndOfStudy, FollowUp, LutatheraDosing, Recurrence, Visit
+from patients.codelists import STRATUM_MARGIN_CHOICES, STRATUM_WHO_GRADE_CHOICES, PrimarySiteGroup
 from patients.models import Consent, Patient, Withdrawal
+from randomisation.codelists import Arm
 
-from .dataset import CHUNK, Column
+from .dataset import CHUNK, Column, codes_of
 
 THREE_YEARS_DAYS = 1096  # 3 × 365 + 1 leap day: the primary endpoint's horizon
 ORIGINS = ("liver_resection", "randomisation", "first_dose")
@@ -40,11 +42,29 @@ SUBJECT_COLUMNS = [
     Column("trial_number", "Trial number", "text"),
     Column("site", "Site", "text"),
     Column("country", "Country", "text"),
-    Column("arm", "Randomised arm", "text", codes=(("A", "Best supportive care"), ("B", "Lutathera"))),
+    Column("arm", "Randomised arm", "text", codes=codes_of(Arm)),
     Column("stratum", "Stratum", "text"),
-    Column("primary_site", "Stratification: primary site group", "text", derived_from="eligibility"),
-    Column("who_grade", "Stratification: WHO grade", "text", derived_from="eligibility"),
-    Column("resection_margin", "Stratification: resection margin", "text", derived_from="eligibility"),
+    Column(
+        "primary_site",
+        "Stratification: primary site group",
+        "text",
+        codes=codes_of(PrimarySiteGroup),
+        derived_from="eligibility",
+    ),
+    Column(
+        "who_grade",
+        "Stratification: WHO grade",
+        "text",
+        codes=codes_of(STRATUM_WHO_GRADE_CHOICES),
+        derived_from="eligibility",
+    ),
+    Column(
+        "resection_margin",
+        "Stratification: resection margin",
+        "text",
+        codes=codes_of(STRATUM_MARGIN_CHOICES),
+        derived_from="eligibility",
+    ),
     Column(
         "randomisation_date",
         "Randomisation date (site-local)",
@@ -109,7 +129,7 @@ SUBJECT_COLUMNS = [
 
 TTE_COLUMNS = [
     Column("trial_number", "Trial number", "text"),
-    Column("arm", "Randomised arm", "text", codes=(("A", "Best supportive care"), ("B", "Lutathera"))),
+    Column("arm", "Randomised arm", "text", codes=codes_of(Arm)),
     Column(
         "endpoint",
         "Endpoint",

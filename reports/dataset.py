@@ -29,10 +29,12 @@ from core.exports import _FORMULA_START
 from crf import schedule
 
 # The data dictionary's columns are the CRFs' own (crf.dictionary); re-exported for the readers here.
-from crf.dictionary import Column, field_kind, form_columns, plain
+from crf.dictionary import Column, codes_of, field_kind, form_columns, plain
 from crf.models import DatasetLock, Recurrence
 from crf.registry import FORMS
+from patients.codelists import Sex
 from patients.models import Patient
+from randomisation.codelists import Arm
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
 CONTEXT_COLUMNS = ["trial_number", "site", "visit", "entry", "form_status", "form_version"]
@@ -107,11 +109,11 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             [
                 Column("trial_number", "Trial number", "text"),
                 Column("site", "Site", "text"),
-                Column("sex", "Sex", "text", codes=(("F", "Female"), ("M", "Male"))),
+                Column("sex", "Sex", "text", codes=codes_of(Sex)),
                 Column("year_of_birth", "Year of birth", "integer"),
                 Column("status", "Status", "text"),
                 Column("liver_resection_date", "Date of liver resection", "date"),
-                Column("arm", "Randomised arm", "text", codes=(("A", "Best supportive care"), ("B", "Lutathera"))),
+                Column("arm", "Randomised arm", "text", codes=codes_of(Arm)),
                 Column("randomised_at", "Randomised at", "datetime"),
                 Column("stratum", "Stratum", "text", derived_from="eligibility: primary site, WHO grade, margin"),
                 # The same rule as crf.selectors.first_recurrences (protocol CRF 11).

@@ -11,30 +11,11 @@ from accounts.models import NoDeleteQuerySet, TrialRecord
 from patients.models import Patient
 from sites.models import in_site_scope
 
-
-class Causality(models.TextChoices):
-    UNRELATED = "unrelated", _("Unrelated")
-    UNLIKELY = "unlikely", _("Unlikely")
-    POSSIBLE = "possible", _("Possible")
-    PROBABLE = "probable", _("Probable")
-    DEFINITE = "definite", _("Definite")
-
+# One code list per concept (safety.codelists); imported here so ``safety.models.Causality`` keeps working.
+from .codelists import AdverseEventOutcome as Outcome
+from .codelists import Causality, Expectedness
 
 RELATED = {Causality.POSSIBLE, Causality.PROBABLE, Causality.DEFINITE}
-
-
-class Expectedness(models.TextChoices):
-    EXPECTED = "expected", _("Expected (listed in the RSI)")
-    UNEXPECTED = "unexpected", _("Unexpected")
-
-
-class Outcome(models.TextChoices):
-    RECOVERED = "recovered", _("Recovered")
-    RECOVERING = "recovering", _("Recovering")
-    NOT_RECOVERED = "not_recovered", _("Not recovered")
-    SEQUELAE = "sequelae", _("Recovered with sequelae")
-    FATAL = "fatal", _("Fatal")
-    UNKNOWN = "unknown", _("Unknown")
 
 
 class ReferenceSafetyInformation(TrialRecord):

@@ -9,8 +9,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from patients.codelists import PrimarySite, ResectionMargin, WhoGrade
 from patients.models import Patient
 
+from ..codelists import ImagingModality, ImagingResult
 from ..ctcae import si_unit, unit_choices
 from ..registry import register
 from ..scoring import (
@@ -121,9 +123,7 @@ class LiverResection(CrfForm):
     )
     bilobar = models.BooleanField(_("bilobar disease"), null=True, blank=True)
     perihilar_nodes = models.BooleanField(_("perihilar nodes involved"), null=True, blank=True)
-    margin = models.CharField(
-        _("resection margin"), max_length=2, blank=True, choices=[("R0", "R0"), ("R1", "R1"), ("R2", "R2")]
-    )
+    margin = models.CharField(_("resection margin"), max_length=2, blank=True, choices=ResectionMargin.choices)
     length_of_stay_days = models.PositiveSmallIntegerField(
         _("length of stay"), null=True, blank=True, validators=rng(0, 365), help_text=_("days")
     )
@@ -437,15 +437,9 @@ class FollowUp(CrfForm):
     FORM_CODE = "follow_up"
     FORM_TITLE = _("Follow-up visit")
 
-    class Modality(models.TextChoices):
-        MRI = "mri", _("Liver MRI")
-        CT = "ct", _("CT")
-        PET = "pet", _("68Ga-DOTATATE PET/CT")
-
-    class ImagingResult(models.TextChoices):
-        NED = "ned", _("No evidence of disease")
-        INDETERMINATE = "indeterminate", _("Indeterminate")
-        RECURRENCE = "recurrence", _("Recurrence")
+    # The imaging lists are shared with the imaging form (crf.codelists); the names stay for callers.
+    Modality = ImagingModality
+    ImagingResult = ImagingResult
 
     visit_date = models.DateField(_("date of visit"), null=True, blank=True)
     ecog = models.PositiveSmallIntegerField(
@@ -556,23 +550,11 @@ class Histopathology(CrfForm):
     FORM_CODE = "histopathology"
     FORM_TITLE = _("Primary tumour histopathology")
 
-    class PrimarySite(models.TextChoices):
-        STOMACH = "stomach", _("Stomach")
-        PANCREAS = "pancreas", _("Pancreas")
-        DUODENUM = "duodenum", _("Duodenum")
-        JEJUNUM_ILEUM = "jejunum_ileum", _("Jejunum / ileum")
-        APPENDIX = "appendix", _("Appendix")
-        COLORECTUM = "colorectum", _("Colon / rectum")
-
     class Timing(models.TextChoices):
         SYNCHRONOUS = "synchronous", _("Synchronous")
         METACHRONOUS = "metachronous", _("Metachronous")
 
-    class Grade(models.TextChoices):
-        G1 = "G1", "G1"
-        G2 = "G2", "G2"
-        G3 = "G3", "G3"
-
+    # One list per concept (patients.codelists): the same codes as eligibility, which sets the stratum.
     primary_site = models.CharField(_("primary site"), max_length=14, choices=PrimarySite.choices, blank=True)
     primary_resection_date = models.DateField(_("date of primary resection"), null=True, blank=True)
     timing = models.CharField(_("liver metastases"), max_length=12, choices=Timing.choices, blank=True)
@@ -590,7 +572,7 @@ class Histopathology(CrfForm):
     )
     ki67_percent = dec(_("Ki-67"), 0, 100, "%", digits=4, places=1)
     mitoses_per_2mm2 = dec(_("mitoses"), 0, 200, _("per 2 mm²"), digits=4, places=1)
-    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=Grade.choices, blank=True)
+    who_grade = models.CharField(_("WHO grade (as reported)"), max_length=2, choices=WhoGrade.choices, blank=True)
 
     SECTIONS = [
         (_("Primary tumour"), ["primary_site", "primary_resection_date", "timing", "pt", "pn"]),

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import TrialRecord
+from patients.codelists import Sex
 from sites.models import Site
 
 
@@ -34,9 +35,7 @@ class LabReferenceRange(TrialRecord):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="lab_reference_ranges")
     limit = models.CharField(_("limit"), max_length=16, choices=Limit.choices)
     value = models.DecimalField(_("value"), max_digits=7, decimal_places=2, help_text=_("in SI, as the label says"))
-    sex = models.CharField(
-        _("sex"), max_length=1, blank=True, choices=[("F", _("Female")), ("M", _("Male"))], help_text=_("blank: both")
-    )
+    sex = models.CharField(_("sex"), max_length=1, blank=True, choices=Sex.choices, help_text=_("blank: both"))
     effective_from = models.DateField(_("in force from"))
     effective_to = models.DateField(_("in force until"), null=True, blank=True, help_text=_("blank: still in force"))
 

@@ -46,7 +46,8 @@ def test_dates_are_dates_and_codes_carry_value_labels_in_spss_and_stata(exported
         frame, meta = reader(str(out / f"NOT-LOCKED-con_med.{suffix}"))
         assert frame["start_date"].iloc[0] == timezone.localdate() - dt.timedelta(days=3)
     frame, meta = pyreadstat.read_sav(str(out / "NOT-LOCKED-subjects.sav"))
-    assert meta.variable_value_labels["arm"] == {"A": "Best supportive care", "B": "Lutathera"}
+    # One labelling of the arms (randomisation.codelists.Arm; protocol, Design: "Arm A — best supportive care").
+    assert meta.variable_value_labels["arm"] == {"A": "A — best supportive care", "B": "B — Lutathera"}
     assert meta.variable_value_labels["data_use_withdrawn"] == {0: "No", 1: "Yes"}
 
 
