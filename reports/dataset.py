@@ -714,8 +714,11 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
     files: list[Path] = []
     counts: dict[str, int] = {}
     if "csv" in formats:
+        from .readers import write_readers
+
         written, counts = write_csv(tables, out)
         files += written
+        files += write_readers(tables, out, prefix)
     if "odm" in formats:
         from .odm import write_odm
 
@@ -741,7 +744,10 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
 def _format_of(name: str) -> str:
     if name == "nelmas-odm.xml":
         return "odm"
-    return {"csv": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[name.rsplit(".", 1)[1]]
+    # The R, SAS and Stata readers come with the CSV files they read.
+    return {"csv": "csv", "R": "csv", "sas": "csv", "do": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[
+        name.rsplit(".", 1)[1]
+    ]
 
 
 def lock_when(lock) -> dt.datetime:
