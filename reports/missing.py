@@ -92,8 +92,10 @@ def column_rules(table) -> list[Rule | None]:
             "last_disease_assessment": after_withdrawal,
             "end_of_study_date": after_withdrawal,
         }
+        # Never empty for a randomised patient: no code (and no code labels) needed.
+        always_given = {"trial_number", "site", "country", "arm", "stratum", "randomisation_date", "status"}
         for index, name in enumerate(names):
-            if index > 0:
+            if name not in always_given | {"data_use_withdrawn", "liver_resection_date", "primary_resection_date"}:
                 rules[index] = special.get(name, _always(NOT_ENTERED))
     elif table.name == "time_to_event":
         rules[names.index("event_type")] = _always(NOT_APPLICABLE)

@@ -324,6 +324,7 @@ def _archive_metadata(mdv, sources) -> None:
         return mdv.findall(f"{{{NS}}}{tag}")[-1]
 
     subject = [s for s in sources if not s.from_visits]
+    own = [s for s in sources if s.code == "visit"]  # the visit's own record, in every visit's event
     protocol = mdv.find(f"{{{NS}}}Protocol")
     refs = protocol.findall(f"{{{NS}}}StudyEventRef")
     for ref in refs:
@@ -341,9 +342,19 @@ def _archive_metadata(mdv, sources) -> None:
     )
     for order, source in enumerate(subject, start=1):
         _e(event, "FormRef", FormOID=f"F.{source.code}", OrderNumber=order, Mandatory="No")
+    for definition in mdv.findall(f"{{{NS}}}StudyEventDef"):
+        for form_ref in definition.findall(f"{{{NS}}}FormRef"):
+            form_ref.set("OrderNumber", str(int(form_ref.get("OrderNumber")) + len(own)))
+        for source in own:
+            first = definition.find(f"{{{NS}}}FormRef")
+            ref = etree.Element(f"{{{NS}}}FormRef", FormOID=f"F.{source.code}", OrderNumber="1", Mandatory="No")
+            if first is None:
+                definition.append(ref)
+            else:
+                first.addprevious(ref)
     mdv.find(f"{{{NS}}}StudyEventDef").addprevious(event)
     anchor = last("FormDef")
-    for source in reversed(subject):
+    for source in reversed(subject + own):
         form = etree.Element(
             f"{{{NS}}}FormDef", OID=f"F.{source.code}", Name=source.title, Repeating="Yes" if source.repeating else "No"
         )
@@ -360,7 +371,7 @@ def _archive_metadata(mdv, sources) -> None:
                 Mandatory="Yes",
             )
     anchor = last("ItemGroupDef")
-    for source in reversed(subject):
+    for source in reversed(subject + own):
         group = etree.Element(f"{{{NS}}}ItemGroupDef", OID=f"IG.{source.code}", Name=source.title, Repeating="No")
         for order, column in enumerate(source.columns, start=1):
             _e(group, "ItemRef", ItemOID=f"I.{source.code}.{column.name}", OrderNumber=order, Mandatory="No")
@@ -368,7 +379,7 @@ def _archive_metadata(mdv, sources) -> None:
     units = {mu.get("Name"): mu.get("OID") for mu in mdv.getparent().iter(f"{{{NS}}}MeasurementUnit")}
     new_items, new_lists = [], []
     for source in sources:
-        columns = source.columns if not source.from_visits else [archive.FORM_STATUS]
+        columns = [archive.FORM_STATUS] if source.code in FORMS else source.columns
         for column in columns:
             item = etree.Element(
                 f"{{{NS}}}ItemDef",

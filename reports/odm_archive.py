@@ -48,7 +48,8 @@ class Source:
     columns: list[Column]
     paths: list[str]  # the history row's value of each column
     repeating: bool
-    from_visits: bool = False  # a CRF: the event is the form's visit
+    from_visits: bool = False  # a CRF (or the visit itself): the event is the visit
+    event_paths: tuple[str, str] = ("visit__code", "visit__sequence")
     mandatory: frozenset = field(default_factory=frozenset)
 
     @cached_property
@@ -61,8 +62,9 @@ class Source:
         to_patient = f"{self.patient}__" if self.patient else ""
         patient_id = f"{self.patient}_id" if self.patient else "id"
         if self.from_visits:
-            query = self.history.objects.annotate(_event=models.F("visit__code"), _order=models.F("visit__sequence"))
-            order = ["visit__sequence"]
+            code, sequence = self.event_paths
+            query = self.history.objects.annotate(_event=models.F(code), _order=models.F(sequence))
+            order = [sequence]
         else:
             query = self.history.objects.annotate(
                 _event=models.Value(SUBJECT_EVENT, models.CharField()),
@@ -121,6 +123,15 @@ PATIENT_FIELDS = [
     "registered_by",
 ]
 ALLOCATION_FIELDS = ["arm", "stratum", "randomised_at", "randomised_by", "late_reason"]
+VISIT_FIELDS = [
+    "target_date",
+    "window_start",
+    "window_end",
+    "done_on",
+    "missed_reason",
+    "not_applicable_reason",
+    "unscheduled_reason",
+]
 
 
 def audited_fields(model) -> list[str]:
@@ -144,6 +155,7 @@ FORM_STATUS = Column(
 
 def sources() -> list[Source]:
     """The subject-level records first, then every CRF in form-code order."""
+    from crf.models import Visit
     from patients.models import Patient
     from randomisation.models import Allocation
     from safety.models import AdverseEvent, SaeReport
@@ -157,6 +169,21 @@ def sources() -> list[Source]:
     ):
         columns, paths = _columns_of(model, names)
         out.append(Source(code, title, model, patient, columns, paths, repeating))
+    # The visit itself: its dates and why it was missed or not applicable, first in its event.
+    columns, paths = _columns_of(Visit, VISIT_FIELDS)
+    out.append(
+        Source(
+            "visit",
+            "Visit: dates and status",
+            Visit,
+            "patient",
+            columns,
+            paths,
+            False,
+            from_visits=True,
+            event_paths=("code", "sequence"),
+        )
+    )
     for code in sorted(FORMS):
         model = FORMS[code]
         columns = [*form_columns(model), FORM_STATUS]
