@@ -265,9 +265,11 @@ def xml_text(value: str) -> str:
 def _annotation(indent: str, code: str, comment: str) -> str:
     """A missing-data code as ODM 1.3.2 carries it: an Annotation with the reason as its Comment and
     a Flag whose FlagValue is from the code list CL.MISSING."""
+    # An element without text is self-closed, as lxml writes it.
+    text = f"{indent}  <Comment>{xml_text(comment)}</Comment>\n" if comment else f"{indent}  <Comment/>\n"
     return (
         f'{indent}<Annotation SeqNum="1">\n'
-        f"{indent}  <Comment>{xml_text(comment)}</Comment>\n"
+        f"{text}"
         f"{indent}  <Flag>\n"
         f'{indent}    <FlagValue CodeListOID="CL.MISSING">{code}</FlagValue>\n'
         f"{indent}  </Flag>\n"
