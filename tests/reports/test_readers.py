@@ -66,10 +66,16 @@ def test_r_script_types_labels_and_value_labels_are_the_dictionarys(export):
                 assert f"{ref} <- as.Date({ref})" in block
             if row["type"] == "datetime":
                 assert f'{ref} <- as.POSIXct({ref}, format = "%Y-%m-%dT%H:%M:%SZ", tz = "UTC")' in block
-            if row["code_list"]:
-                pairs = [p.split("=", 1) for p in row["code_list"].split("; ")]
-                levels = ", ".join(f'"{v}"' for v, _l in pairs)
-                assert f"{ref} <- factor({ref}, levels = c({levels})," in block, (table, row["variable"])
+            if row["code_list"]:  # "v=label; v=label" (a label may itself hold "; ")
+                factor = re.search(re.escape(f"{ref} <- factor({ref}, levels = c(") + r"(.*?)\), labels", block)
+                levels = re.findall(r'"((?:[^"\\]|\\.)*)"', factor.group(1))
+                assert levels, (table, row["variable"])
+                position = 0
+                for level in levels:  # each level is a code of the dictionary's list, in its order
+                    found = row["code_list"].find(f"{level}=", position)
+                    assert found == 0 or row["code_list"][found - 2 : found] == "; ", (table, row["variable"], level)
+                    position = found + len(level) + 1
+                assert row["code_list"].count("=") >= len(levels)
 
 
 def test_sas_program_reads_every_column_with_its_informat_format_and_label(export):
