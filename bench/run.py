@@ -58,7 +58,8 @@ def measure(db: str, function: str):
 
 
 def build(size: int) -> str:
-    db = f"nelmas_bench_{size}"
+    # BENCH_DB_PREFIX: several checkouts benchmarking on one PostgreSQL keep their trials apart.
+    db = f"{os.environ.get('BENCH_DB_PREFIX', 'nelmas_bench')}_{size}"
     if os.environ.get("BENCH_REUSE") == "1":
         exists = subprocess.run(
             ["psql", f"{PG}/{db}", "-Atc", "SELECT count(*) FROM patients_patient"], capture_output=True, text=True

@@ -486,12 +486,16 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
             "stata_variable",
             "stata_codes",
             "note",
+            "missing_codes",
         ]
     )
+    from .missing import MISSING_CODES, column_rules
+
     mapping = stat_names(tables)
     for table in tables:
         dataset, xpt_names, dta_names = mapping[table.name]
-        for c, xpt_name, dta_name in zip(table.columns, xpt_names, dta_names, strict=True):
+        rules = column_rules(table)
+        for c, xpt_name, dta_name, rule in zip(table.columns, xpt_names, dta_names, rules, strict=True):
             codes = "; ".join(f"{v}={label}" for v, label in c.codes)
             numeric = c.kind in ("integer", "float", "boolean")
             stata = "" if numeric or not c.codes else "; ".join(f"{n}={v}" for v, n in dta_codes(c).items())
@@ -512,9 +516,19 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
                     dta_name,
                     stata,
                     note,
+                    "; ".join(f"{code.odm}={code.key}" for code in rule.codes) if rule else "",
                 ]
             )
     path = out / "data_dictionary.csv"
+    path.write_bytes(buffer.getvalue().encode("utf-8"))
+    paths.append(path)
+    # The missing-data codes once, with how each format holds them (reports.missing).
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["code", "key", "label", "spss_user_missing", "stata_extended_missing", "odm_flag_value"])
+    for code in MISSING_CODES:
+        writer.writerow([code.odm, code.key, code.label, code.spss, f".{code.stata}", code.odm])
+    path = out / "missing_codes.csv"
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     paths.append(path)
     return paths, counts
@@ -572,28 +586,62 @@ def _numeric_codes(column: Column) -> bool:
     return column.kind in ("integer", "float") and all(re.fullmatch(r"-?[0-9]+", v) for v, _ in column.codes)
 
 
+_SPSS_EPOCH = dt.date(1582, 10, 14)  # SPSS dates are seconds since the start of the Gregorian calendar
+
+
 def _frame(table: Table, *, fmt: str, names: list[str]):
     """The table as a data frame for pyreadstat: dates as dates, datetimes as (UTC) datetimes,
-    numbers and booleans as numbers, coded text as text (SPSS) or labelled integers (Stata)."""
+    numbers and booleans as numbers, coded text as text (SPSS) or labelled integers (Stata).
+
+    An empty cell the missing-data rules code (reports.missing) carries its code in SPSS as a
+    user-missing value (numeric and date variables: -991 … -995, one missing range, labelled) and in
+    Stata as an extended missing value (.a … .e, labelled; numeric, date and coded variables).
+    Returns the frame, labels, formats, value labels and the missing-value declarations."""
     import pandas as pd
 
-    data, formats, value_labels = {}, {}, {}
-    for index, (column, name) in enumerate(zip(table.columns, names, strict=True)):
+    from .missing import SPSS_RANGE, column_rules
+
+    rules = column_rules(table) if fmt in ("sav", "dta") else [None] * len(table.columns)
+    data, formats, value_labels, missing = {}, {}, {}, {}
+    for index, (column, name, rule) in enumerate(zip(table.columns, names, rules, strict=True)):
         values = [row[index] for row in table.rows]
+        coded = rule is not None and (
+            column.kind in ("integer", "float", "boolean", "date")
+            or (fmt == "dta" and column.kind == "text" and column.codes)
+        )
+
+        def code_of(row_index, _rule=rule):
+            code = _rule.code(table.rows[row_index])
+            return code.spss if fmt == "sav" else code.stata
+
+        if coded:
+            missing[name] = [SPSS_RANGE] if fmt == "sav" else [c.stata for c in rule.codes]
         if column.kind in ("integer", "float", "boolean"):
-            data[name] = pd.Series([None if v is None or v == "" else float(v) for v in values], dtype="float64")
+            numbers = [None if v is None or v == "" else float(v) for v in values]
+            if coded:
+                numbers = [code_of(i) if v is None else v for i, v in enumerate(numbers)]
+            data[name] = pd.Series(numbers, dtype="object" if coded and fmt == "dta" else "float64")
             if column.kind == "boolean":
                 value_labels[name] = {0: "No", 1: "Yes"}
             elif column.codes and _numeric_codes(column):
                 value_labels[name] = {int(v): label for v, label in column.codes}
         elif column.kind == "date":
             days = [v if isinstance(v, dt.date) else None for v in values]
-            # An all-missing column would be taken for text: numeric missing values carry the format.
-            data[name] = (
-                pd.Series(days, dtype="object")
-                if any(d is not None for d in days)
-                else pd.Series([None] * len(days), dtype="float64")
-            )
+            if coded and fmt == "sav":
+                # A user-missing value needs a numeric variable: the date in SPSS's own seconds.
+                data[name] = pd.Series(
+                    [code_of(i) if d is None else (d - _SPSS_EPOCH).days * 86400.0 for i, d in enumerate(days)],
+                    dtype="float64",
+                )
+            elif coded:
+                data[name] = pd.Series([code_of(i) if d is None else d for i, d in enumerate(days)], dtype="object")
+            else:
+                # An all-missing column would be taken for text: numeric missing values carry the format.
+                data[name] = (
+                    pd.Series(days, dtype="object")
+                    if any(d is not None for d in days)
+                    else pd.Series([None] * len(days), dtype="float64")
+                )
             formats[name] = "DATE9" if fmt == "xpt" else ("DATE11" if fmt == "sav" else "%td")
         elif column.kind == "datetime":
             data[name] = pd.Series(
@@ -603,30 +651,37 @@ def _frame(table: Table, *, fmt: str, names: list[str]):
             formats[name] = "DATETIME20" if fmt == "xpt" else ("DATETIME20" if fmt == "sav" else "%tc")
         elif fmt == "dta" and column.codes:
             codes = dta_codes(column)
-            data[name] = pd.Series(
-                [codes.get(str(v)) if v not in (None, "") else None for v in values], dtype="float64"
-            )
+            numbers = [codes.get(str(v)) if v not in (None, "") else None for v in values]
+            if coded:
+                numbers = [code_of(i) if v is None else v for i, v in enumerate(numbers)]
+            data[name] = pd.Series(numbers, dtype="object" if coded else "float64")
             value_labels[name] = {n: label for value, n in codes.items() for v, label in column.codes if v == value}
         else:
             texts = [plain(v, column.kind) for v in values]
             data[name] = pd.Series([_cut(t) for t in texts] if fmt == "xpt" else texts, dtype="object")
             if fmt == "sav" and column.codes:
                 value_labels[name] = dict(column.codes)
+        if coded and (column.kind != "date" or fmt == "sav"):
+            labels_of_codes = {(c.spss if fmt == "sav" else c.stata): c.label for c in rule.codes}
+            value_labels[name] = {**value_labels.get(name, {}), **labels_of_codes}
     labels = [
         (c.label + (" (UTC)" if c.kind == "datetime" else ""))[: 40 if fmt == "xpt" else 80] for c in table.columns
     ]
-    return pd.DataFrame(data, columns=names), labels, formats, value_labels
+    return pd.DataFrame(data, columns=names), labels, formats, value_labels, missing
 
 
-def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "") -> list[Path]:
+def write_stat(
+    tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "", mapping=None
+) -> list[Path]:
+    """One file of ``fmt`` per table (``mapping``: the names of the whole export, from stat_names)."""
     import pyreadstat
 
     paths = []
-    mapping = stat_names(tables)
+    mapping = mapping or stat_names(tables)
     for table in tables:
         dataset, xpt_names, dta_names = mapping[table.name]
         if fmt == "xpt":
-            frame, labels, formats, _labels = _frame(table, fmt=fmt, names=xpt_names)
+            frame, labels, formats, _labels, _missing = _frame(table, fmt=fmt, names=xpt_names)
             path = out / f"{dataset.lower()}.xpt"
             pyreadstat.write_xport(
                 frame,
@@ -640,7 +695,9 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, labe
             # XPT headers hold 16-character stamps such as 24NOV26:16:30:01.
             _stamp_xpt(path, when)
         elif fmt == "sav":
-            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=[c.name for c in table.columns])
+            frame, labels, formats, value_labels, missing = _frame(
+                table, fmt=fmt, names=[c.name for c in table.columns]
+            )
             path = out / f"{table.name}.sav"
             pyreadstat.write_sav(
                 frame,
@@ -649,10 +706,11 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, labe
                 column_labels=labels,
                 variable_value_labels=value_labels,
                 variable_format=formats,
+                missing_ranges=missing,
             )
             _stamp_sav(path, when)
         else:
-            frame, labels, formats, value_labels = _frame(table, fmt=fmt, names=dta_names)
+            frame, labels, formats, value_labels, missing = _frame(table, fmt=fmt, names=dta_names)
             path = out / f"{table.name}.dta"
             pyreadstat.write_dta(
                 frame,
@@ -661,6 +719,7 @@ def write_stat(tables: list[Table], out: Path, fmt: str, when: dt.datetime, labe
                 column_labels=labels,
                 variable_value_labels=value_labels,
                 variable_format=formats,
+                missing_user_values=missing,
             )
             _stamp_dta(path, when)
         paths.append(path)
@@ -699,15 +758,25 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
     files: list[Path] = []
     counts: dict[str, int] = {}
     if "csv" in formats:
+        from .readers import write_readers
+
         written, counts = write_csv(tables, out)
         files += written
+        files += write_readers(tables, out, prefix)
     if "odm" in formats:
         from .odm import write_odm
 
         files.append(write_odm(out / "nelmas-odm.xml", lock=lock, when=when))
-    for fmt in ("xpt", "sav", "dta"):
-        if fmt in formats:
-            files += write_stat(tables, out, fmt, when, label_prefix=prefix)
+    stat_formats = [fmt for fmt in ("xpt", "sav", "dta") if fmt in formats]
+    if stat_formats:
+        # pyreadstat writes whole data frames: table by table, every format from one read of its
+        # rows, which are then dropped, so memory holds one table at a time, not the whole export.
+        mapping = stat_names(tables)
+        for table in tables:
+            for fmt in stat_formats:
+                files += write_stat([table], out, fmt, when, label_prefix=prefix, mapping=mapping)
+            counts.setdefault(table.name, len(table.rows))
+            table.__dict__.pop("rows", None)
     for table in tables:
         if table.name not in counts:
             counts[table.name] = (
@@ -726,7 +795,10 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
 def _format_of(name: str) -> str:
     if name == "nelmas-odm.xml":
         return "odm"
-    return {"csv": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[name.rsplit(".", 1)[1]]
+    # The R, SAS and Stata readers come with the CSV files they read.
+    return {"csv": "csv", "R": "csv", "sas": "csv", "do": "csv", "xpt": "xpt", "sav": "sav", "dta": "dta"}[
+        name.rsplit(".", 1)[1]
+    ]
 
 
 def lock_when(lock) -> dt.datetime:

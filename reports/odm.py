@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from django.db.models import CharField, F, Max, OuterRef, Q, Subquery, Window
-from django.db.models.functions import Cast, RowNumber
+from django.db.models.functions import Cast
 from lxml import etree
 
 from accounts.models import Signature, User
@@ -19,7 +19,9 @@ from crf.registry import FORMS
 from patients.models import Patient
 from sites.models import Site
 
-from .dataset import CHUNK, form_columns, plain_formatter
+from . import odm_archive as archive
+from .dataset import CHUNK, form_columns
+from .missing import MISSING_CODES
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 STUDY = "NELMAS"
@@ -146,6 +148,9 @@ def _admin(odm, users, sites, signature_meanings):
     for user in users:
         element = _e(admin, "User", OID=f"U.{user.username}")
         _e(element, "FullName", user.get_full_name())
+    # Changes made with no user (data migrations, system processes) are attributed to this one.
+    system = _e(admin, "User", OID="U.system")
+    _e(system, "FullName", "NELMAS EDC (system: no user logged in)")
     for site in sites:
         location = _e(admin, "Location", OID=f"LOC.{site.code}", Name=site.name, LocationType="Site")
         _e(
@@ -174,53 +179,11 @@ def _audit(parent, record, site_code):
 _MARK = "NELMAS-SUBJECTS"
 
 
-def _latest_history(model):
-    """The newest history record of each form (the last by date, then id): its audit record."""
-    return _history_model(model).objects.filter(id=OuterRef("pk")).order_by("-history_date", "-history_id")
-
-
 @functools.cache
 def _history_model(model):
     """The history model of a form: django-simple-history builds a new manager class on every
-    ``model.history`` access (about a millisecond each), which the export did 30 times."""
+    ``model.history`` access (about a millisecond each)."""
     return model.history.model
-
-
-def _newest_histories(model):
-    """The newest history record of each existing form (the last by date, then id), in one pass over
-    the history table with a window function: the same records as _latest_history() gives form by
-    form, which the users of the audit records took half a second to look up at a thousand patients.
-    (The form filter drops whole partitions, so it does not change which record is the newest.)"""
-    newest_first = [F("history_date").desc(), F("history_id").desc()]
-    return (
-        _history_model(model)
-        .objects.filter(id__in=model.objects.values("pk"))
-        .annotate(_rank=Window(RowNumber(), partition_by=[F("id")], order_by=newest_first))
-        .filter(_rank=1)
-    )
-
-
-def _form_rows(model, columns):
-    """The forms of one CRF as tuples, in patient order, with their newest history record."""
-    latest = _latest_history(model)
-    return (
-        model.objects.annotate(
-            _h_date=Subquery(latest.values("history_date")[:1]),
-            _h_user=Subquery(latest.values("history_user__username")[:1]),
-            _h_reason=Subquery(latest.values("history_change_reason")[:1]),
-        )
-        .order_by("patient__trial_number", "visit__sequence", "pk")
-        .values_list(
-            "patient_id",
-            "pk",
-            "visit__code",
-            "visit__sequence",
-            "_h_date",
-            "_h_user",
-            "_h_reason",
-            *(c.name for c in columns),
-        )
-    )
 
 
 def _subject_rows(valid_signatures):
@@ -252,23 +215,7 @@ def valid_casebook_signatures():
 
 def data_queries() -> list:
     """The queries that read the clinical data (for the benchmark's COPY floor)."""
-    return [_subject_rows(valid_casebook_signatures())] + [
-        _form_rows(FORMS[code], form_columns(FORMS[code])) for code in sorted(FORMS)
-    ]
-
-
-def _item_formatter(column, form_code):
-    """(ItemOID, function giving the ODM value or '' when missing) for one column."""
-    to_text = plain_formatter(column.kind)
-    if column.kind == "boolean":
-        words = {"1": "true", "0": "false", "": ""}
-
-        def value(v):
-            return words[to_text(v)]
-
-    else:
-        value = to_text
-    return f"I.{form_code}.{column.name}", value
+    return [_subject_rows(valid_casebook_signatures())] + [source.history_rows() for source in archive.sources()]
 
 
 # The clinical data is written as text rather than built as lxml elements: at a thousand patients
@@ -315,9 +262,28 @@ def xml_text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
-def _subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig_at, by_visit) -> bytes:
+def _annotation(indent: str, code: str, comment: str) -> str:
+    """A missing-data code as ODM 1.3.2 carries it: an Annotation with the reason as its Comment and
+    a Flag whose FlagValue is from the code list CL.MISSING."""
+    # An element without text is self-closed, as lxml writes it.
+    text = f"{indent}  <Comment>{xml_text(comment)}</Comment>\n" if comment else f"{indent}  <Comment/>\n"
+    return (
+        f'{indent}<Annotation SeqNum="1">\n'
+        f"{text}"
+        f"{indent}  <Flag>\n"
+        f'{indent}    <FlagValue CodeListOID="CL.MISSING">{code}</FlagValue>\n'
+        f"{indent}  </Flag>\n"
+        f"{indent}</Annotation>\n"
+    )
+
+
+def _subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig_at, by_event, visits) -> bytes:
     """One SubjectData as the bytes lxml writes for it pretty-printed at its depth in the document
-    (two spaces a level, the subject at level 2, empty elements self-closed), ``location`` escaped."""
+    (two spaces a level, the subject at level 2, empty elements self-closed), ``location`` escaped.
+
+    ``by_event``: event code → [(stream, record)] of the records written from their history;
+    ``visits``: event code → (order, missed reason, forms not done [(form code, reason)]) of the
+    visits with a missing-data code."""
     out = [f'    <SubjectData SubjectKey="{xml_attr(trial_number)}">\n']
     add = out.append
     if sig_user is not None:
@@ -328,56 +294,166 @@ def _subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig
         add(f"        <DateTimeStamp>{_iso(sig_at)}</DateTimeStamp>\n")
         add("      </Signature>\n")
     add(f'      <SiteRef LocationOID="{location}"/>\n')
-    for visit_code in sorted(by_visit, key=lambda c: by_visit[c][0][1][3]):
+    order = {code: records[0][1][3] for code, records in by_event.items()}
+    for code, (sequence, _missed, _not_done) in visits.items():
+        order.setdefault(code, sequence)
+    for visit_code in sorted(order, key=order.get):
         if visit_code.startswith("U") and visit_code[1:].isdigit():  # unscheduled: one repeating event
             add(f'      <StudyEventData StudyEventOID="SE.UNS" StudyEventRepeatKey="{xml_attr(visit_code[1:])}">\n')
         else:
             add(f'      <StudyEventData StudyEventOID="{xml_attr(event_oid(visit_code))}">\n')
-        for (form_head, group_head, items, _rows, _next), row in by_visit[visit_code]:
-            if form_head is None:  # repeating: the form's id is its repeat key
-                add(f'{group_head[0]} FormRepeatKey="{row[1]}">\n')
-                group_head = group_head[1]
-            else:
-                add(form_head)
-            if row[4] is not None:
-                add("          <AuditRecord>\n")
-                add(f'            <UserRef UserOID="{"U.system" if row[5] is None else xml_attr(f"U.{row[5]}")}"/>\n')
-                add(f'            <LocationRef LocationOID="{location}"/>\n')
-                add(f"            <DateTimeStamp>{_iso(row[4])}</DateTimeStamp>\n")
-                if row[6]:
-                    add(f"            <ReasonForChange>{xml_text(row[6])}</ReasonForChange>\n")
-                add("          </AuditRecord>\n")
-            values = []
-            for (head, value), v in zip(items, row[7:], strict=True):
-                text = value(v)
-                if text != "":
-                    values.append(f'{head}{xml_attr(text)}"/>\n')
-            if values:
-                add(group_head)
-                add("".join(values))
-                add("          </ItemGroupData>\n")
-            else:
-                add(group_head[:-2] + "/>\n")
+        _sequence, missed, not_done = visits.get(visit_code, (None, "", []))
+        if missed:
+            add(_annotation("        ", "VM", missed))
+        for (source, heads, table), record in by_event.get(visit_code, []):
+            out += archive.form_xml(
+                source, heads, record, location, xml_attr=xml_attr, xml_text=xml_text, iso=_iso, history_table=table
+            )
+        for form_code, reason in not_done:
+            add(f'        <FormData FormOID="{xml_attr(f"F.{form_code}")}">\n')
+            add(_annotation("          ", "ND", reason))
             add("        </FormData>\n")
         add("      </StudyEventData>\n")
     add("    </SubjectData>\n")
     return "".join(out).encode()
 
 
-def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
-    """Write the ODM file, streaming the clinical data one subject at a time.
+def _archive_metadata(mdv, sources) -> None:
+    """The subject-level event and forms, each CRF's form status item and the missing-data code list,
+    put where ODM 1.3.2 orders them in the MetaDataVersion."""
 
-    The head (metadata, admin data: bounded by the number of forms, users and sites) is an lxml tree as
-    before. Each SubjectData is written as text (_subject_xml, with xml_attr/xml_text escaping exactly
-    as lxml does) at its depth, so the file is byte-identical to pretty-printing the whole document but
-    memory does not grow with the trial. (Building each subject as a small lxml tree and indenting it
-    was correct but most of the export's time; lxml's incremental xmlfile re-declares the namespace
-    on every written subtree and does not indent, so the output would change.)
+    def last(tag):
+        return mdv.findall(f"{{{NS}}}{tag}")[-1]
+
+    subject = [s for s in sources if not s.from_visits]
+    own = [s for s in sources if s.code == "visit"]  # the visit's own record, in every visit's event
+    protocol = mdv.find(f"{{{NS}}}Protocol")
+    refs = protocol.findall(f"{{{NS}}}StudyEventRef")
+    for ref in refs:
+        ref.set("OrderNumber", str(int(ref.get("OrderNumber")) + 1))
+    first_ref = etree.Element(f"{{{NS}}}StudyEventRef", StudyEventOID=event_oid(archive.SUBJECT_EVENT))
+    first_ref.set("OrderNumber", "1")
+    first_ref.set("Mandatory", "Yes")
+    refs[0].addprevious(first_ref)
+    event = etree.Element(
+        f"{{{NS}}}StudyEventDef",
+        OID=event_oid(archive.SUBJECT_EVENT),
+        Name="Subject record: status, randomisation, adverse events and SAE reports",
+        Repeating="No",
+        Type="Common",
+    )
+    for order, source in enumerate(subject, start=1):
+        _e(event, "FormRef", FormOID=f"F.{source.code}", OrderNumber=order, Mandatory="No")
+    for definition in mdv.findall(f"{{{NS}}}StudyEventDef"):
+        for form_ref in definition.findall(f"{{{NS}}}FormRef"):
+            form_ref.set("OrderNumber", str(int(form_ref.get("OrderNumber")) + len(own)))
+        for source in own:
+            first = definition.find(f"{{{NS}}}FormRef")
+            ref = etree.Element(f"{{{NS}}}FormRef", FormOID=f"F.{source.code}", OrderNumber="1", Mandatory="No")
+            if first is None:
+                definition.append(ref)
+            else:
+                first.addprevious(ref)
+    mdv.find(f"{{{NS}}}StudyEventDef").addprevious(event)
+    anchor = last("FormDef")
+    for source in reversed(subject + own):
+        form = etree.Element(
+            f"{{{NS}}}FormDef", OID=f"F.{source.code}", Name=source.title, Repeating="Yes" if source.repeating else "No"
+        )
+        _e(form, "ItemGroupRef", ItemGroupOID=f"IG.{source.code}", Mandatory="Yes")
+        anchor.addnext(form)
+    for group in mdv.findall(f"{{{NS}}}ItemGroupDef"):
+        code = group.get("OID").removeprefix("IG.")
+        if code in FORMS:
+            _e(
+                group,
+                "ItemRef",
+                ItemOID=f"I.{code}.{archive.FORM_STATUS.name}",
+                OrderNumber=len(group) + 1,
+                Mandatory="Yes",
+            )
+    anchor = last("ItemGroupDef")
+    for source in reversed(subject + own):
+        group = etree.Element(f"{{{NS}}}ItemGroupDef", OID=f"IG.{source.code}", Name=source.title, Repeating="No")
+        for order, column in enumerate(source.columns, start=1):
+            _e(group, "ItemRef", ItemOID=f"I.{source.code}.{column.name}", OrderNumber=order, Mandatory="No")
+        anchor.addnext(group)
+    units = {mu.get("Name"): mu.get("OID") for mu in mdv.getparent().iter(f"{{{NS}}}MeasurementUnit")}
+    new_items, new_lists = [], []
+    for source in sources:
+        columns = [archive.FORM_STATUS] if source.code in FORMS else source.columns
+        for column in columns:
+            item = etree.Element(
+                f"{{{NS}}}ItemDef",
+                OID=f"I.{source.code}.{column.name}",
+                Name=column.name,
+                DataType=DATATYPES[column.kind],
+            )
+            _translated(item, "Question", column.label)
+            if column.unit and column.unit in units:
+                _e(item, "MeasurementUnitRef", MeasurementUnitOID=units[column.unit])
+            if column.codes:
+                oid = f"CL.{source.code}.{column.name}"
+                _e(item, "CodeListRef", CodeListOID=oid)
+                code_list = etree.Element(f"{{{NS}}}CodeList", OID=oid, Name=column.label, DataType="text")
+                for value, label in column.codes:
+                    entry = _e(code_list, "CodeListItem", CodedValue=value)
+                    _translated(entry, "Decode", label)
+                new_lists.append(code_list)
+            new_items.append(item)
+    missing = etree.Element(f"{{{NS}}}CodeList", OID="CL.MISSING", Name="Missing-data codes", DataType="text")
+    for code in MISSING_CODES:
+        entry = _e(missing, "CodeListItem", CodedValue=code.odm)
+        _translated(entry, "Decode", code.label)
+    new_lists.append(missing)
+    anchor = last("ItemDef")
+    for item in reversed(new_items):
+        anchor.addnext(item)
+    code_lists = mdv.findall(f"{{{NS}}}CodeList")
+    anchor = code_lists[-1] if code_lists else last("ItemDef")
+    for code_list in reversed(new_lists):
+        anchor.addnext(code_list)
+
+
+def _missing_visits():
+    """Visits missed or with forms recorded as not done, in subject order:
+    (patient id, visit code, visit order, missed reason, [(form code, reason)])."""
+    from crf.models import FormNotDone, Visit
+
+    not_done = (
+        FormNotDone.objects.order_by("visit__patient__trial_number", "visit__sequence", "visit_id", "form_code")
+        .values_list("visit_id", "form_code", "reason")
+        .iterator(chunk_size=CHUNK)
+    )
+    visits = (
+        Visit.objects.filter(retired_at__isnull=True)
+        .filter(~Q(missed_reason="") | Q(pk__in=FormNotDone.objects.values("visit_id")))
+        .order_by("patient__trial_number", "sequence", "pk")
+        .values_list("patient_id", "pk", "code", "sequence", "missed_reason")
+        .iterator(chunk_size=CHUNK)
+    )
+    pending = next(not_done, None)
+    for patient_id, visit_id, code, sequence, missed in visits:
+        forms = []
+        while pending is not None and pending[0] == visit_id:
+            forms.append((pending[1], pending[2]))
+            pending = next(not_done, None)
+        yield patient_id, code, sequence, missed, forms
+
+
+def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
+    """Write the ODM archive, streaming the clinical data one subject at a time.
+
+    The head (metadata, admin data: bounded by the number of forms, users and sites) is an lxml tree.
+    Each SubjectData is written as text (with xml_attr/xml_text escaping exactly as lxml does) at its
+    depth, so the file is byte-identical to pretty-printing the whole document but memory does not
+    grow with the trial. The clinical data is the item-level audit trail (reports.odm_archive).
     """
     root = etree.Element(
         f"{{{NS}}}ODM",
         nsmap={None: NS},
-        FileType="Snapshot",
+        FileType="Transactional",
+        Archival="Yes",
         FileOID=f"NELMAS.export.{lock.pk if lock else 'unlocked'}",
         CreationDateTime=_iso(when),
         ODMVersion="1.3.2",
@@ -388,6 +464,8 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
     study = _e(root, "Study", OID=STUDY)
     columns_of = {model: form_columns(model) for model in FORMS.values()}  # labels are translated: once
     _metadata(study, columns_of)
+    sources = archive.sources()
+    _archive_metadata(study.find(f"{{{NS}}}MetaDataVersion"), sources)
 
     valid = valid_casebook_signatures()
     # Signature definitions numbered in the order the meanings first appear, casebooks taken from
@@ -403,9 +481,10 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
             meanings[f"SD.{len(meanings) + 1}"] = meaning
     meaning_oid = {m: oid for oid, m in meanings.items()}
 
+    # Every user who touched the data (ODM 1.3.2 AdminData: each UserRef resolves to a User).
     user_ids = Q(pk__in=valid.values("signer_id"))
-    for model in FORMS.values():
-        user_ids |= Q(pk__in=_newest_histories(model).values("history_user_id"))
+    for source in sources:
+        user_ids |= Q(pk__in=_history_model(source.model).objects.values("history_user_id"))
     users = User.objects.filter(user_ids).order_by("username")
     sites = Site.objects.filter(pk__in=Patient.objects.values("site_id")).order_by("code")
     _admin(root, users, sites, meanings)
@@ -419,23 +498,12 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
 
     patients = _subject_rows(valid).iterator(chunk_size=CHUNK)
     streams = []
-    for form_code in sorted(FORMS):
-        model = FORMS[form_code]
-        columns = columns_of[model]
-        # The fixed text around each form's values, escaped once: its FormData and ItemGroupData start
-        # tags, and each ItemData's up to its value.
-        form = xml_attr(f"F.{form_code}")
-        group_head = f'          <ItemGroupData ItemGroupOID="{xml_attr(f"IG.{form_code}")}">\n'
-        if model.REPEATING:
-            form_head, group_head = None, (f'        <FormData FormOID="{form}"', group_head)
-        else:
-            form_head = f'        <FormData FormOID="{form}">\n'
-        items = [
-            (f'            <ItemData ItemOID="{xml_attr(oid)}" Value="', value)
-            for oid, value in (_item_formatter(c, form_code) for c in columns)
-        ]
-        rows = _form_rows(model, columns).iterator(chunk_size=CHUNK)
-        streams.append([form_head, group_head, items, rows, None])
+    for source in sources:
+        heads = archive.item_heads(source, xml_attr)
+        records = archive.grouped(source.history_rows().iterator(chunk_size=CHUNK))
+        streams.append([(source, heads, _history_model(source.model)._meta.db_table), records, None])
+    missing = _missing_visits()
+    pending_visit = None
 
     written = False
     with path.open("wb", buffering=1 << 20) as f:
@@ -444,22 +512,28 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
                 f.write(before)
                 written = True
             location = xml_attr(f"LOC.{site_code}")
-            # This patient's forms, in the order the whole-trial export used: form code, visit, id.
-            forms = []
+            # This patient's records, in the order of the sources (subject-level first, then form
+            # code), then visit and id.
+            by_event: dict[str, list] = {}
             for stream in streams:
-                row = stream[4]
+                record = stream[2]
                 while True:
-                    if row is None:
-                        row = next(stream[3], False)
-                    if row is False or row[0] != patient_id:
+                    if record is None:
+                        record = next(stream[1], False)
+                    if record is False or record[0] != patient_id:
                         break
-                    forms.append((stream, row))
-                    row = None
-                stream[4] = row
-            by_visit: dict[str, list] = {}
-            for stream, row in forms:
-                by_visit.setdefault(row[2], []).append((stream, row))
-            f.write(_subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig_at, by_visit))
+                    by_event.setdefault(record[2], []).append((stream[0], record))
+                    record = None
+                stream[2] = record
+            visits = {}
+            while True:
+                if pending_visit is None:
+                    pending_visit = next(missing, False)
+                if pending_visit is False or pending_visit[0] != patient_id:
+                    break
+                visits[pending_visit[1]] = pending_visit[2:]
+                pending_visit = None
+            f.write(_subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig_at, by_event, visits))
         if written:
             f.write(after)
         else:  # no subjects: an empty ClinicalData element, as the whole-tree serialisation wrote it

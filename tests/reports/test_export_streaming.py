@@ -206,7 +206,11 @@ def test_export_queries_do_not_grow_with_patients_and_odm_streams_as_one_documen
     ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
     tree = etree.parse(str(odm))
     assert len(tree.findall(".//o:SubjectData", ns)) == 7
-    assert len(tree.findall(".//o:FormData[@FormOID='F.con_med']/o:AuditRecord", ns)) == 14
+    # The archive's audit trail is per value (ODM 1.3.2 Transactional): each drug entered once, so
+    # one Insert with its AuditRecord per con med form.
+    drug_audits = tree.findall(".//o:ItemData[@ItemOID='I.con_med.drug']/o:AuditRecord", ns)
+    assert len(drug_audits) == 14
+    assert {a.getparent().get("TransactionType") for a in drug_audits} == {"Insert"}
     drugs = tree.xpath(".//o:ItemData[@ItemOID='I.con_med.drug']/@Value", namespaces=ns)
     assert "Drug 6.1 & <co>\n2nd line" in drugs
     text = (out / "NOT-LOCKED-con_med.csv").read_text()
@@ -236,6 +240,8 @@ def test_odm_written_by_hand_is_lxmls_for_awkward_text(world, tmp_path):
     ns = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
     tree = etree.parse(str(odm))
     assert tree.xpath(".//o:ItemData[@ItemOID='I.con_med.drug']/@Value", namespaces=ns) == stored
-    reasons = [r.text for r in tree.findall(".//o:FormData[@FormOID='F.con_med']/o:AuditRecord/o:ReasonForChange", ns)]
+    reasons = [
+        r.text for r in tree.findall(".//o:ItemData[@ItemOID='I.con_med.drug']/o:AuditRecord/o:ReasonForChange", ns)
+    ]
     # An XML parser reads a written carriage return (&#13;) back; a raw one would become a line feed.
     assert reasons == [d for d in stored if d.strip()]

@@ -1,0 +1,69 @@
+"""Export benchmark: every format of the dataset export (CSV, ODM, XPT, SAV, DTA) against PostgreSQL
+``COPY`` of the same queries, at a few trial sizes, each format in its own process so the memory it
+adds is its own. Writes the section "Export: all five formats" of bench/RESULTS.md. Not part of
+``make test``; reuses the trials ``bench/run.py`` builds (BENCH_REUSE=1 keeps them).
+
+    BENCH_EXPORT_BENCH_SIZES=90,300,900 python bench/export_bench.py
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+from run import build, measure  # noqa: E402  (the bench's own helpers, beside this file)
+
+FORMATS = ("csv", "odm", "xpt", "sav", "dta")
+SIZES = [int(n) for n in os.environ.get("BENCH_EXPORT_BENCH_SIZES", "90,300,900").split(",") if n.strip()]
+MARK = "## Export: all five formats"
+
+
+def main() -> None:
+    results = {}
+    for size in SIZES:
+        db = build(size)
+        copy = measure(db, "copy_time")
+        for fmt in FORMATS:
+            os.environ["BENCH_FORMAT"] = fmt
+            results[(size, fmt)] = (measure(db, "export_format_time"), copy[fmt])
+            ex, cp = results[(size, fmt)]
+            print(f"  {size} {fmt}: {ex['seconds']:.2f} s, COPY {cp['seconds']:.3f} s", flush=True)
+        write(results)  # after each size: a long run stopped early keeps what it measured
+
+
+def write(results: dict) -> None:
+    sizes = sorted({size for size, _fmt in results})
+    lines = [
+        MARK,
+        "",
+        f"`bench/export_bench.py` at {', '.join(map(str, sizes))} patients (modest sizes: the machine is shared). "
+        "Each format alone in a fresh process against PostgreSQL `COPY (…) TO STDOUT` of the queries it runs "
+        "(XPT, SAV and DTA read the CSV's tables); memory = the process's high-water mark added by the export. "
+        "Target: within 5× of COPY, memory flat across sizes.",
+        "",
+        "| patients | format | rows | MB written | seconds | COPY seconds | ratio | memory added MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (size, fmt), (ex, cp) in results.items():
+        ratio = ex["seconds"] / max(cp["seconds"], 1e-6)
+        lines.append(
+            f"| {size} | {fmt.upper()} | {ex['rows']} | {ex['bytes'] / 1e6:.1f} | {ex['seconds']:.2f} | "
+            f"{cp['seconds']:.3f} | **{ratio:.1f}×** | {ex['peak_mb'] - ex['baseline_mb']:.0f} |"
+        )
+    section = "\n".join(lines) + "\n"
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text()
+    if MARK in text:
+        text = re.sub(rf"{re.escape(MARK)}.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
