@@ -28,10 +28,11 @@ from functools import cached_property
 
 from django.db import models
 
+from crf.dictionary import field_kind
 from crf.models import FormStatus
 from crf.registry import FORMS
 
-from .dataset import Column, _kind, form_columns, plain_formatter
+from .dataset import Column, form_columns, plain_formatter
 
 SUBJECT_EVENT = "SUBJECT"  # the subject-level record: patient, randomisation, AEs, SAE reports
 SUBJECT_SEQUENCE = -1  # written before the visits
@@ -103,8 +104,8 @@ def _columns_of(model, names: list[str]) -> tuple[list[Column], list[str]]:
             paths.append(f.attname)
         else:
             codes = tuple((str(v), str(label)) for v, label in f.flatchoices if v not in ("", None))
-            unit = str(f.help_text) if _kind(f) in ("float", "integer") and f.help_text else ""
-            columns.append(Column(name, str(f.verbose_name), _kind(f), unit, codes))
+            unit = str(f.help_text) if field_kind(f) in ("float", "integer") and f.help_text else ""
+            columns.append(Column(name, str(f.verbose_name), field_kind(f), unit, codes))
             paths.append(name)
     return columns, paths
 
