@@ -15,7 +15,7 @@ from django.apps import apps
 from simple_history.models import HistoricalChanges
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_DIRS = ["accounts", "sites", "patients", "randomisation", "crf", "safety", "reports", "demo", "nelmas"]
+PRODUCT_DIRS = ["accounts", "core", "sites", "patients", "randomisation", "crf", "safety", "reports", "demo", "nelmas"]
 BULK_METHODS = {"update", "bulk_update", "bulk_create", "raw", "extra"}
 SQL_WRITES = ("UPDATE ", "DELETE ", "INSERT ", "TRUNCATE ", "DISABLE TRIGGER")
 

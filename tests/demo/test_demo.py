@@ -53,7 +53,8 @@ def test_demo_migrates_seeds_idempotently_and_serves_the_login_page(tmp_path):
         "print(User.objects.count(), Site.objects.count(), Delegation.objects.count())",
     )
     users, sites, delegations = map(int, counts.stdout.split())
-    assert (users, sites) == (10, 3) and delegations == 5  # unchanged by the second run
+    # 11 users: the 10 of before and the medical coder of issue 24; unchanged by the second run.
+    assert (users, sites) == (11, 3) and delegations == 5
 
     # The demo shows CRFs in every lifecycle state, queries and an SAE.
     states = _manage(

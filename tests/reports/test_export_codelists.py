@@ -86,7 +86,17 @@ def test_odm_code_lists_and_item_data_use_one_code_per_concept(exported):
     assert by_name["primary_site"] == {
         ("stomach", "pancreas", "duodenum", "jejunum_ileum", "appendix", "colon_rectum", "other")
     }
-    assert by_name["who_grade"] == {("G1", "G2", "G3")}
+    # The subject record (issue 25's ODM archive) carries the patient's stratum grade, whose code
+    # list is the declared stratum subset of the one WHO grade list (protocol: G3 is not eligible):
+    # the same codes, fewer of them. Every other who_grade item carries the whole list.
+    stratum_items = {oid for oid in refs if oid.rsplit(".", 1)[1] == "who_grade" and ".subject." in f".{oid}."}
+    assert stratum_items, sorted(refs)
+    assert {tuple(code_lists[refs[oid]]) for oid in stratum_items} == {("G1", "G2")}
+    assert {
+        tuple(code_lists[list_oid])
+        for oid, list_oid in refs.items()
+        if oid.rsplit(".", 1)[1] == "who_grade" and oid not in stratum_items
+    } == {("G1", "G2", "G3")}
     assert by_name["margin"] == {("R0", "R1", "R2")}
     values: dict[str, set[str]] = {}
     for data in tree.findall(".//o:ItemData", NS):
