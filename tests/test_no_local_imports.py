@@ -188,9 +188,12 @@ def test_ready_without_any_comment_or_outside_an_app_config_is_reported():
     no_comment = (
         "from django.apps import AppConfig\nclass C(AppConfig):\n    def ready(self):\n        from a import x\n"
     )
-    not_an_app = "class C:\n    def ready(self):\n        # a comment elsewhere\n        from a import y\n"
+    # not an AppConfig: its ready() is an ordinary method, the comment is not beside the import
+    not_an_app = (
+        "class C:\n    def ready(self):\n        # a comment elsewhere\n        x = 1\n        from a import y\n"
+    )
     assert uncommented_local_imports(no_comment) == ["<source>:4: from a import x"]
-    assert uncommented_local_imports(not_an_app) == ["<source>:4: from a import y"]
+    assert uncommented_local_imports(not_an_app) == ["<source>:5: from a import y"]
 
 
 def test_module_level_and_class_level_imports_are_not_function_local():
