@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts, audit and signatures"
 
     def ready(self) -> None:
+        # Imported in ready(), Django's place for code that needs the app registry loaded.
         from core.append_only import install_after_migrate
         from core.signatures import SecondFactor, second_factor_register
 

@@ -19,6 +19,7 @@ from core.permissions import action_required, client_ip
 from core.policy import Action, can
 from core.views import render_history
 
+from .api_tokens import api_token_create, api_token_revoke
 from .forms import (
     LoginForm,
     TokenForm,
@@ -26,7 +27,7 @@ from .forms import (
     UserCreateForm,
     UserUpdateForm,
 )
-from .models import ACCOUNT_EVENT_KINDS, AuditEvent, User
+from .models import ACCOUNT_EVENT_KINDS, ApiToken, AuditEvent, User
 from .services import user_create, user_update
 from .twofactor import (
     device_management_allowed,
@@ -208,9 +209,6 @@ def two_factor_reset_view(request, username):
 @login_required
 def api_tokens(request):
     """The user's API tokens: create (shown once), see last use, revoke."""
-    from .api_tokens import api_token_create, api_token_revoke
-    from .models import ApiToken
-
     new_key = None
     if request.method == "POST":
         if request.POST.get("action") == "revoke":

@@ -13,6 +13,7 @@ is idempotent: only missing triggers are created. SQLite (local demo mode) has n
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.conf import settings
 from django.db import connections
 from simple_history.models import HistoricalChanges
 
@@ -108,7 +109,5 @@ def app_role_grant(*, role: str, using: str = "default", app_registry=global_app
 
 def install_after_migrate(sender, using="default", apps=global_apps, **kwargs) -> None:
     """post_migrate receiver (sender: the accounts app, so it runs once, after every app migrated)."""
-    from django.conf import settings
-
     append_only_install(using=using)
     app_role_grant(role=settings.DATABASE_APP_ROLE, using=using)

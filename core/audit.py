@@ -131,7 +131,8 @@ def record_update(
     current._change_reason = reason.strip()
     current.save()
 
-    from .signatures import signatures_invalidate_stale  # signatures build on this module
+    # Import cycle: core.signatures imports audit_event_record and content_fields from this module.
+    from .signatures import signatures_invalidate_stale
 
     signatures_invalidate_stale(obj=current, actor=actor, reason=reason.strip())
     obj.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_state")})

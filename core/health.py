@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -13,8 +14,6 @@ HEARTBEAT_MAX_AGE_SECONDS = 180
 
 
 def _redis():
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
 
 

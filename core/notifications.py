@@ -47,6 +47,7 @@ def notification_queue(
         },
     )
     if created:
+        # Import cycle: core.tasks imports notification_send and notifications_send_due from this module.
         from .tasks import send_notification
 
         # robust: with the broker down the change stays committed and the page answers; the

@@ -19,6 +19,7 @@ from crf.models import (
     MedicalHistory,
     QualityOfLife,
 )
+from demo.randomisation import RANDOMISED
 from patients.models import Patient
 
 
@@ -30,8 +31,6 @@ def _save(model, visit, data, nurse, *, complete=False):
 
 
 def seed(*, stdout) -> None:
-    from demo.randomisation import RANDOMISED
-
     # The curated patients only: the simulated history (demo.history) has its own forms.
     curated = Patient.objects.filter(trial_number__in=RANDOMISED)
     if Demographics.objects.filter(patient__in=curated).exists():

@@ -11,7 +11,11 @@ import datetime as dt
 
 from django.utils import timezone
 
+from demo.randomisation import RANDOMISED, design_seed
+from demo.safety import rsi_seed
 from randomisation.models import Allocation
+
+from .simulation import simulate_trial
 
 HISTORY_PATIENTS = 36
 HISTORY_MONTHS = 14
@@ -19,11 +23,6 @@ HISTORY_SEED = 2026
 
 
 def seed(*, stdout, patients: int = HISTORY_PATIENTS) -> None:
-    from demo.randomisation import RANDOMISED, design_seed
-    from demo.safety import rsi_seed
-
-    from .simulation import simulate_trial
-
     if patients <= 0 or Allocation.objects.exclude(patient__trial_number__in=RANDOMISED).exists():
         return
     start = timezone.localdate() - dt.timedelta(days=round(HISTORY_MONTHS * 30.44))

@@ -9,6 +9,8 @@ by the site and closed by the data manager, and SAE reports signed by the site's
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from accounts.models import User
 from core.errors import DomainError
 from crf import services as crf
@@ -54,8 +56,6 @@ def _nurse(patient, cache: dict) -> User:
 
 def lock_ready_cleanup(*, seed: int = 0, stdout=None, today=None) -> dict:
     """Meet the pre-lock checklist through the services; returns what was done, per step."""
-    from django.utils import timezone
-
     today = today or timezone.localdate()
     dm, monitor = User.objects.get(username="dm"), User.objects.get(username="monitor")
     nurses: dict[str, User] = {}

@@ -7,6 +7,7 @@ import datetime as dt
 from django.utils import timezone
 
 from accounts.models import User
+from demo.randomisation import RANDOMISED
 from patients.models import Patient
 from safety import services
 from safety.models import AdverseEvent, ReferenceSafetyInformation
@@ -28,8 +29,6 @@ def rsi_seed(*, effective_date: dt.date) -> None:
 
 
 def seed(*, stdout) -> None:
-    from demo.randomisation import RANDOMISED
-
     # The curated patients only: the simulated history (demo.history) has its own events.
     curated = Patient.objects.filter(trial_number__in=RANDOMISED, allocation__isnull=False)
     if AdverseEvent.objects.filter(patient__in=curated).exists():

@@ -11,6 +11,7 @@ from sites.models import Site
 from . import services
 from .access import access_patient
 from .codelists import Sex
+from .eligibility import evaluate
 from .forms import EligibilityForm
 from .models import ConsentDocument, Patient
 from .selectors import patient_list
@@ -147,8 +148,6 @@ class PatientEligibility(APIView):
         summary="Save eligibility answers (confirmation needs the investigator's e-signature in the app)",
     )
     def post(self, request, trial_number):
-        from .eligibility import evaluate
-
         patient = access_patient(user=request.user, trial_number=trial_number)
         require(request.user, Action.ELIGIBILITY_ASSESS, patient.site)
         body = EligibilityInSerializer(data=request.data)

@@ -8,6 +8,7 @@ from sites.forms import DateInput
 
 from .eligibility import ANSWER_SECTIONS, not_asked
 from .models import ConsentDocument, EligibilityAssessment, Patient, ScreeningEntry, Withdrawal
+from .services import registration_problems  # the service owns the rules; the form shows them
 
 
 class YesNoSelect(forms.NullBooleanSelect):
@@ -81,8 +82,6 @@ class RegistrationForm(forms.Form):
 
     def clean(self):
         """The service's cross-field rules over the fields that parsed, so every error shows at once."""
-        from .services import registration_problems  # the service owns the rules; the form shows them
-
         cleaned = super().clean()
         if self.site is not None:
             patient, consent = self.split(partial=True)

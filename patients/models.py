@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import NoDeleteQuerySet, TrialRecord
@@ -89,8 +90,6 @@ class Patient(TrialRecord):
         return self.trial_number
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("patients:patient_detail", kwargs={"trial_number": self.trial_number})
 
     def stratification_factors(self) -> dict[str, str]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 
 from .models import Allocation, Arm
+from .services import active_config
+from .simulation import recommend_block_sizes, simulate
 
 
 def _table(rows, key) -> dict[str, dict[str, int]]:
@@ -96,9 +98,6 @@ def predictability_report(*, runs: int, seed: int, target_guess_rate: float) -> 
     """The active design's expected share of correct guesses under the strongest guessing strategy
     that applies to it, the other methods for comparison, and block sizes for a target rate
     (randomisation.simulation). None without a design. The statistician's report only."""
-    from .services import active_config
-    from .simulation import recommend_block_sizes, simulate
-
     config = active_config()
     if config is None:
         return None

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from core.api import ERRORS
 from core.policy import Action, require
+from crf.models import DatasetLock
 
 from .access import access_generated_file
 from .dataset import export_subject
@@ -37,8 +38,6 @@ class ExportList(APIView):
         summary="Start an export of the current lock (or a labelled 'not locked' one) in the background",
     )
     def post(self, request):
-        from crf.models import DatasetLock
-
         _require_dm(request.user)
         generated = generated_file_request(
             kind=GeneratedFile.Kind.DATASET_EXPORT,

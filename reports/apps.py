@@ -8,6 +8,7 @@ class ReportsConfig(AppConfig):
     name = "reports"
 
     def ready(self) -> None:
+        # Imported in ready(), Django's place for code that needs the app registry loaded.
         from core.documents import register_document
 
         from .casebook import build_casebook

@@ -7,14 +7,17 @@ import logging
 from collections import Counter, defaultdict
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from crf import schedule
 from crf.access import expected_forms
 from crf.models import FormNotDone, FormStatus, Query, Visit
 from crf.registry import FORMS
 from patients.models import EligibilityAssessment, Patient, ScreeningEntry
 from randomisation.models import Allocation
+from randomisation.services import active_config
 from safety.models import SaeReport
 from safety.selectors import sae_clocks
 from sites.models import Site
@@ -25,8 +28,6 @@ logger = logging.getLogger(__name__)
 
 
 def trial_target() -> int:
-    from randomisation.services import active_config
-
     config = active_config()
     return getattr(config, "target", None) or getattr(settings, "TRIAL_TARGET", 90)
 
@@ -174,8 +175,6 @@ def recruitment_chart(allocations, sites, target, prediction, today) -> dict:
 
 def _expected_codes() -> dict[str, tuple[list[str], bool]]:
     """Form code → (visit codes expecting it, whether unscheduled visits expect it)."""
-    from crf import schedule
-
     expected: dict[str, tuple[list[str], bool]] = {}
     unscheduled = set(expected_forms(Visit(code="U1")))
     for code, model in FORMS.items():
@@ -296,8 +295,6 @@ def _scope_key(name: str, user) -> str:
 
 def dashboard_compute(name: str, *, user) -> tuple[dict, dt.datetime]:
     """Compute the dashboard for the user's scope now and keep it for the others of that scope."""
-    from django.core.cache import cache
-
     key = _scope_key(name, user)
     entry = (DASHBOARDS[name](user=user), timezone.now())
     cache.set(key, entry, settings.DASHBOARD_STALE_SECONDS)
@@ -318,8 +315,7 @@ def cached(name: str, *, user, refresh: bool = False) -> tuple[dict, dt.datetime
     no stale-while-revalidate, and the libraries that add it cache whole responses, which would
     share one user's page (and its CSRF token and menus) with another.
     """
-    from django.core.cache import cache
-
+    # Import cycle: reports.tasks imports dashboard_compute from this module.
     from .tasks import refresh_dashboard
 
     key = _scope_key(name, user)

@@ -14,27 +14,42 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 
-from django.db import models
-from django.db.models import F, OuterRef, Subquery, Value
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.db import models, transaction
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
+from accounts.models import AuditEvent
+from core.audit import audit_event_record
 from core.documents import BuiltDocument, RenderedPdf
+from core.errors import DomainError
 from core.exports import _FORMULA_START
 from crf import schedule
 
 # The data dictionary's columns are the CRFs' own (crf.dictionary); re-exported for the readers here.
 from crf.dictionary import Column, codes_of, field_kind, form_columns, plain
-from crf.models import DatasetLock, Recurrence
+from crf.models import DatasetLock, FormNotDone, Query, Recurrence, Visit
 from crf.registry import FORMS
 from patients.codelists import Sex
-from patients.models import Patient
+from patients.eligibility import NOT_APPLICABLE_MALE, NOT_ASKED_OF_MALE_PATIENTS
+from patients.models import Consent, EligibilityAssessment, Patient, Withdrawal
 from randomisation.codelists import Arm
+from safety.models import AdverseEvent, SaeReport
+
+from .missing import MISSING_CODES, SPSS_RANGE, column_rules
+from .models import LockSnapshotFile
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
 CONTEXT_COLUMNS = ["trial_number", "site", "visit", "entry", "form_status", "form_version"]
@@ -69,8 +84,6 @@ class Table:
 
 def collect(*, lock: DatasetLock | None) -> list[Table]:
     """Every form as a table, plus patients and adverse events, in a fixed order (queries, not rows)."""
-    from safety.models import AdverseEvent
-
     context = [
         Column("trial_number", "Trial number", "text"),
         Column("site", "Site", "text"),
@@ -185,8 +198,6 @@ def _model_table(
     """Every concrete field of ``model`` but bookkeeping: users by username, the patient by trial
     number, other records by id. ``overrides``: field name → (Column, expression) for a field
     exported as an expression instead of its stored value."""
-    from django.contrib.auth import get_user_model
-
     user_model = get_user_model()
     overrides = overrides or {}
     columns = [Column("trial_number", "Trial number", "text"), Column("record_id", f"{label}: id", "integer")]
@@ -219,11 +230,6 @@ def _not_asked_of_men() -> dict:
     """The eligibility questions not asked of male patients (patients.eligibility), exported as
     "NA" (not applicable) for a man and 1/0 or empty (not answered) for a woman: a missing answer
     and a question never asked stay distinguishable (protocol, Analysis datasets)."""
-    from django.db.models import Case, When
-
-    from patients.eligibility import NOT_APPLICABLE_MALE, NOT_ASKED_OF_MALE_PATIENTS
-    from patients.models import EligibilityAssessment
-
     overrides = {}
     for name in NOT_ASKED_OF_MALE_PATIENTS:
         field = EligibilityAssessment._meta.get_field(name)
@@ -242,12 +248,6 @@ def _not_asked_of_men() -> dict:
 def domain_tables() -> list[Table]:
     """Visits with their status, forms not done, consent, eligibility, withdrawal, SAE reports and
     queries: what the statistician and the inspector need beside the CRFs."""
-    from django.db.models import Case, When
-
-    from crf.models import FormNotDone, Query, Visit
-    from patients.models import Consent, EligibilityAssessment, Withdrawal
-    from safety.models import SaeReport
-
     visit_status = Case(
         When(done_on__isnull=False, then=Value("done")),
         When(~models.Q(missed_reason=""), then=Value("missed")),
@@ -489,7 +489,6 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
             "missing_codes",
         ]
     )
-    from .missing import MISSING_CODES, column_rules
 
     mapping = stat_names(tables)
     for table in tables:
@@ -597,9 +596,7 @@ def _frame(table: Table, *, fmt: str, names: list[str]):
     user-missing value (numeric and date variables: -991 … -995, one missing range, labelled) and in
     Stata as an extended missing value (.a … .e, labelled; numeric, date and coded variables).
     Returns the frame, labels, formats, value labels and the missing-value declarations."""
-    import pandas as pd
-
-    from .missing import SPSS_RANGE, column_rules
+    import pandas as pd  # heavy optional dependency: loaded only when an SPSS, Stata or SAS export is asked for
 
     rules = column_rules(table) if fmt in ("sav", "dta") else [None] * len(table.columns)
     data, formats, value_labels, missing = {}, {}, {}, {}
@@ -674,7 +671,7 @@ def write_stat(
     tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "", mapping=None
 ) -> list[Path]:
     """One file of ``fmt`` per table (``mapping``: the names of the whole export, from stat_names)."""
-    import pyreadstat
+    import pyreadstat  # heavy optional dependency: loaded only when an SPSS, Stata or SAS export is asked for
 
     paths = []
     mapping = mapping or stat_names(tables)
@@ -758,12 +755,14 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
     files: list[Path] = []
     counts: dict[str, int] = {}
     if "csv" in formats:
+        # Import cycle: reports.readers imports Table, dta_codes and stat_names from this module.
         from .readers import write_readers
 
         written, counts = write_csv(tables, out)
         files += written
         files += write_readers(tables, out, prefix)
     if "odm" in formats:
+        # Import cycle: reports.odm (and its odm_archive) import form_columns and CHUNK from this module.
         from .odm import write_odm
 
         files.append(write_odm(out / "nelmas-odm.xml", lock=lock, when=when))
@@ -812,12 +811,6 @@ def snapshot_ensure(lock) -> dict[str, int]:
     The lock row is locked first so two first exports (or an export and the unlock) do not build it
     twice. Only a standing lock is built from the database: after unlock the data may have changed.
     """
-    import tempfile
-
-    from django.core.files import File
-
-    from .models import LockSnapshotFile
-
     lock_model = type(lock)
     lock = lock_model.objects.select_for_update().get(pk=lock.pk)
     stored = LockSnapshotFile.objects.filter(lock=lock)
@@ -826,8 +819,6 @@ def snapshot_ensure(lock) -> dict[str, int]:
         with meta.file.open("rb") as f:
             return json.loads(f.read().decode())
     if lock.unlocked_at is not None:
-        from core.errors import DomainError
-
         raise DomainError(f"{lock} was unlocked before its export was stored: it cannot be rebuilt.")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
@@ -849,18 +840,12 @@ def snapshot_ensure(lock) -> dict[str, int]:
 
 
 def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
-    import shutil
-
-    from .models import LockSnapshotFile
-
     files = []
     for snapshot in LockSnapshotFile.objects.filter(lock=lock, fmt__in=formats).order_by("name"):
         target = out / snapshot.name
         with snapshot.file.open("rb") as source, target.open("wb") as f:
             shutil.copyfileobj(source, f, 1 << 20)
         if _sha(target) != snapshot.sha256:
-            from core.errors import DomainError
-
             raise DomainError(f"The stored file {snapshot.name} of {lock} does not match its SHA-256.")
         files.append(target)
     return files
@@ -868,10 +853,6 @@ def _copy_snapshot(lock, formats: list[str], out: Path) -> list[Path]:
 
 def software_version() -> str:
     """The git commit the EDC runs (EDC_VERSION in a built image, else the checkout's HEAD)."""
-    import os
-    import shutil
-    import subprocess
-
     if os.environ.get("EDC_VERSION"):
         return os.environ["EDC_VERSION"]
     git = shutil.which("git")
@@ -902,10 +883,6 @@ def export_dataset(
     unlocks, edits and locks. Without a lock (``allow_unlocked``) the files are built from the data as
     they stand and every file name and label says NOT LOCKED.
     """
-    from accounts.models import AuditEvent
-    from core.audit import audit_event_record
-    from core.errors import DomainError
-
     if lock_id is not None:
         lock = DatasetLock.objects.filter(pk=lock_id).first()
         if lock is None:
@@ -916,8 +893,6 @@ def export_dataset(
         raise DomainError("The dataset is not locked: lock it first, or ask for a 'not locked' export.")
     out.mkdir(parents=True, exist_ok=True)
     if lock is not None:
-        from django.db import transaction
-
         with transaction.atomic():
             counts = snapshot_ensure(lock)
         files = _copy_snapshot(lock, formats, out)
@@ -960,10 +935,6 @@ def export_dataset(
 def build_export_zip(subject: str, progress, actor=None):
     """Every format of one lock's export (``subject`` "lock-N"; otherwise the standing lock or a
     labelled 'not locked' export) in one zip, rendered in the background and attributed to ``actor``."""
-    import tempfile
-    import zipfile
-
-
     lock_id = int(subject.removeprefix("lock-")) if re.fullmatch(r"lock-[0-9]+", subject) else None
     progress(5)
     with tempfile.TemporaryDirectory() as folder:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crf.registry import FORMS
+
 
 @dataclass(frozen=True)
 class MissingCode:
@@ -60,8 +62,6 @@ def column_rules(table) -> list[Rule | None]:
       not applicable.
     Other tables' empty cells stay plain missing.
     """
-    from crf.registry import FORMS
-
     names = [c.name for c in table.columns]
     rules: list[Rule | None] = [None] * len(names)
     if table.name in FORMS:

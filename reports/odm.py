@@ -8,13 +8,14 @@ import functools
 import re
 from pathlib import Path
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import CharField, F, Max, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Cast
 from lxml import etree
 
 from accounts.models import Signature, User
 from crf import schedule
-from crf.models import Casebook
+from crf.models import Casebook, FormNotDone, Visit
 from crf.registry import FORMS
 from patients.models import Patient
 from sites.models import Site
@@ -207,8 +208,6 @@ def _subject_rows(valid_signatures):
 
 
 def valid_casebook_signatures():
-    from django.contrib.contenttypes.models import ContentType
-
     casebook_type = ContentType.objects.get_for_model(Casebook)
     return Signature.objects.filter(content_type=casebook_type, invalidated_at__isnull=True)
 
@@ -418,8 +417,6 @@ def _archive_metadata(mdv, sources) -> None:
 def _missing_visits():
     """Visits missed or with forms recorded as not done, in subject order:
     (patient id, visit code, visit order, missed reason, [(form code, reason)])."""
-    from crf.models import FormNotDone, Visit
-
     not_done = (
         FormNotDone.objects.order_by("visit__patient__trial_number", "visit__sequence", "visit_id", "form_code")
         .values_list("visit_id", "form_code", "reason")

@@ -26,11 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.contrib.auth import get_user_model
 from django.db import models
 
 from crf.dictionary import field_kind
-from crf.models import FormStatus
+from crf.models import FormStatus, Visit
 from crf.registry import FORMS
+from patients.models import Patient
+from randomisation.models import Allocation
+from safety.models import AdverseEvent, SaeReport
 
 from .dataset import Column, form_columns, plain_formatter
 
@@ -86,8 +90,6 @@ class Source:
 
 
 def _user_path(f: models.Field) -> bool:
-    from django.contrib.auth import get_user_model
-
     return isinstance(f, models.ForeignKey) and f.related_model is get_user_model()
 
 
@@ -156,11 +158,6 @@ FORM_STATUS = Column(
 
 def sources() -> list[Source]:
     """The subject-level records first, then every CRF in form-code order."""
-    from crf.models import Visit
-    from patients.models import Patient
-    from randomisation.models import Allocation
-    from safety.models import AdverseEvent, SaeReport
-
     out = []
     for code, title, model, patient, names, repeating in (
         ("subject", "Subject: status, dates and stratification factors", Patient, "", PATIENT_FIELDS, False),

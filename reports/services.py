@@ -33,6 +33,7 @@ def generated_file_request(*, kind: str, actor: User | None, subject: str = "", 
         require(actor, Action.BLANK_CRF_BOOK)
     with transaction.atomic():
         generated = GeneratedFile.objects.create(kind=kind, subject=subject, site=site, requested_by=actor)
+        # Import cycle: reports.tasks imports generated_file_render from this module.
         from .tasks import render_generated_file
 
         transaction.on_commit(lambda: render_generated_file.delay(generated.pk))

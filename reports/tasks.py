@@ -2,6 +2,9 @@
 
 from celery import shared_task
 
+from accounts.models import User
+
+from .dashboards import dashboard_compute
 from .services import generated_file_render
 
 
@@ -13,10 +16,6 @@ def render_generated_file(self, file_id: int) -> str:
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def refresh_dashboard(name: str, user_id: int) -> None:
     """Recompute a dashboard for the scope of ``user_id`` (who looked at figures a minute old)."""
-    from accounts.models import User
-
-    from .dashboards import dashboard_compute
-
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None:
         dashboard_compute(name, user=user)

@@ -15,13 +15,19 @@ from core.audit import audit_event_record
 from core.errors import DomainError
 from core.exports import csv_bytes
 from core.forms import posted_text
+from core.paging import paginate
 from core.permissions import action_required
 from core.policy import Action, can, deny_unless
 from core.sorting import Column, sorting
 from crf.models import DatasetLock
+from crf.selectors import visits_due_queries
+from crf.services import casebook_digest
+from patients.access import access_patient
+from safety.access import access_sae
 
 from . import locking
 from .access import access_generated_file
+from .dashboards import cached
 from .dataset import export_subject
 from .models import GeneratedFile
 from .selectors import access_review_rows
@@ -141,9 +147,6 @@ def account_deactivate(request, username):
 @login_required
 def casebook_pdf_request(request, trial_number):
     """The patient's casebook PDF: the latest one if the data have not changed since, else a new one."""
-    from crf.services import casebook_digest
-    from patients.access import access_patient
-
     patient = access_patient(user=request.user, trial_number=trial_number)
     digest, _count = casebook_digest(patient)
     current = (
@@ -164,8 +167,6 @@ def casebook_pdf_request(request, trial_number):
 @require_POST
 @login_required
 def sae_pdf_request(request, report_id):
-    from safety.access import access_sae
-
     report = access_sae(user=request.user, report_id=report_id)
     generated = generated_file_request(
         kind=GeneratedFile.Kind.SAE_REPORT, actor=request.user, subject=str(report.pk), site=report.patient.site
@@ -175,8 +176,6 @@ def sae_pdf_request(request, report_id):
 
 def _dashboard(request, name: str):
     """A dashboard page: its figures for the user's scope, from the minute's cache unless refreshed."""
-    from .dashboards import cached
-
     figures, computed_at = cached(name, user=request.user, refresh=request.GET.get("refresh") == "1")
     return render(request, f"reports/{name.replace('-', '_')}.html", {"d": figures, "computed_at": computed_at})
 
@@ -251,9 +250,6 @@ def dataset_page(request):
 def overdue_visits(request):
     """Visits overdue (or, with ``when=week``, due within seven days) on the sites the user may see:
     the list behind the data-quality dashboard's figure and the nurse's home, in pages."""
-    from core.paging import paginate
-    from crf.selectors import visits_due_queries
-
     user = request.user
     when = "week" if request.GET.get("when") == "week" else "overdue"
     visits = visits_due_queries(user=user)[when]

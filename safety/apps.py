@@ -5,6 +5,7 @@ class SafetyConfig(AppConfig):
     name = "safety"
 
     def ready(self) -> None:
+        # Imported in ready(), Django's place for code that needs the app registry loaded.
         from crf.services import casebook_part_register
 
         from .selectors import casebook_parts

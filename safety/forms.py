@@ -1,4 +1,5 @@
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -6,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from core.validators import is_in_future
 from sites.forms import DateInput
 
+from .clocks import local_to_utc
 from .models import AdverseEvent, Causality, Expectedness, ReferenceSafetyInformation, ReportingTimelines, SaeReport
 
 
@@ -42,16 +44,12 @@ class AdverseEventForm(forms.ModelForm):
         }
 
     def __init__(self, *args, tz_name: str, **kwargs):
-        from zoneinfo import ZoneInfo
-
         super().__init__(*args, **kwargs)
         self.tz_name = tz_name
         if self.instance.pk and self.instance.aware_at:
             self.initial["aware_at"] = self.instance.aware_at.astimezone(ZoneInfo(tz_name)).replace(tzinfo=None)
 
     def clean_aware_at(self):
-        from .clocks import local_to_utc
-
         value = self.cleaned_data.get("aware_at")
         if value is None:
             return None

@@ -22,6 +22,7 @@ from core.signatures import (
 )
 from core.validators import is_in_future
 from crf.locking import entry_guard
+from crf.models import EndOfStudy, FormStatus
 from crf.services import casebook_refresh
 from patients.models import Patient
 
@@ -195,7 +196,6 @@ def death_record_missing(ae: AdverseEvent) -> bool:
     """A grade 5 AE needs the end of study / death CRF completed with the death."""
     if ae.grade != 5:
         return False
-    from crf.models import EndOfStudy, FormStatus
 
     end = EndOfStudy.objects.filter(patient=ae.patient).first()
     return end is None or end.reason != "death" or not end.death_date or end.status == FormStatus.IN_PROGRESS

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -117,8 +118,6 @@ class Site(TrialRecord):
         return self
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("sites:site_detail", kwargs={"code": self.code})
 
     def activation_missing(self) -> list[str]:

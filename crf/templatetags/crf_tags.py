@@ -9,8 +9,11 @@ from django.utils.translation import gettext_lazy as _
 from core.policy import Action, can
 from crf import schedule
 from crf.forms import VisitDateForm
+from crf.labs import grade_text
+from crf.models import Laboratory
 from crf.registry import FORMS
 from crf.selectors import patient_timeline
+from crf.validators import PREGNANCY_WINDOW_MONTHS, pregnancy_reporting_until
 
 register = template.Library()
 
@@ -44,10 +47,6 @@ def visits_panel(context, patient):
 def lab_summary(patient):
     """The latest laboratory panel's CTCAE v5.0 grades (grade ≥ 1) and derived clearance, and the
     end of the contraception / pregnancy-reporting window after the last dose (two queries)."""
-    from crf.labs import grade_text
-    from crf.models import Laboratory
-    from crf.validators import PREGNANCY_WINDOW_MONTHS, pregnancy_reporting_until
-
     lab = (
         Laboratory.objects.filter(patient=patient, sample_date__isnull=False)
         .select_related("visit")

@@ -5,8 +5,14 @@ import datetime as dt
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.utils import timezone
 
+from accounts.models import User
+from demo.lock_ready import lock_ready_cleanup
+from demo.simulation import simulate_trial
 from patients.models import Patient
+from randomisation import services
 
 
 class Command(BaseCommand):
@@ -28,11 +34,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, patients, seed, start, lock_ready, **options):
-        from django.utils import timezone
-
-        from demo.lock_ready import lock_ready_cleanup
-        from demo.simulation import simulate_trial
-
         if patients < 1:
             raise CommandError("--patients must be at least 1.")
         if start is not None and start > timezone.localdate() - dt.timedelta(days=90):
@@ -50,9 +51,6 @@ class Command(BaseCommand):
 
     def _size_the_list(self, patients: int) -> None:
         """The demo design targets 90 patients: a larger simulation gets a list sized for it."""
-        from accounts.models import User
-        from randomisation import services
-
         config = services.active_config()
         if config is None or config.target >= patients or config.frozen_at is not None:
             return
@@ -65,8 +63,6 @@ class Command(BaseCommand):
         after a bulk load: fresh statistics (without them the planner chose, at 10,000 patients, to
         scan a whole history table backwards for every exported form) and a visibility map (without
         it no count can be answered from an index alone). VACUUM runs outside a transaction."""
-        from django.db import connection
-
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE" if connection.get_autocommit() else "ANALYZE")

@@ -4,8 +4,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from patients.models import Patient
 from reports.models import GeneratedFile
 from reports.services import render_now
+from safety.models import SaeReport
 
 KINDS = {
     "casebook": GeneratedFile.Kind.CASEBOOK,
@@ -24,10 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="the PDF file to write")
 
     def handle(self, *args, kind, patient, report, out, **options):
-        from crf.models import Casebook  # noqa: F401 - apps loaded
-        from patients.models import Patient
-        from safety.models import SaeReport
-
         if kind == "casebook":
             if not patient:
                 raise CommandError("Give --patient NEL-XXXX-NNN for a casebook.")

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import django
+import psycopg2
 import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -47,7 +48,6 @@ def _database_version() -> str:
     """The server the suite ran against (its test database is gone by now: ask the server)."""
     if connection.vendor != "postgresql":
         return f"{connection.vendor} {'.'.join(str(p) for p in connection.Database.sqlite_version_info)}"
-    import psycopg2
 
     params = connection.get_connection_params()
     params["dbname"] = "postgres"
