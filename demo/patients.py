@@ -14,6 +14,36 @@ from patients.models import EligibilityAssessment, Patient, ScreeningEntry
 from sites.models import Site
 
 
+def eligibility_answers(resection: dt.date, primary: str, ki67: str | None, grade: str, margin: str) -> dict:
+    """A demo patient's eligibility answers: every criterion met, the histopathology items only when a
+    Ki-67 is known, with mitoses that agree with its grade (G1 < 2, G2 2–20, G3 > 20 per 2 mm²)."""
+    answers = {
+        "assessed_on": resection + dt.timedelta(days=31),
+        "consent_before_procedures": True,
+        "ecog": 0,
+        "histology_confirmed": True,
+        "primary_site": primary,
+        "nec": False,
+        "liver_mets_histology_confirmed": True,
+        "primary_resected": True,
+        "mri_date": resection - dt.timedelta(days=30),
+        "mri_no_extrahepatic": True,
+        "pet_date": resection - dt.timedelta(days=60),
+        "pet_no_extrahepatic": True,
+        "unresectable_disease": False,
+        "pregnant_or_breastfeeding": False,
+        "unwilling_contraception": False,
+        "prior_prrt": False,
+    }
+    if ki67 is not None:
+        answers |= {
+            "ki67_percent": ki67,
+            "mitoses_per_2mm2": {"G1": "1", "G2": "4", "G3": "25"}[grade],
+            "who_grade": grade,
+            "resection_margin": margin,
+        }
+    return answers
+
 def screen_and_register(
     *,
     site,
@@ -141,33 +171,7 @@ def seed(*, stdout) -> None:
             future_research=initials != "BK",
             today=today,
         )
-        answers = {
-            "assessed_on": resection + dt.timedelta(days=31),
-            "consent_before_procedures": True,
-            "ecog": 0,
-            "histology_confirmed": True,
-            "primary_site": primary,
-            "nec": False,
-            "liver_mets_histology_confirmed": True,
-            "primary_resected": True,
-            "mri_date": resection - dt.timedelta(days=30),
-            "mri_no_extrahepatic": True,
-            "pet_date": resection - dt.timedelta(days=60),
-            "pet_no_extrahepatic": True,
-            "unresectable_disease": False,
-            "pregnant_or_breastfeeding": False,
-            "unwilling_contraception": False,
-            "prior_prrt": False,
-        }
-        if ki67 is not None:
-            # Mitoses that agree with the Ki-67 grade (G1 < 2, G2 2–20, G3 > 20 per 2 mm²).
-            mitoses = {"G1": "1", "G2": "4", "G3": "25"}[grade]
-            answers |= {
-                "ki67_percent": ki67,
-                "mitoses_per_2mm2": mitoses,
-                "who_grade": grade,
-                "resection_margin": margin,
-            }
+        answers = eligibility_answers(resection, primary, ki67, grade, margin)
         services.eligibility_save(actor=nurse, patient=patient, data=asked_only(answers, patient))
         if outcome in ("eligible", "ineligible"):
             services.eligibility_confirm(actor=pi, patient=patient, password=DEMO_PASSWORD)

@@ -46,7 +46,7 @@ from crf.models import (
 from crf.registry import FORMS
 from crf.services import CheckFailed
 from demo.management.commands.seed_demo import DEMO_PASSWORD
-from demo.patients import screen_and_register
+from demo.patients import eligibility_answers, screen_and_register
 from patients import services as patients
 from patients.eligibility import asked_only
 from patients.models import ConsentDocument, Withdrawal
@@ -80,32 +80,6 @@ AE_TERMS_BOTH = [
     ("Wound infection", "procedures"),
 ]
 AE_TERMS_LUTATHERA = ["Nausea", "Fatigue", "Thrombocytopenia", "Lymphocyte count decreased", "Vomiting"]
-
-
-def eligibility_answers(resection: dt.date, primary: str, ki67: str, grade: str, margin: str) -> dict:
-    return {
-        "assessed_on": resection + dt.timedelta(days=31),
-        "consent_before_procedures": True,
-        "ecog": 0,
-        "histology_confirmed": True,
-        "primary_site": primary,
-        "nec": False,
-        "liver_mets_histology_confirmed": True,
-        "primary_resected": True,
-        "mri_date": resection - dt.timedelta(days=30),
-        "mri_no_extrahepatic": True,
-        "pet_date": resection - dt.timedelta(days=60),
-        "pet_no_extrahepatic": True,
-        "unresectable_disease": False,
-        "pregnant_or_breastfeeding": False,
-        "unwilling_contraception": False,
-        "prior_prrt": False,
-        "ki67_percent": ki67,
-        # Mitoses consistent with the Ki-67 grade (G1 < 2, G2 2–20 per 2 mm²), so the reported grade agrees.
-        "mitoses_per_2mm2": "1" if grade == "G1" else "3",
-        "who_grade": grade,
-        "resection_margin": margin,
-    }
 
 
 class _Plan:
