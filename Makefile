@@ -37,13 +37,18 @@ demo: venv sysdeps
 # The suite runs against the real services (PostgreSQL, Redis) on this machine unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nelmas
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# Two pytest-xdist workers, one per core of the 2-core machine: each has its own test database
+# (test_<name>_gw<n>), Redis database and media root (nelmas/settings_test.py). PYTEST_WORKERS=0 runs
+# the suite in one process; PYTEST_ARGS adds to the command line (e.g. PYTEST_ARGS="-k export").
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: venv sysdeps browserdeps
 	$(PY) -m ruff check .
 	# The layers of shared/docs/architecture.md (pyproject [tool.importlinter]): apps import downwards only.
 	$(VENV)/bin/lint-imports
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # The traceability matrix for this commit: runs the suite, then writes HTML and PDF under
 # test-artifacts/validation/ (requirements → risk → tests → pass/fail, commit and versions).
@@ -51,7 +56,7 @@ validation-report: venv sysdeps browserdeps
 	mkdir -p test-artifacts/validation
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		VALIDATION_MAP=test-artifacts/validation/markers.json \
-		$(PY) -m pytest $(PYTEST_ARGS) --junitxml=test-artifacts/validation/junit.xml || true
+		$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS) --junitxml=test-artifacts/validation/junit.xml || true
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} DJANGO_SETTINGS_MODULE=nelmas.settings_test \
 		$(PY) manage.py validation_report \
 		--junit test-artifacts/validation/junit.xml --map test-artifacts/validation/markers.json \

@@ -1,5 +1,6 @@
 """Shared fixtures: a two-site trial with a user in every role."""
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -28,15 +29,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres"):
             item.fixturenames.append("_require_postgres")
-    if os.environ.get("VALIDATION_MAP"):
-        import json
-
+    # Under pytest-xdist every worker collects the same tests (xdist checks it); the first writes.
+    if os.environ.get("VALIDATION_MAP") and os.environ.get("PYTEST_XDIST_WORKER", "gw0") == "gw0":
         mapping = {
             item.nodeid: sorted({rid for mark in item.iter_markers("requirement") for rid in mark.args})
             for item in items
         }
-        with open(os.environ["VALIDATION_MAP"], "w") as handle:
+        target = os.environ["VALIDATION_MAP"]
+        with open(f"{target}.tmp", "w") as handle:
             json.dump(mapping, handle, indent=1, sort_keys=True)
+        os.replace(f"{target}.tmp", target)  # a reader never sees half a file
 
 
 @pytest.fixture
