@@ -15,8 +15,10 @@ from django.core.management import call_command
 from lxml import etree
 
 from reports.dataset import export_dataset
+from tests.support.built_once import outer_transaction
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+# One worker builds the export once for all of them (make test: pytest-xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres, pytest.mark.xdist_group("export-codelists")]
 
 PRIMARY_SITES = {"stomach", "pancreas", "duodenum", "jejunum_ileum", "appendix", "colon_rectum", "other"}
 GRADES = {"G1", "G2", "G3"}
@@ -29,12 +31,16 @@ def _column(folder, table: str, name: str) -> set[str]:
     return {row[name] for row in rows} - {""}
 
 
-@pytest.fixture
-def exported(db, tmp_path):
-    # 10 patients: the simulation's primary sites cycle through five, colon/rectum among them.
-    call_command("simulate_trial", "--patients", "10", "--seed", "5", stdout=io.StringIO())
-    export_dataset(formats=["csv", "odm"], out=tmp_path, allow_unlocked=True)
-    return tmp_path
+@pytest.fixture(scope="module")
+def exported(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once: every test here only reads it (tests/support/built_once.py)."""
+    tmp_path = tmp_path_factory.mktemp("exported")
+    with outer_transaction(django_db_blocker):
+        with django_db_blocker.unblock():
+            # 10 patients: the simulation's primary sites cycle through five, colon/rectum among them.
+            call_command("simulate_trial", "--patients", "10", "--seed", "5", stdout=io.StringIO())
+            export_dataset(formats=["csv", "odm"], out=tmp_path, allow_unlocked=True)
+        yield tmp_path
 
 
 def test_csv_exports_use_one_code_per_concept(exported):

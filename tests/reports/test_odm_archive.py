@@ -26,8 +26,10 @@ from randomisation.models import Allocation
 from reports.dataset import export_dataset
 from reports.odm import validate_odm
 from safety.models import AdverseEvent, SaeReport
+from tests.support.built_once import outer_transaction
 
-pytestmark = [pytest.mark.django_db, pytest.mark.requirement("URS-EXP-001")]
+# One worker builds the archive once for all of them (make test: pytest-xdist --dist loadgroup).
+pytestmark = [pytest.mark.django_db, pytest.mark.requirement("URS-EXP-001"), pytest.mark.xdist_group("odm-archive")]
 
 NS = {"o": "http://www.cdisc.org/ns/odm/v1.3"}
 
@@ -89,8 +91,16 @@ def _value_changes(model, fields) -> int:
     return count
 
 
-@pytest.fixture
-def archive(tmp_path):
+@pytest.fixture(scope="module")
+def archive(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once: every test here only reads it (tests/support/built_once.py)."""
+    with outer_transaction(django_db_blocker):
+        with django_db_blocker.unblock():
+            built = _build_archive(tmp_path_factory.mktemp("odm-archive"))
+        yield built
+
+
+def _build_archive(tmp_path):
     call_command("simulate_trial", "--patients", "14", "--seed", "11", stdout=io.StringIO())
     # A correction with its reason: the old value must survive beside the new one.
     form = Demographics.objects.exclude(height_cm=None).select_related("patient__site", "visit").first()
