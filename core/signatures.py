@@ -278,7 +278,11 @@ def signature_not_covered(obj: models.Model, manifest: Manifest) -> list[NotCove
 def _not_covered(name: str, record, field: models.Field, value: Any) -> NotCovered:
     if field.choices:
         value = dict(field.flatchoices).get(value, value)
-    return NotCovered(record=name, field=str(field.verbose_name), value=value, derived=not field.editable)
+    label = str(field.verbose_name)
+    # A label several fields share (the lab form's "unit" beside each analyte) is named by the field.
+    if sum(str(f.verbose_name) == label for f in field.model._meta.concrete_fields) > 1:
+        label = field.name.replace("_", " ")
+    return NotCovered(record=name, field=label, value=value, derived=not field.editable)
 
 
 def signatures_for(obj: models.Model):

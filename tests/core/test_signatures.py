@@ -234,6 +234,10 @@ def test_a_legacy_signature_survives_the_backfill_of_grades_it_never_covered(wor
     shown = {(n.field, n.value) for n in signature.not_covered if n.derived}
     assert ("CTCAE v5 grade: Platelet count decreased", 2) in shown
     assert ("haemoglobin (SI)", Decimal("120.0")) in shown
+    # Columns crf 0008 added with a default are not derived, and not covered either; the label every
+    # analyte's unit shares is told apart by the field's name.
+    entered = {(n.field, n.value) for n in signature.not_covered if not n.derived}
+    assert ("haemoglobin unit", "g/L") in entered
 
 
 def test_a_legacy_signature_over_changed_content_is_invalid(world):
