@@ -241,6 +241,9 @@ class Signature(models.Model):
 
     The manifestation (full name, UTC time, meaning) is stored as signed; ``content_hash`` binds the
     signature to the record's content at that moment, so a later change shows as invalidation.
+    ``covered_fields`` is the manifest of that content: for each model of the signed records, the
+    content keys the digest was computed over (core.signatures). Empty on signatures taken before
+    manifests were recorded; theirs is reconstructed from the schema history.
     """
 
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
@@ -252,6 +255,9 @@ class Signature(models.Model):
     object_id = models.CharField(max_length=64)
     record = GenericForeignKey("content_type", "object_id")
     content_hash = models.CharField(max_length=64)
+    covered_fields = models.JSONField(
+        null=True, blank=True, help_text="{model label: [content keys]} the content hash covers"
+    )
     invalidated_at = models.DateTimeField(null=True, blank=True)
     invalidated_reason = models.TextField(blank=True)
     invalidated_by = models.ForeignKey(

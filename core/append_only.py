@@ -8,6 +8,12 @@ connects as a role that does not own the tables (docker-compose.yml, README), so
 The triggers are installed after every ``migrate`` for every history model in the app registry, so
 a tracked model added later is covered without anyone remembering a migration for it. Installing
 is idempotent: only missing triggers are created. SQLite (local demo mode) has no equivalent.
+
+Electronic signatures are sealed the same way (21 CFR 11.70: a signature cannot be excised, copied
+or otherwise transferred): a signature row is never deleted and its signed part (signer, time,
+meaning, record, content hash, the manifest of covered fields and any column added later) never
+changes; the only update allowed is its invalidation, once. The trigger compares the whole row
+minus the three invalidation columns, so a column added to the table later is sealed as well.
 """
 
 from __future__ import annotations
@@ -30,6 +36,32 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
+
+
+SEAL_FUNCTION = "nelmas_signature_sealed"
+SEAL_TRIGGER = "nelmas_signature_sealed_row"
+# The columns a signature's invalidation writes (core.signatures._invalidate); nothing else may change.
+SIGNATURE_INVALIDATION_COLUMNS = ("invalidated_at", "invalidated_reason", "invalidated_by_id")
+
+_SEAL_SQL = f"""
+CREATE OR REPLACE FUNCTION {SEAL_FUNCTION}() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.invalidated_at IS NULL
+       AND (to_jsonb(NEW) - ARRAY[{", ".join(f"'{c}'" for c in SIGNATURE_INVALIDATION_COLUMNS)}])
+         = (to_jsonb(OLD) - ARRAY[{", ".join(f"'{c}'" for c in SIGNATURE_INVALIDATION_COLUMNS)}]) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION USING
+        MESSAGE = TG_TABLE_NAME || ' is sealed: a signature is never changed or removed, only invalidated once: '
+            || TG_OP || ' refused',
+        ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def sealed_signature_table(app_registry=global_apps) -> str:
+    return app_registry.get_model("accounts", "Signature")._meta.db_table
 
 
 def append_only_tables(app_registry=global_apps) -> list[str]:
@@ -57,7 +89,7 @@ def append_only_install(*, using: str = "default", app_registry=global_apps) -> 
         return []
     quote = connection.ops.quote_name
     tables = append_only_tables(app_registry)
-    installed = []
+    installed: list[str] = []
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)", [tables]
@@ -65,8 +97,9 @@ def append_only_install(*, using: str = "default", app_registry=global_apps) -> 
         present = {row[0] for row in cursor.fetchall()}
         have_row, have_truncate = _existing(cursor, ROW_TRIGGER), _existing(cursor, TRUNCATE_TRIGGER)
         missing = [t for t in tables if t in present and (t not in have_row or t not in have_truncate)]
+        installed += _seal_install(cursor, quote, sealed_signature_table(app_registry), have_truncate)
         if not missing:
-            return []
+            return installed
         cursor.execute(_FUNCTION_SQL)
         for table in missing:
             if table not in have_row:
@@ -81,6 +114,29 @@ def append_only_install(*, using: str = "default", app_registry=global_apps) -> 
                 )
             installed.append(table)
     return installed
+
+
+def _seal_install(cursor, quote, table: str, have_truncate: set[str]) -> list[str]:
+    """The signature table's seal: its own row trigger, and the audit trail's TRUNCATE refusal."""
+    cursor.execute("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s", [table])
+    if cursor.fetchone() is None:
+        return []
+    have_seal = _existing(cursor, SEAL_TRIGGER)
+    if table in have_seal and table in have_truncate:
+        return []
+    cursor.execute(_SEAL_SQL)
+    if table not in have_seal:
+        cursor.execute(
+            f"CREATE TRIGGER {SEAL_TRIGGER} BEFORE UPDATE OR DELETE ON {quote(table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION {SEAL_FUNCTION}()"
+        )
+    if table not in have_truncate:
+        cursor.execute(_FUNCTION_SQL)
+        cursor.execute(
+            f"CREATE TRIGGER {TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {quote(table)} "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {FUNCTION}()"
+        )
+    return [table]
 
 
 def app_role_grant(*, role: str, using: str = "default", app_registry=global_apps) -> None:

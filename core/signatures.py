@@ -7,6 +7,7 @@ at each signing). Failed attempts are audited and rate-limited.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -14,10 +15,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ImproperlyConfigured
-from django.db import models, transaction
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import connection, models, transaction
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations import AddField
+from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Signature
@@ -74,20 +79,210 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def content_digest(obj: models.Model) -> str:
-    """SHA-256 of the record's content in a canonical JSON form (sorted keys, plain values)."""
+# What a signature covers (21 CFR 11.70, 11.50). Each signature records its manifest: for every
+# model whose records make up the signed content, the content keys (field attnames, and the names of
+# related content) it covers. Its digest is computed over exactly those keys, so a field added to a
+# model later (a new derived column) is not covered and cannot invalidate it, while a change to any
+# covered value still does. A manifest is {model label: [keys]}; a model it does not name is
+# covered whole (the safer reading: its records were not part of the signed content, so any of them
+# now present differs from what was signed anyway).
+Manifest = dict[str, list[str]]
+
+
+class SignedComposite(NamedTuple):
+    """A record whose signed content is built from other records (the casebook from its forms).
+
+    ``parts(obj)`` yields (label, record) for every covered record; ``content(obj, digest)`` gives
+    the composite's content keys computed with ``digest`` (a function of one part record), which
+    replace the stored ones, so each signature is checked against its own manifest of the parts."""
+
+    parts: Callable[[models.Model], Any]
+    content: Callable[[models.Model, Callable[[models.Model], str]], dict]
+
+
+_COMPOSITES: dict[str, SignedComposite] = {}
+
+
+def signed_composite_register(label: str, composite: SignedComposite) -> None:
+    """Registered at start-up by the app that owns the composite (crf: the casebook), because core
+    may not import it."""
+    _COMPOSITES[label] = composite
+
+
+def _record_content(obj: models.Model) -> dict[str, Any]:
+    """Every key of the record's current signed content with its plain value."""
     content = {f.attname: plain_value(getattr(obj, f.attname)) for f in content_fields(obj)}
     # A record whose signature also covers related records (an SAE report and its adverse event)
     # names their content; a change to any of it then no longer matches the signed digest.
     if hasattr(obj, "signed_related_content"):
         content |= {k: plain_value(v) for k, v in obj.signed_related_content().items()}
+    return content
+
+
+def content_digest(obj: models.Model, manifest: Manifest | None = None) -> str:
+    """SHA-256 of the record's content in a canonical JSON form (sorted keys, plain values).
+
+    Without a manifest every current content key counts (what a new signature covers); with one,
+    only the keys it names for the record's model (and, for a composite, for its parts' models).
+    """
+    label = obj._meta.label_lower
+    content = _record_content(obj)
+    composite = _COMPOSITES.get(label)
+    if composite is not None:
+        content |= composite.content(obj, lambda part: content_digest(part, manifest))
+    if manifest is not None and label in manifest:
+        covered = set(manifest[label])
+        content = {k: v for k, v in content.items() if k in covered}
     canonical = json.dumps(
-        {"model": obj._meta.label_lower, "pk": str(obj.pk), "content": content},
+        {"model": label, "pk": str(obj.pk), "content": content},
         sort_keys=True,
         separators=(",", ":"),
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _records(obj: models.Model) -> list[tuple[str, models.Model]]:
+    """The record and, for a composite, every part whose content the signature covers."""
+    records = [(str(obj), obj)]
+    composite = _COMPOSITES.get(obj._meta.label_lower)
+    if composite is not None:
+        records += [(f"{record}", record) for _label, record in composite.parts(obj)]
+    return records
+
+
+def signed_manifest(obj: models.Model) -> Manifest:
+    """The manifest of a signature applied now: every current content key of the record and of
+    its parts, derived values present at signing included."""
+    manifest: Manifest = {}
+    for _name, record in _records(obj):
+        keys = manifest.setdefault(record._meta.label_lower, [])
+        keys.extend(k for k in _record_content(record) if k not in keys)
+    return {label: sorted(keys) for label, keys in manifest.items()}
+
+
+# Signatures taken before manifests were recorded (``covered_fields`` empty) hashed every content
+# field the schema had at that moment. Their manifest is reconstructed from the schema history:
+# the migrations on disk say which field each AddField added, and django_migrations says when this
+# database applied it; a field added after the signature was not in its digest. Reconstructed at
+# run time rather than written into the rows by a data migration, so a signature row is never
+# rewritten after signing (11.70), and no hand-kept list of added fields can miss one. A field
+# whose migration is not recorded as applied counts as covered (the safer reading: such a signature
+# shows invalid rather than valid).
+
+
+@functools.lru_cache(maxsize=1)
+def _field_additions() -> dict[str, list[tuple[str, tuple[str, str]]]]:
+    """{model label: [(field name, (app, migration))]} for every AddField on disk."""
+    loader = MigrationLoader(None, ignore_no_migrations=True, load=True)
+    additions: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+    for (app_label, name), migration in loader.disk_migrations.items():
+        for operation in migration.operations:
+            if isinstance(operation, AddField):
+                label = f"{app_label}.{operation.model_name_lower}"
+                additions.setdefault(label, []).append((operation.name, (app_label, name)))
+    return additions
+
+
+def _applied_at() -> dict[tuple[str, str], datetime]:
+    recorder = MigrationRecorder(connection)
+    return {(m.app, m.name): m.applied for m in recorder.migration_qs.only("app", "name", "applied")}
+
+
+def _added_after(model: type[models.Model], signed_at: datetime, applied: dict) -> set[str]:
+    """Names of the model's fields its migrations added after ``signed_at`` in this database."""
+    later = set()
+    for field_name, migration in _field_additions().get(model._meta.label_lower, []):
+        at = applied.get(migration)
+        if at is not None and at > signed_at:
+            later.add(field_name)
+    return later
+
+
+def legacy_manifest(obj: models.Model, signed_at: datetime) -> Manifest:
+    """What a signature of ``signed_at`` without a recorded manifest covered: the current content
+    keys minus the fields added to their models after it (a related key ``fk.name`` counts as a
+    field ``name`` of the model ``fk`` points to)."""
+    applied = _applied_at()
+    manifest = {}
+    for label, keys in signed_manifest(obj).items():
+        model = apps.get_model(label)
+        later = {_attname(model, name) for name in _added_after(model, signed_at, applied)}
+        kept = []
+        for key in keys:
+            prefix, _, name = key.partition(".")
+            related = _related_model(model, prefix) if name else None
+            if related is not None:
+                if name in _added_after(related, signed_at, applied):
+                    continue
+            elif key in later:
+                continue
+            kept.append(key)
+        manifest[label] = kept
+    return manifest
+
+
+def _related_model(model: type[models.Model], name: str) -> type[models.Model] | None:
+    try:
+        return model._meta.get_field(name).related_model
+    except FieldDoesNotExist:
+        return None
+
+
+def _attname(model: type[models.Model], name: str) -> str:
+    try:
+        return model._meta.get_field(name).attname
+    except FieldDoesNotExist:
+        return name
+
+
+def signature_manifest(signature: Signature, obj: models.Model) -> Manifest:
+    """The manifest a signature is verified against: its own, or the reconstructed one."""
+    if signature.covered_fields:
+        return signature.covered_fields
+    return legacy_manifest(obj, signature.signed_at)
+
+
+class NotCovered(NamedTuple):
+    """A value the record holds that a signature does not cover."""
+
+    record: str
+    field: str
+    value: Any
+    derived: bool  # computed by the system (not editable), as opposed to entered
+
+
+def signature_not_covered(obj: models.Model, manifest: Manifest) -> list[NotCovered]:
+    """Values of the record (and its parts) outside the manifest: fields added after signing, with
+    a value. The signature page shows them as not covered, e.g. a CTCAE grade the backfill derived
+    from values the investigator signed."""
+    found = []
+    for name, record in _records(obj):
+        covered = manifest.get(record._meta.label_lower)
+        if covered is None:
+            continue
+        for field in content_fields(record):
+            value = getattr(record, field.attname)
+            if field.attname not in covered and value not in (None, ""):
+                found.append(_not_covered(name, record, field, value))
+        related = record.signed_related_content() if hasattr(record, "signed_related_content") else {}
+        for key, value in related.items():
+            prefix, _, field_name = key.partition(".")
+            model = _related_model(type(record), prefix)
+            if key in covered or value in (None, "") or model is None:
+                continue
+            found.append(_not_covered(name, model, model._meta.get_field(field_name), value))
+    return found
+
+
+def _not_covered(name: str, record, field: models.Field, value: Any) -> NotCovered:
+    if field.choices:
+        value = dict(field.flatchoices).get(value, value)
+    label = str(field.verbose_name)
+    # A label several fields share (the lab form's "unit" beside each analyte) is named by the field.
+    if sum(str(f.verbose_name) == label for f in field.model._meta.concrete_fields) > 1:
+        label = field.name.replace("_", " ")
+    return NotCovered(record=name, field=label, value=value, derived=not field.editable)
 
 
 def signatures_for(obj: models.Model):
@@ -183,7 +378,11 @@ def signature_verify(
 
 @transaction.atomic
 def signature_apply(*, user: User, meaning: str, obj: models.Model, ip_address: str | None = None) -> Signature:
-    """Record the signature over ``obj``'s current content. Only after ``signature_verify``."""
+    """Record the signature over ``obj``'s current content. Only after ``signature_verify``.
+
+    The signature records which fields it covers (its manifest) and the digest over exactly those.
+    """
+    manifest = signed_manifest(obj)
     signature = Signature.objects.create(
         signer=user,
         signer_name=user.get_full_name(),
@@ -192,7 +391,8 @@ def signature_apply(*, user: User, meaning: str, obj: models.Model, ip_address: 
         signed_at=timezone.now(),
         content_type=ContentType.objects.get_for_model(obj),
         object_id=str(obj.pk),
-        content_hash=content_digest(obj),
+        content_hash=content_digest(obj, manifest),
+        covered_fields=manifest,
     )
     audit_event_record(
         kind=AuditEvent.Kind.SIGNED,
@@ -220,9 +420,9 @@ def signature_sign(
 
 
 def signatures_invalidate_stale(*, obj: models.Model, actor: User | None, reason: str) -> list[Signature]:
-    """Invalidate every valid signature over ``obj`` whose signed content no longer matches it."""
-    digest = content_digest(obj)
-    stale = list(signatures_for(obj).filter(invalidated_at__isnull=True).exclude(content_hash=digest))
+    """Invalidate every valid signature over ``obj`` whose signed content no longer matches it: a
+    value it covers changed. A value outside its manifest (a field added after it) does not count."""
+    stale = [s for s in signatures_for(obj).filter(invalidated_at__isnull=True) if not _matches(s, obj)]
     return _invalidate(obj=obj, signatures=stale, actor=actor, reason=reason)
 
 
@@ -252,11 +452,22 @@ def _invalidate(*, obj: models.Model, signatures: list[Signature], actor: User |
     return signatures
 
 
+def _matches(signature: Signature, obj: models.Model) -> bool:
+    return signature.content_hash == content_digest(obj, signature_manifest(signature, obj))
+
+
 def signature_status(*, obj: models.Model) -> list[tuple[Signature, bool]]:
-    """Each signature over ``obj`` with whether it still matches the record's current content.
+    """Each signature over ``obj`` with whether the content it covers still matches the record.
 
     A mismatch on a signature not yet marked invalidated means the record was changed outside the
-    services; the page shows it as invalidated all the same.
+    services; the page shows it as invalidated all the same. Each signature also carries
+    ``not_covered``: the record's values outside its manifest (fields added after it was applied),
+    which the page lists as not covered by the signature.
     """
-    digest = content_digest(obj)
-    return [(s, s.is_valid and s.content_hash == digest) for s in signatures_for(obj)]
+    status = []
+    for signature in signatures_for(obj):
+        manifest = signature_manifest(signature, obj)
+        valid = signature.is_valid and signature.content_hash == content_digest(obj, manifest)
+        signature.not_covered = signature_not_covered(obj, manifest)
+        status.append((signature, valid))
+    return status

@@ -45,3 +45,9 @@ class CrfConfig(AppConfig):
         from .documents import build_blank_crf_book
 
         register_document("blank_crf_book", build_blank_crf_book)
+
+        # A casebook signature covers the content of the patient's records (core cannot import crf).
+        from core.signatures import signed_composite_register
+        from crf.services.casebook import CASEBOOK_SIGNED
+
+        signed_composite_register("crf.casebook", CASEBOOK_SIGNED)

@@ -12,7 +12,7 @@ from core.audit import record_create, record_update
 from core.dataset_guard import dataset_write_guard
 from core.errors import DomainError
 from core.policy import Action, require
-from core.signatures import content_digest, signature_apply, signature_status, signature_verify
+from core.signatures import SignedComposite, content_digest, signature_apply, signature_status, signature_verify
 from crf.models import (
     Casebook,
     FormStatus,
@@ -43,28 +43,45 @@ def _patient_parts(patient: Patient):
             yield label, record
 
 
-def casebook_digest(patient: Patient) -> tuple[str, int]:
-    """SHA-256 over the content digests of all of the patient's data the PI's sign-off covers
-    (protocol "Locks and sign-off"): every CRF, eligibility, consent and withdrawal, and what the
-    apps above register (AEs and SAE reports)."""
-    parts = []
+def _casebook_parts(patient: Patient):
+    """(label, record) for every record of the patient the PI's sign-off covers, in a fixed order."""
     for code in sorted(FORMS):
         for form in FORMS[code].objects.filter(patient=patient).order_by("pk"):
-            parts.append(f"{code}:{form.pk}:{content_digest(form)}")
+            yield code, form
     for source in (_patient_parts, *CASEBOOK_PARTS):
-        for label, record in source(patient):
-            parts.append(f"{label}:{record.pk}:{content_digest(record)}")
+        yield from source(patient)
+
+
+def casebook_digest(patient: Patient, digest=content_digest) -> tuple[str, int]:
+    """SHA-256 over the content digests of all of the patient's data the PI's sign-off covers
+    (protocol "Locks and sign-off"): every CRF, eligibility, consent and withdrawal, and what the
+    apps above register (AEs and SAE reports). ``digest`` computes each record's digest: by
+    default over its whole current content, for a signature over the fields its manifest names."""
+    parts = [f"{label}:{record.pk}:{digest(record)}" for label, record in _casebook_parts(patient)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest(), len(parts)
 
 
+def _casebook_signed_content(casebook: Casebook, digest) -> dict:
+    forms_digest, forms_count = casebook_digest(casebook.patient, digest)
+    return {"forms_digest": forms_digest, "forms_count": forms_count}
+
+
+# The casebook's signed content is its parts' content (core.signatures.SignedComposite): each
+# signature is checked against the parts' fields it covered, computed afresh, so a change that did
+# not pass through casebook_refresh shows too, and a column added to a form after the sign-off
+# (a derived grade) does not void it. Registered in crf.apps.
+CASEBOOK_SIGNED = SignedComposite(
+    parts=lambda casebook: _casebook_parts(casebook.patient), content=_casebook_signed_content
+)
+
+
 def casebook_signature_status(patient: Patient) -> list:
-    """The sign-off's signatures, each invalid as soon as any covered data differ from what was
+    """The sign-off's signatures, each invalid as soon as any data it covers differ from what was
     signed, also when the change came through a path that does not refresh the casebook."""
     casebook = Casebook.objects.filter(patient=patient).first()
     if casebook is None:
         return []
-    current = casebook_digest(patient)[0] == casebook.forms_digest
-    return [(signature, valid and current) for signature, valid in signature_status(obj=casebook)]
+    return signature_status(obj=casebook)
 
 
 def casebook_refresh(*, patient: Patient, actor: User | None, reason: str) -> None:

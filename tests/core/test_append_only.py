@@ -9,8 +9,10 @@ import psycopg2
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from accounts.models import AuditEvent
-from core.append_only import ROW_TRIGGER, TRUNCATE_TRIGGER, append_only_tables
+from accounts.models import AuditEvent, Signature
+from core.append_only import ROW_TRIGGER, SEAL_TRIGGER, TRUNCATE_TRIGGER, append_only_tables, sealed_signature_table
+from core.audit import content_fields, record_update
+from core.signatures import signature_sign
 from tests.support.db_roles import APP_ROLE, owner_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.requirement("URS-AUD-003")]
@@ -116,3 +118,57 @@ def test_even_the_owner_is_refused_by_the_triggers(world):
     finally:
         owner.close()
     assert AuditEvent.objects.count() >= 1 and world.nurse_a.history.count() >= 2
+
+
+# Signatures are sealed (21 CFR 11.70: a signature cannot be excised, copied or otherwise transferred
+# by ordinary means): the row is never deleted, its signed part never changes (signer, time, meaning,
+# record, content hash, and the manifest of covered fields added for issue 23), and the only update
+# is its invalidation, once. The seal compares the whole row minus the invalidation columns, so a
+# column added to the table (as covered_fields was) is sealed without a new trigger.
+
+
+def _signed(world, password):
+    return signature_sign(user=world.pi_a, password=password, meaning="I approve", obj=world.site_a)
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "covered_fields = '{\"sites.site\": [\"name\"]}'::jsonb",  # narrow the manifest to hide a change
+        "covered_fields = NULL",  # pass it off as a legacy signature
+        "content_hash = repeat('0', 64)",
+        "signer_name = 'Somebody else'",
+        "signed_at = signed_at - interval '1 day'",
+        "object_id = '999999'",  # transfer it to another record
+    ],
+)
+def test_the_signed_part_of_a_signature_cannot_be_changed(world, password, assignment):
+    sig = _signed(world, password)
+    assert _refused(f"UPDATE {sealed_signature_table()} SET {assignment} WHERE id = %s", [sig.pk])  # noqa: S608
+    sig.refresh_from_db()
+    assert sig.covered_fields == {"sites.site": sorted(f.attname for f in content_fields(world.site_a))}
+
+
+def test_a_signature_is_invalidated_once_and_never_deleted_or_revived(world, password):
+    sig = _signed(world, password)
+    table = sealed_signature_table()
+    assert _refused(f"DELETE FROM {table} WHERE id = %s", [sig.pk])  # noqa: S608
+    assert _refused(f"TRUNCATE {table}")
+    # The services' invalidation passes the seal ...
+    record_update(obj=world.site_a, data={"recruitment_target": 42}, actor=world.trial_manager, reason="Amended")
+    sig.refresh_from_db()
+    assert sig.invalidated_at is not None
+    # ... once: it cannot be undone, reworded or repeated.
+    assert _refused(f"UPDATE {table} SET invalidated_at = NULL, invalidated_reason = '' WHERE id = %s", [sig.pk])  # noqa: S608
+    assert _refused(f"UPDATE {table} SET invalidated_reason = 'Nothing happened' WHERE id = %s", [sig.pk])  # noqa: S608
+    assert Signature.objects.filter(pk=sig.pk, invalidated_reason__contains="Amended").exists()
+
+
+def test_the_seal_trigger_is_installed_and_enabled_on_the_signature_table(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relname = %s AND t.tgenabled = 'O' AND NOT t.tgisinternal",
+            [sealed_signature_table()],
+        )
+        assert {row[0] for row in cursor.fetchall()} == {SEAL_TRIGGER, TRUNCATE_TRIGGER}

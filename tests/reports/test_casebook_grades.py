@@ -16,9 +16,11 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from crf import services
+from crf.backfill import derived_values_backfill
 from crf.models import Laboratory
 from reports.casebook import build_casebook
 from tests.crf.factories import scheduled_patient
+from tests.crf.test_casebook import _legacy_sign_off, _with_pre_0008_panel, finished  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -53,3 +55,18 @@ def test_casebook_shows_the_stored_grade_beside_each_laboratory_value(world):
     again = build_casebook(patient.trial_number, lambda p: None)
     flat = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(again.pdf.content)).pages))
     assert re.search(r"Platelets 60 ×10\S*/L · CTCAE v5\.0 G3", flat), flat
+
+
+def test_the_casebook_pdf_says_which_derived_values_a_legacy_sign_off_does_not_cover(world, finished):  # noqa: F811
+    """Issue 23 decision (21 CFR 11.50): the signed record shows what was signed. A sign-off from
+    before crf 0008 added the grades stays valid after the backfill, and the PDF names the grade it
+    does not cover."""
+    _with_pre_0008_panel(finished, world.nurse_a)
+    _legacy_sign_off(finished, world.pi_a)
+    derived_values_backfill()  # platelets 60 ×10⁹/L → G2
+    built = build_casebook(finished.trial_number, lambda p: None)
+    flat = re.sub(r"\s+", " ", "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(built.pdf.content)).pages))
+    assert "SIGNATURE INVALIDATED" not in flat
+    assert (
+        "CTCAE v5 grade: Platelet count decreased: 2 (derived after signing, not covered by the signature)" in flat
+    ), flat

@@ -6,23 +6,29 @@ reporting" and "Locks and sign-off"), not read back from the code.
 
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from accounts.api_tokens import api_token_create
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, Signature, User
+from core.audit import content_fields
 from core.errors import DomainError, NotPermitted
 from core.roles import SiteRole, TrialRole
-from core.signatures import signature_status
+from core.signatures import plain_value, signature_status
 from crf import services as crf_services
 from crf.models import Demographics, EndOfStudy
 from safety import clocks, selectors, services
@@ -84,6 +90,75 @@ def test_changing_the_ae_term_and_grade_after_signing_voids_the_sae_signature_wi
     assert "invalidated" in history and "The adverse event changed" in history
     page = client.get(reverse("safety:sae_detail", args=[report.pk])).content.decode()
     assert "Signature invalidated" in page
+
+
+# What the signature covers (issue 23 decision; 21 CFR 11.70, 11.50): the fields it was applied to.
+# safety migration 0003 added the report's "investigator's comment" (pi_comment; read from
+# safety/migrations/0003_sae_case_versions_timelines_coding.py); a signature taken before it hashed the
+# report without it, and the event's fields the SAE signature covers (AdverseEvent.SIGNED_WITH_SAE).
+SAFETY_0003 = ("safety", "0003_sae_case_versions_timelines_coding")
+
+
+def _legacy_sae_signature(report, pi):
+    signed_at = MigrationRecorder(connection).migration_qs.get(app=SAFETY_0003[0], name=SAFETY_0003[1]).applied
+    ae = report.adverse_event
+    content = {f.attname: plain_value(getattr(report, f.attname)) for f in content_fields(report)}
+    del content["pi_comment"]
+    content |= {f"adverse_event.{n}": plain_value(getattr(ae, n)) for n in AdverseEvent.SIGNED_WITH_SAE}
+    canonical = json.dumps(
+        {"model": "safety.saereport", "pk": str(report.pk), "content": content},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return Signature.objects.create(
+        signer=pi,
+        signer_name=pi.get_full_name(),
+        signer_username=pi.username,
+        meaning="Legacy SAE sign-off",
+        signed_at=signed_at - dt.timedelta(microseconds=1),
+        content_type=ContentType.objects.get_for_model(SaeReport),
+        object_id=str(report.pk),
+        content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+    )
+
+
+def test_an_sae_signature_from_before_a_column_existed_holds_and_the_page_shows_what_it_does_not_cover(
+    client, world, password
+):
+    rsi()
+    ae = serious_ae(world.site_a, world.nurse_a)
+    report = _ready(ae.sae_reports.get(), world.nurse_a)
+    report = services.sae_sign(
+        report=report,
+        actor=world.pi_a,
+        password=password,
+        assessment=ASSESSMENT | {"pi_comment": "Febrile after cycle 1"},
+    )
+    report = SaeReport.objects.get(pk=report.pk)
+    [(current, valid)] = signature_status(obj=report)
+    assert valid and "pi_comment" in current.covered_fields["safety.saereport"]
+    assert "adverse_event.grade" in current.covered_fields["safety.saereport"]
+    legacy = _legacy_sae_signature(report, world.pi_a)
+    status = dict(signature_status(obj=report))
+    assert status[current] and status[legacy]
+    [not_covered] = next(s for s in status if s == legacy).not_covered
+    assert (not_covered.field, not_covered.value) == ("investigator's comment", "Febrile after cycle 1")
+    client.force_login(world.pi_a)
+    page = client.get(reverse("safety:sae_detail", args=[report.pk])).content.decode()
+    assert "Signature invalidated" not in page and page.count(">Signed<") == 2
+    assert "added after signing, not covered by the signature" in page
+    assert "Febrile after cycle 1" in page
+
+    services.ae_save(
+        patient=ae.patient, actor=world.nurse_a, instance=ae, data={"grade": 4}, reason="Grade from the ICU notes"
+    )
+    report = SaeReport.objects.get(pk=report.pk)
+    assert [valid for _s, valid in signature_status(obj=report)] == [False, False]
+    legacy.refresh_from_db()
+    assert "Grade from the ICU notes" in legacy.invalidated_reason
+    page = client.get(reverse("safety:sae_detail", args=[report.pk])).content.decode()
+    assert page.count(">Signature invalidated<") == 2
 
 
 def test_changing_the_ae_through_the_page_voids_the_signature(client, world, password):
