@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
@@ -154,13 +155,26 @@ def _form_link(base: str, code: str, form_id: int | None, repeating: bool) -> st
     return f"{base}{code}/{form_id}/" if repeating and form_id else f"{base}{code}/"
 
 
-def _cell(visit: Visit, saved: dict, queries: dict, not_done: set, today: dt.date) -> Cell:
-    base = reverse("crf:visit", args=[visit.patient.trial_number, visit.code])
+# reverse() quotes a path argument with these characters left as they are (django.urls.resolvers).
+_PATH_SAFE = "!$&'()*+,;=/~:@"
+_CODE = "__visit_code__"
+
+
+def _visit_base(trial_number: str) -> str:
+    """A patient's visit address with a placeholder for the visit's code: one reverse() a patient
+    instead of one a visit (a page of the grid has some 400 visits; reverse() was a tenth of it)."""
+    return reverse("crf:visit", args=[trial_number, _CODE])
+
+
+def _cell(
+    visit: Visit, saved: dict, queries: dict, not_done: set, today: dt.date, definitions: dict, visit_base: str
+) -> Cell:
+    base = visit_base.replace(_CODE, quote(visit.code, safe=_PATH_SAFE))
     state = visit.state(today)
     cell = Cell(visit=visit, state=state, url=base)
     if state in (Visit.State.UPCOMING, Visit.State.MISSED, Visit.State.NOT_APPLICABLE) and not saved:
         return cell
-    for code in expected_forms(visit):
+    for code in expected_forms(visit, definitions):
         model = FORMS[code]
         entries = saved.get(code, [])
         if model.REPEATING:
@@ -207,15 +221,22 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
     for visit_id, code in FormNotDone.objects.filter(visit__patient_id__in=ids).values_list("visit_id", "form_code"):
         not_done[visit_id].add(code)
     columns = grid_columns()
+    definitions = {d.code: d for d in columns}
     rows = []
     for patient in patients:
+        visit_base = _visit_base(patient.trial_number)
         cells = []
         for column in columns:
             visit = visits[patient.pk].get(column.code)
             cells.append(
-                _cell(visit, saved.get(visit.pk, {}), queries, not_done[visit.pk], today) if visit else Cell(None)
+                _cell(visit, saved.get(visit.pk, {}), queries, not_done[visit.pk], today, definitions, visit_base)
+                if visit
+                else Cell(None)
             )
-        extra = [_cell(v, saved.get(v.pk, {}), queries, not_done[v.pk], today) for v in unscheduled[patient.pk]]
+        extra = [
+            _cell(v, saved.get(v.pk, {}), queries, not_done[v.pk], today, definitions, visit_base)
+            for v in unscheduled[patient.pk]
+        ]
         rows.append(GridRow(patient=patient, cells=cells, unscheduled=extra))
     return rows
 
