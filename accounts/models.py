@@ -160,6 +160,8 @@ class AuditEvent(models.Model):
         SIGNED = "signed", _("Electronic signature applied")
         SIGNATURE_FAILED = "signature_failed", _("Electronic signature refused")
         SIGNATURE_INVALIDATED = "signature_invalidated", _("Electronic signature invalidated")
+        RECORD_VERIFIED = "record_verified", _("Source data verified")
+        VERIFICATION_CLEARED = "verification_cleared", _("Source data verification cleared by a change")
         PATIENT_REGISTERED = "patient_registered", _("Patient registered")
         CONSENT_RECORDED = "consent_recorded", _("Consent recorded")
         CONSENT_WITHDRAWN = "consent_withdrawn", _("Patient withdrawn")
@@ -274,6 +276,53 @@ class Signature(models.Model):
     @property
     def is_valid(self) -> bool:
         return self.invalidated_at is None
+
+
+class RecordVerification(models.Model):
+    """A monitor's source data verification of a record that is not a CRF (consent, eligibility,
+    SAE report: ICH E6(R3) 3.11.4), bound to the record's content at that moment.
+
+    ``content_hash`` is ``core.signatures.content_digest`` of the record when verified and
+    ``content`` the values it was taken over, so a later change is detected (the digest differs)
+    and shown field by field. A change through ``core.audit.record_update`` clears the
+    verification in the same transaction (``cleared_*``); the row itself stays, with the audit
+    events of both moments. Written only by ``core.verification``.
+    """
+
+    kind = models.CharField(max_length=30, db_index=True)  # a core.verification registered kind
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    site_code = models.CharField(max_length=10, blank=True)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(default=timezone.now)
+    content_hash = models.CharField(max_length=64)
+    content = models.JSONField(default=dict)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cleared_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+        constraints = [
+            # One verification in force per record: a second monitor pressing Verify at the same
+            # moment is refused by the database, not recorded twice.
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="record_verification_one_in_force",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} verified by {self.verified_by_id} at {self.verified_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.cleared_at is None
 
 
 class Notification(models.Model):

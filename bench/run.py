@@ -229,6 +229,66 @@ def randomisations(base: str, ready: list[list[str]]) -> dict:
     return {"randomise": result, "bare": ceiling}
 
 
+GRID_ROUNDS = int(os.environ.get("BENCH_GRID_ROUNDS", "60"))
+
+
+def grid_against_bare(base: str, urls: dict) -> dict:
+    """The record status grid's own time against the bare view's, in the same run and server: one
+    client alternating grid and bare view GRID_ROUNDS times (no queueing: the time each takes to
+    serve). Alternating puts whatever else the machine does on both alike."""
+    grid_user, grid_url = urls["record status grid"]
+    bare_user, bare_url = urls["bare view (ceiling)"]
+    grid_session, bare_session = logged_in(base, grid_user), logged_in(base, bare_user)
+    times: dict[str, list[float]] = {"grid": [], "bare": []}
+    sizes = {}
+    for _ in range(GRID_ROUNDS):
+        for name, session, url in (("bare", bare_session, bare_url), ("grid", grid_session, grid_url)):
+            start = time.perf_counter()
+            response = session.get(base + url)
+            times[name].append(time.perf_counter() - start)
+            if response.status_code != 200:
+                raise SystemExit(f"{url} answered {response.status_code}")
+            sizes[name] = len(response.content) / 1024
+    result = {
+        name: {
+            "n": len(values),
+            "p50_ms": 1000 * statistics.median(values),
+            "p95_ms": 1000 * percentile(values, 0.95),
+            "kb": sizes[name],
+        }
+        for name, values in times.items()
+    }
+    result["ratio_p50"] = result["grid"]["p50_ms"] / result["bare"]["p50_ms"]
+    result["ratio_p95"] = result["grid"]["p95_ms"] / result["bare"]["p95_ms"]
+    return result
+
+
+def grid_lines(runs: list[dict], mix: dict | None, counts: dict, size: int) -> list[str]:
+    """The record status grid's section of RESULTS.md, one row per repeat (target: within 2×)."""
+    g, b = runs[0]["grid"], runs[0]["bare"]
+    lines = [
+        f"## Record status grid against the bare view ({size}-patient trial)",
+        "",
+        f"The data manager's grid (`/reports/record-status/`, {g['kb']:.0f} KB: 25 patients × every visit, "
+        f"{counts['record status grid']['queries']} queries) and the bare view ({b['kb']:.0f} KB), one client "
+        f"alternating the two {g['n']} times under the same gunicorn in the same run (bench/run.py "
+        "`grid_against_bare`). Target: the grid within 2× of the bare view.",
+        "",
+        "| repeat | bare p50 ms | bare p95 ms | grid p50 ms | grid p95 ms | grid ÷ bare, p50 | grid ÷ bare, p95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, run in enumerate(runs, 1):
+        g, b = run["grid"], run["bare"]
+        lines.append(
+            f"| {number} | {b['p50_ms']:.1f} | {b['p95_ms']:.1f} | {g['p50_ms']:.1f} | {g['p95_ms']:.1f} | "
+            f"**{run['ratio_p50']:.2f}×** | {run['ratio_p95']:.2f}× |"
+        )
+    if mix and "record status grid" in mix:
+        ratio = mix["record status grid"]["p95_ms"] / mix["bare view (ceiling)"]["p95_ms"]
+        lines += ["", f"Under the mixed load above: p95 {ratio:.2f}× the bare view's."]
+    return [*lines, ""]
+
+
 def serve(db: str):
     """gunicorn (2 workers) and a Celery worker on Redis, as in production (docker-compose.yml):
     what a request hands to the worker (notifications, dashboard refreshes) is not in its time."""
@@ -283,6 +343,7 @@ def main() -> None:
         warm(base, urls)
         mix = mixed(base, plan)
         loads = {name: load(base, user, url) for name, (user, url) in urls.items()}
+        grid = grid_against_bare(base, urls)
         randomised = randomisations(base, ready)
     finally:
         stop(*processes)
@@ -340,6 +401,7 @@ def main() -> None:
             f"{figures['errors']} | {figures['rps'] / ceiling['rps']:.2f} |"
         )
     r, rb = randomised["randomise"], randomised["bare"]
+    lines += ["", *grid_lines([grid], mix, counts[LARGE], LARGE)]
     lines += [
         "",
         "The ceiling is a login-checked page of similar size with one query (bench/urls.py) under the same",
@@ -389,5 +451,35 @@ def main() -> None:
     print("\n".join(lines))
 
 
+def main_grid() -> None:
+    """``BENCH_ONLY=grid``: only the record status grid against the bare view, on the LARGE trial
+    (built or reused), written into its section of bench/RESULTS.md; the rest of the file is kept."""
+    db = build(LARGE)
+    counts = measure(db, "query_counts")
+    urls = measure(db, "urls")
+    processes, base = serve(db)
+    try:
+        warm(base, urls)
+        runs = [grid_against_bare(base, urls) for _ in range(int(os.environ.get("BENCH_GRID_REPEATS", "3")))]
+    finally:
+        stop(*processes)
+    load_avg = os.getloadavg()
+    section = grid_lines(runs, None, counts, LARGE)
+    section[-1:] = [
+        "",
+        f"`BENCH_ONLY=grid`, {len(runs)} repeats in one run; load average at the end {load_avg[0]:.1f} on "
+        f"{os.cpu_count()} CPUs (the machine is shared with other work).",
+        "",
+    ]
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text()
+    start = text.find("## Record status grid against the bare view")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
+    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section))
+    print("\n".join(section))
+
+
 if __name__ == "__main__":
-    main()
+    main_grid() if os.environ.get("BENCH_ONLY") == "grid" else main()

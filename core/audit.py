@@ -1,8 +1,8 @@
 """Writing the audit trail: workflow events and audited changes to trial records.
 
 Every service that changes trial data goes through ``record_create`` / ``record_update`` so the
-history row carries who, when, old and new value and the reason, and signatures over the record are
-checked for invalidation in the same transaction.
+history row carries who, when, old and new value and the reason, and signatures and source data
+verifications over the record are checked for invalidation in the same transaction.
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ def record_update(
     # Import cycle: core.signatures imports audit_event_record and content_fields from this module.
     from .signatures import signatures_invalidate_stale
 
+    # Import cycle: core.verification imports audit_event_record and content_fields from this module.
+    from .verification import verifications_clear_stale
+
     signatures_invalidate_stale(obj=current, actor=actor, reason=reason.strip())
+    # A source data verification holds for the content verified only (ICH E6(R3) 3.11.4).
+    verifications_clear_stale(obj=current, actor=actor, reason=reason.strip())
     obj.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_state")})
     return current

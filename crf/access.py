@@ -16,10 +16,14 @@ def access_visit(*, user, trial_number: str, code: str) -> Visit:
     return visit
 
 
-def expected_forms(visit: Visit) -> list[str]:
+def expected_forms(visit: Visit, definitions: dict[str, schedule.VisitDef] | None = None) -> list[str]:
+    """The forms expected at ``visit``. ``definitions`` (visit code → definition of the schedule in
+    force) spares a page of many visits rebuilding the schedule for each (the record status grid)."""
     if visit.is_log:
         return list(schedule.LOG.forms)
-    definition = next((d for d in schedule.schedule() if d.code == visit.code), None)
+    if definitions is None:
+        definitions = {d.code: d for d in schedule.schedule()}
+    definition = definitions.get(visit.code)
     if definition is None:  # unscheduled: laboratory and follow-up may be recorded
         return ["laboratory", "follow_up"]
     forms = list(definition.forms)

@@ -14,9 +14,11 @@ urlpatterns = [
     path("<str:trial_number>/history/", views.patient_history, name="patient_history"),
     path("<str:trial_number>/registration/", views.registration_correct, name="registration_correct"),
     path("<str:trial_number>/consent/", views.consent_add, name="consent_add"),
+    path("<str:trial_number>/consent/<int:consent_id>/verify/", views.consent_verify, name="consent_verify"),
     path("<str:trial_number>/consent/samples/withdraw/", views.sample_consent_withdraw, name="sample_consent_withdraw"),
     path("<str:trial_number>/withdraw/", views.withdrawal_add, name="withdrawal_add"),
     path("<str:trial_number>/eligibility/", views.eligibility_edit, name="eligibility_edit"),
     path("<str:trial_number>/eligibility/confirm/", views.eligibility_confirm, name="eligibility_confirm"),
+    path("<str:trial_number>/eligibility/verify/", views.eligibility_verify, name="eligibility_verify"),
     path("<str:trial_number>/eligibility/history/", views.eligibility_history, name="eligibility_history"),
 ]

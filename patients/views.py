@@ -3,6 +3,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.forms import SignatureForm, form_add_domain_error, posted_version
@@ -11,12 +12,13 @@ from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless
 from core.signatures import signature_identity_needed, signature_session_mark, signature_status
 from core.sorting import Column, sorting
-from core.views import render_history
+from core.verification import verification_state
+from core.views import render_history, verify_record
 from sites.access import access_site
 from sites.models import Site
 
 from . import services
-from .access import access_patient
+from .access import access_consent, access_eligibility, access_patient
 from .eligibility import answer_rows, evaluate
 from .forms import (
     ConsentDocumentForm,
@@ -105,12 +107,15 @@ def patient_detail(request, trial_number):
     patient = access_patient(user=request.user, trial_number=trial_number)
     assessment = EligibilityAssessment.objects.filter(patient=patient).select_related("confirmed_by").first()
     evaluation = evaluate(assessment, patient) if assessment else None
+    consents = list(patient.consents.select_related("document", "taken_by", "patient__site"))
     return render(
         request,
         "patients/patient_detail.html",
         {
             "patient": patient,
-            "consents": patient.consents.select_related("document", "taken_by"),
+            # Each consent with its source data verification (core.verification): a few records a patient.
+            "consents": [(c, verification_state(record=c, user=request.user)) for c in consents],
+            "eligibility_sdv": verification_state(record=assessment, user=request.user) if assessment else None,
             "reconsent_tasks": patient.reconsent_tasks.filter(completed_at__isnull=True).select_related("document"),
             "withdrawals": patient.withdrawals.all(),
             "assessment": assessment,
@@ -121,6 +126,20 @@ def patient_detail(request, trial_number):
             "may": Allowed(request.user, patient.site),
         },
     )
+
+
+@require_POST
+@login_required
+def consent_verify(request, trial_number, consent_id):
+    consent = access_consent(user=request.user, trial_number=trial_number, consent_id=consent_id)
+    return verify_record(request, consent, back_url=f"{consent.patient.get_absolute_url()}#consent-{consent.pk}")
+
+
+@require_POST
+@login_required
+def eligibility_verify(request, trial_number):
+    assessment = access_eligibility(user=request.user, trial_number=trial_number)
+    return verify_record(request, assessment, back_url=f"{assessment.patient.get_absolute_url()}#eligibility")
 
 
 @login_required

@@ -17,6 +17,7 @@ urlpatterns = [
     path("dataset/", views.dataset_page, name="dataset"),
     path("record-status/", worklist_views.record_status_grid, name="record_status_grid"),
     path("sdv/", worklist_views.sdv_queue, name="sdv_queue"),
+    path("sdv/records/", worklist_views.sdv_records_queue, name="sdv_records"),
     path("work/<slug:kind>/", worklist_views.role_worklist, name="role_worklist"),
     path("access-review/<str:username>/deactivate/", views.account_deactivate, name="account_deactivate"),
 ]

@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import verification
 from core.paging import paginate
 from core.permissions import action_required
 from core.policy import Action, can, deny_unless
@@ -99,6 +100,41 @@ def sdv_queue(request):
             "here": request.get_full_path(),
             "is_monitor": can(user, Action.SDV),
             "sort_headers": sort.headers,
+        },
+    )
+
+
+@action_required(Action.SDV_QUEUE_VIEW)
+def sdv_records_queue(request):
+    """Consent, eligibility and SAE records for SDV (the plan covers them in full), filterable by
+    kind, site and status; each row links to its record's page and, for the monitor, verifies."""
+    user = request.user
+    kind = request.GET.get("kind", "")
+    if kind not in verification.KINDS:
+        kind = ""
+    status = request.GET.get("status", verification.AWAITING)
+    if status not in dict(verification.STATUSES):
+        status = verification.AWAITING
+    sites = list(Site.objects.visible_to(user).order_by("code"))
+    site = request.GET.get("site", "")
+    if site not in {s.code for s in sites}:
+        site = ""
+    paging = paginate(request, worklists.sdv_records(user=user, kind=kind, site=site, status=status))
+    return render(
+        request,
+        "reports/sdv_records.html",
+        {
+            **paging,
+            "rows": worklists.sdv_record_rows(list(paging["page"].object_list), status=status),
+            "counts": worklists.sdv_record_counts(user=user, site=site),
+            "kinds": [(code, k.label) for code, k in verification.KINDS.items()],
+            "statuses": verification.STATUSES,
+            "kind": kind,
+            "status": status,
+            "sites": sites,
+            "site": site,
+            "here": request.get_full_path(),
+            "is_monitor": can(user, Action.SDV),
         },
     )
 

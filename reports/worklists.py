@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
@@ -18,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import verification
 from crf import schedule, sdv_plan
 from crf.access import expected_forms
 from crf.models import FormNotDone, FormStatus, Query, Visit
@@ -153,13 +155,26 @@ def _form_link(base: str, code: str, form_id: int | None, repeating: bool) -> st
     return f"{base}{code}/{form_id}/" if repeating and form_id else f"{base}{code}/"
 
 
-def _cell(visit: Visit, saved: dict, queries: dict, not_done: set, today: dt.date) -> Cell:
-    base = reverse("crf:visit", args=[visit.patient.trial_number, visit.code])
+# reverse() quotes a path argument with these characters left as they are (django.urls.resolvers).
+_PATH_SAFE = "!$&'()*+,;=/~:@"
+_CODE = "__visit_code__"
+
+
+def _visit_base(trial_number: str) -> str:
+    """A patient's visit address with a placeholder for the visit's code: one reverse() a patient
+    instead of one a visit (a page of the grid has some 400 visits; reverse() was a tenth of it)."""
+    return reverse("crf:visit", args=[trial_number, _CODE])
+
+
+def _cell(
+    visit: Visit, saved: dict, queries: dict, not_done: set, today: dt.date, definitions: dict, visit_base: str
+) -> Cell:
+    base = visit_base.replace(_CODE, quote(visit.code, safe=_PATH_SAFE))
     state = visit.state(today)
     cell = Cell(visit=visit, state=state, url=base)
     if state in (Visit.State.UPCOMING, Visit.State.MISSED, Visit.State.NOT_APPLICABLE) and not saved:
         return cell
-    for code in expected_forms(visit):
+    for code in expected_forms(visit, definitions):
         model = FORMS[code]
         entries = saved.get(code, [])
         if model.REPEATING:
@@ -206,15 +221,22 @@ def grid_rows(patients: list[Patient], today: dt.date | None = None) -> list[Gri
     for visit_id, code in FormNotDone.objects.filter(visit__patient_id__in=ids).values_list("visit_id", "form_code"):
         not_done[visit_id].add(code)
     columns = grid_columns()
+    definitions = {d.code: d for d in columns}
     rows = []
     for patient in patients:
+        visit_base = _visit_base(patient.trial_number)
         cells = []
         for column in columns:
             visit = visits[patient.pk].get(column.code)
             cells.append(
-                _cell(visit, saved.get(visit.pk, {}), queries, not_done[visit.pk], today) if visit else Cell(None)
+                _cell(visit, saved.get(visit.pk, {}), queries, not_done[visit.pk], today, definitions, visit_base)
+                if visit
+                else Cell(None)
             )
-        extra = [_cell(v, saved.get(v.pk, {}), queries, not_done[v.pk], today) for v in unscheduled[patient.pk]]
+        extra = [
+            _cell(v, saved.get(v.pk, {}), queries, not_done[v.pk], today, definitions, visit_base)
+            for v in unscheduled[patient.pk]
+        ]
         rows.append(GridRow(patient=patient, cells=cells, unscheduled=extra))
     return rows
 
@@ -317,4 +339,78 @@ def sdv_rows(page_rows) -> list[SdvRow]:
             row.plan += f" ({len(entry.fields)})"
         args = [row.patient.trial_number, row.visit.code, row.form_code]
         row.url = reverse("crf:entry", args=[*args, row.form_id]) if model.REPEATING else reverse("crf:form", args=args)
+    return rows
+
+
+# Records outside the CRFs the SDV plan covers in full (crf.sdv_plan.OTHER_RECORDS): consent,
+# eligibility, SAE reports, as each domain registers them with core.verification.
+@dataclass
+class SdvRecordRow:
+    kind: verification.VerifiableKind
+    record: object
+    status: str
+    since: dt.datetime
+    patient: Patient | None = None
+    url: str = ""
+    verify_url: str = ""
+    description: str = ""
+
+
+def _record_rows(kind: verification.VerifiableKind, *, user, site: str, status: str) -> QuerySet:
+    rows = verification.annotate_status(kind, kind.visible(user).filter(kind.ready))
+    if site:
+        rows = rows.filter(**{f"{kind.patient_path}__site__code": site})
+    return verification.filter_status(rows, status)
+
+
+def sdv_records(*, user, kind: str = "", site: str = "", status: str = verification.AWAITING):
+    """The record queue as one UNION ALL over the registered kinds, ordered by the database (a page
+    costs the same at any size): (kind code, id, patient id, last saved)."""
+    parts = [
+        _record_rows(k, user=user, site=site, status=status).values_list(
+            Value(code, output_field=CharField()), "pk", f"{k.patient_path}_id", "updated_at"
+        )
+        for code, k in verification.KINDS.items()
+        if not kind or code == kind
+    ]
+    if not parts:
+        return Patient.objects.none().values_list("trial_number")
+    first, *rest = parts
+    rows = first.union(*rest, all=True) if rest else first
+    return rows.order_by("updated_at", "pk")
+
+
+def sdv_record_counts(*, user, site: str = "") -> list[tuple[verification.VerifiableKind, dict[str, int]]]:
+    """Per kind, the number of records in each SDV status (one query per kind and status)."""
+    return [
+        (k, {s: _record_rows(k, user=user, site=site, status=s).count() for s, _label in verification.STATUSES})
+        for k in verification.KINDS.values()
+    ]
+
+
+def sdv_record_rows(page_rows, *, status: str) -> list[SdvRecordRow]:
+    """The page's rows with their records and patients: one query per kind on the page, and one."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for code, pk, _patient_id, _since in page_rows:
+        wanted[code].add(pk)
+    records = {}
+    for code, ids in wanted.items():
+        kind = verification.KINDS[code]
+        records[code] = kind.model.objects.select_related(*kind.related).in_bulk(ids)
+    patients = Patient.objects.select_related("site").in_bulk({r[2] for r in page_rows})
+    rows = []
+    for code, pk, patient_id, since in page_rows:
+        kind, record = verification.KINDS[code], records[code][pk]
+        rows.append(
+            SdvRecordRow(
+                kind=kind,
+                record=record,
+                status=status,
+                since=since,
+                patient=patients[patient_id],
+                url=kind.record_url(record),
+                verify_url=kind.verify_url(record),
+                description=str(kind.describe(record)),
+            )
+        )
     return rows

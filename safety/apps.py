@@ -19,3 +19,10 @@ class SafetyConfig(AppConfig):
         from .documents import build_sae_report
 
         register_document("sae_report", build_sae_report)
+
+        # The SAE report is source-verified in full (crf.sdv_plan.OTHER_RECORDS).
+        from core.verification import verifiable_kind_register
+
+        from .verification import SAE_REPORT
+
+        verifiable_kind_register(SAE_REPORT)

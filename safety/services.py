@@ -21,6 +21,7 @@ from core.signatures import (
     signatures_invalidate_stale,
 )
 from core.validators import is_in_future
+from core.verification import verifications_clear_stale
 from crf.locking import entry_guard
 from crf.models import EndOfStudy, FormStatus
 from crf.services import casebook_refresh
@@ -162,6 +163,10 @@ def ae_save(
         # signature on every report of the event, with the reason in their audit trail.
         for report in SaeReport.objects.filter(adverse_event=ae).order_by("number"):
             signatures_invalidate_stale(
+                obj=report, actor=actor, reason=f"The adverse event changed: {(reason or '').strip()}"
+            )
+            # The monitor's verification of the report covers the same event content.
+            verifications_clear_stale(
                 obj=report, actor=actor, reason=f"The adverse event changed: {(reason or '').strip()}"
             )
         if not was_severe and (ae.criterion_death or ae.criterion_life_threatening):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("sae/", views.sae_list, name="sae_list"),
     path("sae/<int:report_id>/", views.sae_detail, name="sae_detail"),
     path("sae/<int:report_id>/sign/", views.sae_sign, name="sae_sign"),
+    path("sae/<int:report_id>/verify/", views.sae_verify, name="sae_verify"),
     path("sae/<int:report_id>/history/", views.sae_history, name="sae_history"),
     path("sae/<int:report_id>/<str:action>/", views.sae_action, name="sae_action"),
     path("listing/", views.listing, name="listing"),

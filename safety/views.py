@@ -20,7 +20,8 @@ from core.forms import form_add_domain_error, posted_version
 from core.permissions import action_required, client_ip
 from core.policy import Action, Allowed, can, deny_unless
 from core.signatures import signature_identity_needed, signature_session_mark, signature_status
-from core.views import render_history
+from core.verification import verification_state
+from core.views import render_history, verify_record
 from patients.access import access_patient
 from sites.forms import DateInput
 from sites.models import Site
@@ -210,8 +211,16 @@ def _sae_page(request, report, *, form=None, assessment_form=None):
             "rsi": report.rsi or ReferenceSafetyInformation.at_onset(ae.onset_date),
             "death_record_missing": services.death_record_missing(ae),
             "others": ae.sae_reports.exclude(pk=report.pk),
+            "sdv": verification_state(record=report, user=request.user),
         },
     )
+
+
+@require_POST
+@login_required
+def sae_verify(request, report_id):
+    report = access_sae(user=request.user, report_id=report_id)
+    return verify_record(request, report, back_url=reverse("safety:sae_detail", args=[report.pk]))
 
 
 @login_required

@@ -57,10 +57,15 @@ class Migration(migrations.Migration):
     dependencies = [
         ("crf", "0011_quality_of_life_ginet21_items_and_c30_scores"),
         # The backfill runs the application's models of these apps: their tables must be current.
-        ("accounts", "__latest__"),
-        ("sites", "__latest__"),
-        ("patients", "__latest__"),
-        ("randomisation", "__latest__"),
+        # Pinned to the migrations that were the latest when this one was written: "__latest__"
+        # moved with every later migration of these apps, and a database that had applied this
+        # one then refused to migrate ("applied before its dependency accounts.0010"). The later
+        # ones (accounts 0009, patients 0006: choices only, no SQL; accounts 0010: a table the
+        # backfill of lab and quality-of-life forms never touches) change nothing it reads.
+        ("accounts", "0008_two_factor_device_removed_kind"),
+        ("sites", "0003_site_planned_activation_and_recruitment_stop"),
+        ("patients", "0005_merge_eligibility_and_lost_to_follow_up"),
+        ("randomisation", "0002_allocation_late_reason"),
     ]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

@@ -27,10 +27,11 @@ from rest_framework.test import APIClient
 
 from accounts import services as account_services
 from accounts.api_tokens import api_token_create
-from accounts.models import AuditEvent, Signature, User
+from accounts.models import AuditEvent, RecordVerification, Signature, User
 from core.errors import DomainError, NotPermitted
 from core.policy import POLICY, TYPICAL_DUTIES, Action, can
 from core.roles import SiteRole, TrialRole
+from core.verification import record_verify
 from crf import services as crf
 from crf.access import expected_forms
 from crf.models import BiomarkerSample, Demographics
@@ -42,6 +43,7 @@ from reports.services import generated_file_request
 from safety import services as safety
 from sites import services as sites
 from tests.accounts.factories import TEST_PASSWORD, UserFactory
+from tests.core.records import verifiable_records
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import ConsentDocumentFactory, eligible_answers
 from tests.safety.factories import AE, rsi, serious_ae
@@ -91,6 +93,7 @@ def in_scope(user, site) -> bool:
 def writes() -> list[int]:
     """Row counts of every history table, the audit trail, signatures and generated files."""
     counts = [AuditEvent.objects.count(), Signature.objects.count(), GeneratedFile.objects.count()]
+    counts.append(RecordVerification.objects.count())
     counts += [m.objects.count() for m in apps.get_models() if m.__name__.startswith("Historical")]
     return counts
 
@@ -462,6 +465,47 @@ def test_page_post_allows_exactly_where_the_table_says(client, world, action):
             want = 404 if site_record and not in_scope(actor, world.site_a) else 403
             assert status == want, f"{role}/{variant} forged {action}: {status}, expected {want}"
             assert writes() == before
+
+
+def test_record_sdv_service_and_page_allow_exactly_where_the_table_says(client, world):
+    """Action.SDV also covers the consent, eligibility and SAE records (core.verification): through
+    the service and each record's verify POST, allowed exactly where the table says."""
+    records = verifiable_records(world.site_a)
+    urls = [
+        reverse("patients:consent_verify", args=[records.consent.patient.trial_number, records.consent.pk]),
+        reverse("patients:eligibility_verify", args=[records.assessment.patient.trial_number]),
+        reverse("safety:sae_verify", args=[records.report.pk]),
+    ]
+    for role, variant in CASES:
+        actor = make_user(world.site_a, Action.SDV, role, variant)
+        for record in records.all():
+            if expected(Action.SDV, role, variant):
+                record_verify(record=record, actor=actor)
+                # Cleared again so the next allowed role verifies afresh (not a refusal of "already").
+                RecordVerification.objects.filter(object_id=record.pk).delete()
+            else:
+                before = writes()
+                with pytest.raises(NotPermitted):
+                    record_verify(record=record, actor=actor)
+                assert writes() == before
+        client.force_login(actor)
+        for url in urls:
+            before = writes()
+            status = client.post(url).status_code
+            if expected(Action.SDV, role, variant):
+                assert status == 302, (role, variant, url, status)
+                RecordVerification.objects.all().delete()
+            else:
+                want = 404 if not in_scope(actor, world.site_a) else 403
+                assert status == want, (role, variant, url, status)
+                assert writes() == before
+
+
+def test_the_record_sdv_queue_opens_exactly_where_the_table_says(client, world):
+    for role, variant in CASES:
+        client.force_login(make_user(world.site_a, Action.SDV_QUEUE_VIEW, role, variant))
+        status = client.get(reverse("reports:sdv_records")).status_code
+        assert status == (200 if expected(Action.SDV_QUEUE_VIEW, role, variant) else 403), (role, variant)
 
 
 @pytest.mark.parametrize("action", sorted(PAGES))

@@ -1,10 +1,24 @@
 """Patient-keyed URLs for the role × site matrix."""
 
-from tests.patients.factories import PatientFactory
+import datetime as dt
+
+from tests.crf.factories import scheduled_patient
+from tests.patients.factories import EligibilityAssessmentFactory, PatientFactory
 
 
 def _patient(site):
     return {"trial_number": PatientFactory(site=site).trial_number}
+
+
+def _consent(site):
+    consent = scheduled_patient(site).consents.get()
+    return {"trial_number": consent.patient.trial_number, "consent_id": consent.pk}
+
+
+def _assessed(site):
+    patient = PatientFactory(site=site)
+    EligibilityAssessmentFactory(patient=patient, assessed_on=dt.date(2026, 1, 5))
+    return {"trial_number": patient.trial_number}
 
 
 URLS = {
@@ -17,6 +31,9 @@ URLS = {
     "patients:eligibility_edit": ("get", _patient),
     "patients:eligibility_confirm": ("get", _patient),
     "patients:eligibility_history": ("get", _patient),
+    # Source data verification of consent and eligibility (POST; the monitor's, 403 to others).
+    "patients:consent_verify": ("post", _consent),
+    "patients:eligibility_verify": ("post", _assessed),
     "patients:patient_register": ("get", lambda site: {"code": site.code}),
     "patients:screening_add": ("get", lambda site: {"code": site.code}),
 }

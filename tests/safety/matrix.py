@@ -30,6 +30,7 @@ URLS = {
     ),
     "safety:sae_detail": ("get", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
     "safety:sae_history": ("get", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
+    "safety:sae_verify": ("post", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
     "safety:sae_sign": ("post", lambda site: {"report_id": _ae(site).sae_reports.get().pk}),
     "safety:sae_action": ("post", lambda site: {"report_id": _ae(site).sae_reports.get().pk, "action": "follow_up"}),
 }
