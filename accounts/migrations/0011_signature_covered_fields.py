@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_trial_role_medical_coder'),
+        ('accounts', '0010_record_verification'),
     ]
 
     operations = [
