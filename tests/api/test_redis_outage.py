@@ -19,6 +19,7 @@ from accounts.api_tokens import api_token_create
 from accounts.models import Notification
 from randomisation.models import Allocation
 from tests.crf.factories import scheduled_patient
+from tests.support.celery_worker import celery_pointed_at, forget_connections
 from tests.support.requirements import requirement_marks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -57,22 +58,12 @@ def own_redis():
         stop()
 
 
-def _forget_connections(app) -> None:
-    """Let the app connect afresh to the configured broker (what Celery does after a fork);
-    closing the pools instead would close kombu's shared ones under the other tests."""
-    app._pool = None
-    if "amqp" in app.__dict__:
-        app.__dict__["amqp"]._producer_pool = None
-
-
 @pytest.fixture
 def celery_app():
     from nelmas.celery import app
 
-    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url", "result_backend")}
-    yield app
-    app.conf.update(saved)
-    _forget_connections(app)
+    with celery_pointed_at(app):  # restores the configuration and drops the private server's connections
+        yield app
 
 
 def test_randomisation_api_and_dashboards_keep_working_when_redis_stops(
@@ -102,7 +93,7 @@ def test_randomisation_api_and_dashboards_keep_working_when_redis_stops(
         caplog.set_level(logging.ERROR, logger="django.db.backends.base")
         # The broker is the same Redis: e-mails are queued to it, for real, from now on.
         celery_app.conf.update(task_always_eager=False, broker_url=url, result_backend=url)
-        _forget_connections(celery_app)
+        forget_connections(celery_app)
 
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(

@@ -1,21 +1,17 @@
 """The notification outbox: idempotent queueing, retry after a real SMTP failure, a real worker."""
 
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from django.test import override_settings
 
 from accounts.models import Notification
 from core.notifications import notification_queue, notification_send, notifications_send_due
-from nelmas.celery import app as celery_app
+from tests.support.celery_worker import real_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,60 +76,14 @@ def test_run_periodic_jobs_runs_the_beat_schedule(world, capsys):
 @pytest.mark.django_db(transaction=True)
 def test_task_round_trip_through_a_real_worker_and_redis(world, tmp_path):
     """Not eager mode: the task goes through Redis to a worker process, which sends the e-mail."""
-    redis_url = os.environ.get("REDIS_URL")
-    if not redis_url:
-        pytest.fail("This test needs Redis: set REDIS_URL (make test and .ci/run do).")
     notification = Notification.objects.create(
         kind="t", dedupe_key=f"rt-{uuid.uuid4()}", to_email="pi@example.org", subject="Round trip", body="b"
     )
-    db = connection.settings_dict
-    queue = f"test-{uuid.uuid4().hex[:8]}"  # private queue: no other worker on this Redis takes it
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "nelmas.settings",
-        "NELMAS_TESTING": "1",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "REDIS_URL": redis_url,
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(tmp_path),
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "nelmas",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            queue,
-            "--loglevel=WARNING",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    eager = celery_app.conf.task_always_eager
-    broker, backend = celery_app.conf.broker_url, celery_app.conf.result_backend
-    try:
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.broker_url = redis_url
-        celery_app.conf.result_backend = redis_url
+    with real_worker(tmp_path) as queue:
         from core.tasks import send_notification
 
         result = send_notification.apply_async(args=[notification.pk], queue=queue)
         assert result.get(timeout=60) == Notification.Status.SENT
-    finally:
-        celery_app.conf.task_always_eager = eager
-        celery_app.conf.broker_url, celery_app.conf.result_backend = broker, backend
-        worker.terminate()
-        worker.wait(timeout=20)
     notification.refresh_from_db()
     assert notification.status == Notification.Status.SENT
     sent = "".join(p.read_text() for p in tmp_path.iterdir())

@@ -13,6 +13,35 @@ from django.db import connection
 from nelmas.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
+_KEYS = ("task_always_eager", "broker_url", "result_backend")
+
+
+def forget_connections(app) -> None:
+    """Let the app connect afresh to the configured broker and result store (what Celery does after
+    a fork). Celery caches the result backend (``app._backend``) and the producer pool in
+    ``app.amqp``: changing ``conf`` alone leaves them pointing at the old server, so a later test in
+    the same process would talk to a Redis that another test had started and stopped. Closing the
+    pools instead would close kombu's shared ones under the other tests."""
+    app._pool = None
+    # Celery 5.7 keeps a thread-safe backend in _backend_cache, any other in a thread-local.
+    app._backend_cache = None
+    vars(app._local).pop("backend", None)
+    if "amqp" in app.__dict__:
+        app.__dict__["amqp"]._producer_pool = None
+
+
+@contextlib.contextmanager
+def celery_pointed_at(app, **conf):
+    """Run the block with ``conf`` (eager flag, broker, result store) set on the app, then restore
+    what was there; cached connections are dropped on the way in and out."""
+    saved = {k: app.conf[k] for k in _KEYS}
+    app.conf.update(conf)
+    forget_connections(app)
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        forget_connections(app)
 
 
 @contextlib.contextmanager
@@ -55,15 +84,9 @@ def real_worker(tmp_path, *, concurrency: int = 1):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    eager = celery_app.conf.task_always_eager
-    broker, backend = celery_app.conf.broker_url, celery_app.conf.result_backend
     try:
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.broker_url = redis_url
-        celery_app.conf.result_backend = redis_url
-        yield queue
+        with celery_pointed_at(celery_app, task_always_eager=False, broker_url=redis_url, result_backend=redis_url):
+            yield queue
     finally:
-        celery_app.conf.task_always_eager = eager
-        celery_app.conf.broker_url, celery_app.conf.result_backend = broker, backend
         worker.terminate()
         worker.wait(timeout=20)
