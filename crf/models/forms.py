@@ -709,16 +709,20 @@ class QualityOfLife(CrfForm):
         _("QLQ-GI.NET21 scale scores"), null=True, blank=True, editable=False, encoder=DjangoJSONEncoder
     )
 
+    # The sections of the printed questionnaire (issue 26): C30 items 1–5, 6–7 and 8–28 (both about
+    # the past week), 29–30 (global health), then the GI.NET21 module. The headings are the
+    # system's own neutral words; the EORTC's wording appears only from a licence text file
+    # (crf.qlq_paper, settings.EORTC_ITEM_TEXT_FILE).
     SECTIONS = [
         (_("Questionnaire"), ["completed_on"]),
-        (_("QLQ-C30 items 1–7 (1 = not at all … 4 = very much)"), [f"q{n}" for n in range(1, 8)]),
+        (_("QLQ-C30 items 1–5"), [f"q{n}" for n in range(1, 6)]),
+        (_("QLQ-C30 items 6–7, during the past week"), ["q6", "q7"]),
         (_("QLQ-C30 items 8–28, during the past week"), [f"q{n}" for n in range(8, 29)]),
-        (_("QLQ-C30 items 29–30 (1 = very poor … 7 = excellent)"), ["q29", "q30"]),
-        (
-            _("QLQ-GI.NET21 items 31–51, during the past week (1 = not at all … 4 = very much)"),
-            [f"q{n}" for n in range(31, 52)],
-        ),
+        (_("QLQ-C30 items 29–30, global health"), ["q29", "q30"]),
+        (_("QLQ-GI.NET21 items 31–51"), [f"q{n}" for n in range(31, 52)]),
     ]
+    # Entered as on the printed form: one row per item, its answers as radio buttons (crf.qlq_paper).
+    PAPER_LAYOUT = True
     DERIVED_FIELDS = [
         "c30_ql2",
         "c30_pf2",
