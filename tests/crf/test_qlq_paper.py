@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from crf import services
 from crf.models import QualityOfLife
@@ -103,3 +104,16 @@ def test_an_answer_out_of_range_shows_at_the_item_and_keeps_what_was_chosen(clie
     assert re.search(r'id="id_q30_error">Item 30 is answered 1–7.</div>', page)
     assert 'aria-describedby="id_q12_error"' in page
     assert re.findall(r'name="q(\d+)" value="(\d?)" id="[^"]+" checked', page) == [("3", "4")]
+
+
+def test_the_api_applies_the_same_item_check_at_the_field(world):
+    patient = scheduled_patient(world.site_a, arm="A")
+    client = APIClient()
+    client.force_authenticate(world.nurse_a)
+    url = f"/api/v1/patients/{patient.trial_number}/forms/quality_of_life/"
+    bad = client.put(url, {"visit": "RAND", "version": 0, "data": {"q12": 9, "q3": 4}}, format="json")
+    assert bad.status_code == 400 and "Item 12 is answered 1–4." in str(bad.json()["fields"]["q12"])
+    assert not QualityOfLife.objects.filter(patient=patient).exists()
+    ok = client.put(url, {"visit": "RAND", "version": 0, "data": {"q12": 3, "q30": 7}}, format="json")
+    assert ok.status_code == 200
+    assert QualityOfLife.objects.values_list("q12", "q30").get(patient=patient) == (3, 7)
