@@ -15,6 +15,7 @@ the system's neutral headings.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,8 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .scoring import item_range
+
+logger = logging.getLogger(__name__)
 
 # The answer scale of each kind of item, in the system's words (the numbers carry the meaning).
 SCALE_LEGEND = {
@@ -52,7 +55,13 @@ def licensed_text() -> LicensedText:
     if not name:
         return LicensedText()
     path = Path(name)
-    return _read(path, path.stat().st_mtime_ns)
+    try:
+        return _read(path, path.stat().st_mtime_ns)
+    except (OSError, ValueError, AttributeError) as error:
+        # A missing or malformed licence file must not stop data entry: the paper form carries the
+        # item numbers, so the form falls back to them, and the misconfiguration is logged.
+        logger.warning("EORTC item text file %s not used: %s", path, error)
+        return LicensedText()
 
 
 def item_number(field_name: str) -> int | None:

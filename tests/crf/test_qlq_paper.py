@@ -66,6 +66,13 @@ def test_item_texts_and_headings_appear_only_from_the_licence_text_file(client, 
     assert page.count('class="qlq-text"') == 1  # items without a licensed text keep their number only
 
 
+def test_a_missing_licence_file_falls_back_to_item_numbers(client, world, settings, tmp_path):
+    settings.EORTC_ITEM_TEXT_FILE = str(tmp_path / "not-installed.json")
+    patient = scheduled_patient(world.site_a, arm="A")
+    page = _page(client, world, patient)
+    assert page.count('role="radiogroup"') == 51 and "qlq-text" not in page
+
+
 def test_saved_answers_are_chosen_and_blank_clears_an_item_with_a_reason(client, world):
     patient = scheduled_patient(world.site_a, arm="A")
     visit = patient.visits.get(code="RAND")
