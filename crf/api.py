@@ -61,7 +61,7 @@ def _form_out(model, form, visit_code):
         "visit": visit_code,
         "status": form.status if form else "not_started",
         "version": form.version if form else 0,
-        "data": {c.name: (plain(getattr(form, c.name), c.kind) if form else "") for c in _columns(model)},
+        "data": {c.name: (plain(c.value_of(form), c.kind) if form else "") for c in _columns(model)},
         "missing": form.missing_fields() if form else list(model.REQUIRED_FOR_COMPLETE),
     }
 

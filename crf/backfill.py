@@ -1,8 +1,10 @@
 """Backfill of derived values on forms saved before the system stored them.
 
 Laboratory panels saved before migration 0008 have no SI values, clearance or CTCAE grades, and
-quality-of-life forms saved before migration 0011 no QLQ-C30 scale or summary scores: every other
-form has them from its save (crf.services.crf_save). This computes them with the same functions the
+quality-of-life forms saved before migration 0011 no QLQ-C30 scale or summary scores, and before
+0015 no QLQ-GI.NET21 scale scores; a quality-of-life form saved before the GI.NET21 scale map was
+entered or corrected has the scores of the old map. Every other form has them from its save
+(crf.services.crf_save). This computes them with the same functions the
 save uses and writes them through ``record_update``, so each change has a history row with the
 reason ``BACKFILL_REASON`` and no user (the system), and the entered values are left as they are.
 
@@ -38,22 +40,29 @@ def never_derived(model):
     return model.objects.filter(**{f"{name}__isnull": True for name in model.DERIVED_FIELDS})
 
 
+def candidates(model):
+    """The forms whose derived values may be missing or out of date. Every quality-of-life form:
+    its GI.NET21 scores depend on the configured scale map, which can change after the form was
+    saved (one form per visit, so few rows); a laboratory panel only when it has none at all."""
+    return model.objects.all() if model is QualityOfLife else never_derived(model)
+
+
 @transaction.atomic
 def derived_values_backfill() -> BackfillResult:
-    """Compute and store the derived fields of every laboratory and quality-of-life form that has
-    none (idempotent: a second run finds nothing to do)."""
+    """Compute and store the derived fields of every laboratory form that has none and of every
+    quality-of-life form whose stored scores differ from its entries' (idempotent: a second run
+    finds nothing to do)."""
     result = BackfillResult()
     for model in BACKFILLED_MODELS:
         # Sample date order: a panel's grades and clearance relative to baseline read the baseline
         # panel's stored SI values and clearance, so the baseline panel is derived first.
         order = ("patient_id", "sample_date", "pk") if model is Laboratory else ("patient_id", "pk")
-        for form in never_derived(model).select_related("patient", "patient__site", "visit").order_by(*order):
-            if form.status == FormStatus.LOCKED:
-                result.skipped_locked.append(form)
-                continue
+        for form in candidates(model).select_related("patient", "patient__site", "visit").order_by(*order):
             values = {n: getattr(form, n) for n in model.data_field_names()}
             fresh = labs.form_derived_fields(model, values, patient=form.patient, visit=form.visit)
             changes = {n: v for n, v in fresh.items() if n in model.DERIVED_FIELDS and getattr(form, n) != v}
-            if changes:
+            if changes and form.status == FormStatus.LOCKED:
+                result.skipped_locked.append(form)
+            elif changes:
                 result.updated.append(record_update(obj=form, data=changes, actor=None, reason=BACKFILL_REASON))
     return result

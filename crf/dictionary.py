@@ -6,8 +6,10 @@ needs nothing from reports (issue 21)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 
@@ -20,6 +22,13 @@ class Column:
     unit: str = ""
     codes: tuple[tuple[str, str], ...] = ()
     derived_from: str = ""
+    # A column that is not a model field of its own (a key of a derived JSON field): the database
+    # expression the exports annotate under ``name``, and how to read it from a saved form.
+    expression: Any = None
+    read: Callable[[Any], Any] | None = None
+
+    def value_of(self, obj):
+        return self.read(obj) if self.read is not None else getattr(obj, self.name)
 
 
 def codes_of(choices) -> tuple[tuple[str, str], ...]:
@@ -50,6 +59,11 @@ def form_columns(model) -> list[Column]:
     derived = list(getattr(model, "DERIVED_FIELDS", []))
     for name in model.data_field_names() + derived:
         field = model._meta.get_field(name)
+        if isinstance(field, models.JSONField):
+            # A derived JSON field is exported as one column per key (QualityOfLife: one per
+            # configured GI.NET21 scale), beside the items, not as a JSON text.
+            columns += model.expanded_columns(name)
+            continue
         kind = field_kind(field)
         unit = str(field.help_text) if kind in ("float", "integer") and field.help_text else ""
         codes = tuple((str(v), str(label)) for v, label in field.flatchoices if v not in ("", None))

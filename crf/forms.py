@@ -11,6 +11,8 @@ from patients.forms import DateTimeInput, YesNoSelect
 from sites.forms import DateInput
 
 from .models import LabReferenceRange
+from .qlq_paper import item_number, paper_sections
+from .scoring import item_range
 
 
 class TimeInput(forms.TimeInput):
@@ -34,6 +36,26 @@ def _widget(field):
     return None
 
 
+def _paper_item_field(model_field, **kwargs):
+    """A questionnaire item as on the printed form: one answer of 1–4 (1–7 for items 29–30) as radio
+    buttons, none chosen until the nurse chooses; blank is a valid answer (an item left empty)."""
+    item = item_number(model_field.name)
+    if item is None:
+        return model_field.formfield(**kwargs)
+    low, high = item_range(item)
+    return forms.TypedChoiceField(
+        label=_("Item %(n)s") % {"n": item},
+        choices=[(str(v), str(v)) for v in range(low, high + 1)],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": _("Item %(n)s is answered %(low)s–%(high)s.") % {"n": item, "low": low, "high": high}
+        },
+    )
+
+
 def crf_form_class(model):
     """A ModelForm for any CRF: every data field optional (partial saves), with suitable widgets."""
     widgets = {}
@@ -41,7 +63,13 @@ def crf_form_class(model):
         widget = _widget(model._meta.get_field(name))
         if widget is not None:
             widgets[name] = widget
-    form_class = modelform_factory(model, fields=model.data_field_names(), widgets=widgets)
+    paper = getattr(model, "PAPER_LAYOUT", False)
+    form_class = modelform_factory(
+        model,
+        fields=model.data_field_names(),
+        widgets=widgets,
+        formfield_callback=_paper_item_field if paper else None,
+    )
 
     class CrfModelForm(form_class):
         reason = forms.CharField(
@@ -65,6 +93,10 @@ def crf_form_class(model):
                 (title, [(self[name], queries_by_field.get(name, []), self.display(name)) for name in names])
                 for title, names in model.SECTIONS
             ]
+
+        def paper_sections(self, queries_by_field=None):
+            """The sections laid out as the printed questionnaire (crf.qlq_paper), or None."""
+            return paper_sections(self, self.sections(queries_by_field)) if paper else None
 
         def display(self, name) -> str:
             """The saved value as a reader sees it (read-only view): labels, Yes/No, dates, units."""

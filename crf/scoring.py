@@ -11,6 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 
+from django.conf import settings
+
 # The WHO-grade rule lives with eligibility, which needs it for stratification; the CRFs reuse it.
 from patients.grading import grade_disagreement, who_grade  # noqa: F401 - re-exported for the CRFs
 
@@ -112,8 +114,9 @@ def qlq_c30_summary(responses: dict[int, int | None]) -> Decimal | None:
 # --- QLQ-GI.NET21 ------------------------------------------------------------------------------
 # The item-to-scale map is configuration data with its source (protocol CRF 14), kept in
 # crf/config/qlq_ginet21_scales.json so the statistician can enter the map of the EORTC scoring
-# manual without a code change. Its "scales" stay empty until it is taken from the manual: a map
-# guessed from memory would silently mis-score every patient's module.
+# manual without a code change (settings.QLQ_GINET21_SCALES_FILE names another file, e.g. a test's).
+# Its "scales" stay empty until it is taken from the manual: a map guessed from memory would
+# silently mis-score every patient's module.
 GINET21_CONFIG = Path(__file__).resolve().parent / "config" / "qlq_ginet21_scales.json"
 GINET21_KINDS = ("symptom", "functional")
 
@@ -123,14 +126,18 @@ class ScaleMapError(ValueError):
 
 
 def parse_ginet21_scales(config: dict) -> dict[str, tuple[str, str, tuple[int, ...]]]:
-    """The scale map of a GI.NET21 configuration, checked: each scale has a label, a kind (symptom
-    or functional) and items among 31–51, no item is in two scales, and a map names its source."""
+    """The scale map of a GI.NET21 configuration, checked: each scale has a code of letters and
+    digits, a label, a kind (symptom or functional) and items among 31–51, no item is in two
+    scales, and a map names its source."""
     scales = config.get("scales") or {}
     if scales and not str(config.get("source", "")).strip():
         raise ScaleMapError("A QLQ-GI.NET21 scale map must cite its source (the EORTC scoring manual).")
     parsed: dict[str, tuple[str, str, tuple[int, ...]]] = {}
     seen: dict[int, str] = {}
     for code, spec in scales.items():
+        # The code names the exported column (ginet21_<code>): letters and digits only.
+        if not str(code).isascii() or not str(code).isalnum():
+            raise ScaleMapError(f"Scale code {code!r}: letters and digits only.")
         label, kind, items = spec.get("label", ""), spec.get("kind"), tuple(spec.get("items", ()))
         if kind not in GINET21_KINDS:
             raise ScaleMapError(f"Scale {code}: kind must be one of {', '.join(GINET21_KINDS)}, not {kind!r}.")
@@ -144,10 +151,23 @@ def parse_ginet21_scales(config: dict) -> dict[str, tuple[str, str, tuple[int, .
     return parsed
 
 
+def ginet21_config_path() -> Path:
+    return Path(getattr(settings, "QLQ_GINET21_SCALES_FILE", "") or GINET21_CONFIG)
+
+
 @cache
+def _scales_of(path: Path, mtime_ns: int, size: int) -> dict[str, tuple[str, str, tuple[int, ...]]]:
+    return parse_ginet21_scales(json.loads(path.read_text(encoding="utf-8")))
+
+
 def ginet21_scales() -> dict[str, tuple[str, str, tuple[int, ...]]]:
-    """The configured QLQ-GI.NET21 scale map (empty until the EORTC manual's map is entered)."""
-    return parse_ginet21_scales(json.loads(GINET21_CONFIG.read_text(encoding="utf-8")))
+    """The configured QLQ-GI.NET21 scale map (empty until the EORTC manual's map is entered).
+
+    Read once per file version: an edited map takes effect without a restart, and every form saved
+    after it is scored by it (forms saved before are re-scored by ``backfill_derived_values``)."""
+    path = ginet21_config_path()
+    stat = path.stat()
+    return _scales_of(path, stat.st_mtime_ns, stat.st_size)
 
 
 def qlq_ginet21_scores(
@@ -157,17 +177,36 @@ def qlq_ginet21_scores(
     return scale_scores(responses, ginet21_scales() if scales is None else scales, rounded=rounded)
 
 
-# Stored with the form (QualityOfLife.DERIVED_FIELDS): each C30 scale and the summary score.
+# Stored with the form (QualityOfLife.DERIVED_FIELDS): each C30 scale and the summary score as
+# columns, the GI.NET21 scales of the configured map in one JSON field (GINET21_FIELD).
 def c30_field(code: str) -> str:
     return f"c30_{code.lower()}"
 
 
 C30_SUMMARY_FIELD = "c30_summary"
+GINET21_FIELD = "ginet21_scores"
 
 
-def quality_of_life_derived(responses: dict[int, int | None]) -> dict[str, Decimal | None]:
+def ginet21_column(code: str) -> str:
+    """The export column of a GI.NET21 scale, beside the items."""
+    return f"ginet21_{code.lower()}"
+
+
+def ginet21_stored(responses: dict[int, int | None], scales: dict | None = None) -> dict[str, str | None]:
+    """The GI.NET21 scores as stored: scale code → score to one place as text (exact in JSON),
+    None for a scale missing by the half rule. Every configured scale has its key, so a form scored
+    by an older map is told apart from one whose scale is missing."""
+    return {
+        code: None if score is None else str(score)
+        for code, score in qlq_ginet21_scores(responses, scales=scales).items()
+    }
+
+
+def quality_of_life_derived(responses: dict[int, int | None]) -> dict[str, object]:
     """The stored derived fields of the quality-of-life form: the 15 C30 scales rounded to one
-    place, and the summary score computed from the unrounded scales."""
-    out: dict[str, Decimal | None] = {c30_field(code): score for code, score in qlq_c30_scores(responses).items()}
+    place, the summary score computed from the unrounded scales, and the GI.NET21 scales of the
+    configured map."""
+    out: dict[str, object] = {c30_field(code): score for code, score in qlq_c30_scores(responses).items()}
     out[C30_SUMMARY_FIELD] = qlq_c30_summary(responses)
+    out[GINET21_FIELD] = ginet21_stored(responses)
     return out

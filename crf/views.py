@@ -244,6 +244,7 @@ def crf_form(request, trial_number, code, form_code, entry=None):
             "instance": instance,
             "form": form,
             "sections": form.sections(queries_by_field=by_field),
+            "paper": form.paper_sections(queries_by_field=by_field),
             "open_queries": [q for q in queries if q.status != Query.Status.CLOSED],
             "missing": missing,
             "required_total": len(model.REQUIRED_FOR_COMPLETE),

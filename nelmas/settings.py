@@ -202,6 +202,14 @@ EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "test-artifa
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NELMAS EDC <edc@nelmas.invalid>")
 EDC_BASE_URL = env.str("EDC_BASE_URL", default="http://127.0.0.1:8000")
 
+# EORTC questionnaires (protocol CRF 14). The item texts are copyrighted: without a licence text
+# file the quality-of-life form shows item numbers only ("Item 12"). With the EORTC's permission,
+# EORTC_ITEM_TEXT_FILE names a JSON file {"items": {"1": "...", ...}, "headings": {...}} whose texts
+# the form shows beside the numbers. QLQ_GINET21_SCALES_FILE replaces the shipped GI.NET21 scale
+# map (crf/config/qlq_ginet21_scales.json) with another cited one.
+EORTC_ITEM_TEXT_FILE = env.str("EORTC_ITEM_TEXT_FILE", default="")
+QLQ_GINET21_SCALES_FILE = env.str("QLQ_GINET21_SCALES_FILE", default="")
+
 # --- Celery ---------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 

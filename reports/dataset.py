@@ -150,8 +150,12 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         model = FORMS[code]
         columns = form_columns(model)
         # The entry number is the row's id for repeating forms, empty otherwise.
+        # Columns that are keys of a derived JSON field are read as annotations under their name.
+        expanded = {c.name: c.expression for c in columns if c.expression is not None}
         forms = (
-            model.objects.annotate(_entry=F("pk") if model.REPEATING else Value(None, models.IntegerField()))
+            model.objects.annotate(
+                _entry=F("pk") if model.REPEATING else Value(None, models.IntegerField()), **expanded
+            )
             .order_by("patient__trial_number", "visit__sequence", "pk")
             .values_list(
                 "patient__trial_number",

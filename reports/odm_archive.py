@@ -76,6 +76,8 @@ class Source:
                 _order=models.Value(SUBJECT_SEQUENCE, models.IntegerField()),
             )
             order = []
+        # Columns that are keys of a derived JSON field: the same expression on the history row.
+        query = query.annotate(**{c.name: c.expression for c in self.columns if c.expression is not None})
         return query.order_by(f"{to_patient}trial_number", *order, "id", "history_date", "history_id").values_list(
             patient_id,
             "id",

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 from patients.codelists import PrimarySite, ResectionMargin, WhoGrade
@@ -14,12 +17,14 @@ from patients.models import Patient
 
 from ..codelists import ImagingModality, ImagingResult
 from ..ctcae import si_unit, unit_choices
+from ..dictionary import Column
 from ..registry import register
 from ..scoring import (
+    GINET21_FIELD,
     QLQ_C30_SCALES,
     c30_field,
+    ginet21_column,
     ginet21_scales,
-    qlq_ginet21_scores,
     who_grade,
 )
 from .base import CrfForm
@@ -695,17 +700,29 @@ class QualityOfLife(CrfForm):
     c30_di = _qlq_score_field(_("QLQ-C30 diarrhoea (DI)"))
     c30_fi = _qlq_score_field(_("QLQ-C30 financial difficulties (FI)"))
     c30_summary = _qlq_score_field(_("QLQ-C30 summary score"))
+    # The GI.NET21 scales of the configured map (crf.scoring.ginet21_stored): scale code → score
+    # to one place as text, None when missing by the half rule; None for a form never scored. One
+    # JSON field, not a column per scale, because the map is configuration data: its scales are
+    # known only once the EORTC map is entered, and entering or correcting it must need no schema
+    # migration. The exports still give one column per scale (expanded_columns).
+    ginet21_scores = models.JSONField(
+        _("QLQ-GI.NET21 scale scores"), null=True, blank=True, editable=False, encoder=DjangoJSONEncoder
+    )
 
+    # The sections of the printed questionnaire (issue 26): C30 items 1–5, 6–7 and 8–28 (both about
+    # the past week), 29–30 (global health), then the GI.NET21 module. The headings are the
+    # system's own neutral words; the EORTC's wording appears only from a licence text file
+    # (crf.qlq_paper, settings.EORTC_ITEM_TEXT_FILE).
     SECTIONS = [
         (_("Questionnaire"), ["completed_on"]),
-        (_("QLQ-C30 items 1–7 (1 = not at all … 4 = very much)"), [f"q{n}" for n in range(1, 8)]),
+        (_("QLQ-C30 items 1–5"), [f"q{n}" for n in range(1, 6)]),
+        (_("QLQ-C30 items 6–7, during the past week"), ["q6", "q7"]),
         (_("QLQ-C30 items 8–28, during the past week"), [f"q{n}" for n in range(8, 29)]),
-        (_("QLQ-C30 items 29–30 (1 = very poor … 7 = excellent)"), ["q29", "q30"]),
-        (
-            _("QLQ-GI.NET21 items 31–51, during the past week (1 = not at all … 4 = very much)"),
-            [f"q{n}" for n in range(31, 52)],
-        ),
+        (_("QLQ-C30 items 29–30, global health"), ["q29", "q30"]),
+        (_("QLQ-GI.NET21 items 31–51"), [f"q{n}" for n in range(31, 52)]),
     ]
+    # Entered as on the printed form: one row per item, its answers as radio buttons (crf.qlq_paper).
+    PAPER_LAYOUT = True
     DERIVED_FIELDS = [
         "c30_ql2",
         "c30_pf2",
@@ -723,6 +740,7 @@ class QualityOfLife(CrfForm):
         "c30_di",
         "c30_fi",
         "c30_summary",
+        GINET21_FIELD,
     ]
     REQUIRED_FOR_COMPLETE = ["completed_on"]
     VALIDATOR = "crf.validators.QualityOfLifeValidator"
@@ -733,15 +751,42 @@ class QualityOfLife(CrfForm):
     def responses(self) -> dict[int, int | None]:
         return {n: getattr(self, f"q{n}") for n in QLQ_ITEMS}
 
+    def ginet21_score(self, code: str) -> Decimal | None:
+        """The stored score of GI.NET21 scale ``code`` (None: missing, or not scored yet)."""
+        value = (self.ginet21_scores or {}).get(code)
+        return None if value is None else Decimal(str(value))
+
+    def ginet21_rows(self) -> list[tuple[str, str, Decimal | None]]:
+        """(code, label, stored score) of each configured GI.NET21 scale."""
+        return [(code, label, self.ginet21_score(code)) for code, (label, _k, _i) in ginet21_scales().items()]
+
+    @classmethod
+    def expanded_columns(cls, name: str) -> list[Column]:
+        """The export columns of ``ginet21_scores``: one per configured scale, read from its key."""
+        columns = []
+        for code, (label, kind, items) in ginet21_scales().items():
+            columns.append(
+                Column(
+                    ginet21_column(code),
+                    f"QLQ-GI.NET21 {label} ({code})",
+                    "float",
+                    "0–100",
+                    derived_from=f"derived by the system (crf.scoring): EORTC {kind} scale of items "
+                    f"{', '.join(map(str, items))}; missing if fewer than half answered",
+                    expression=Cast(KT(f"{name}__{code}"), models.DecimalField(max_digits=4, decimal_places=1)),
+                    read=lambda form, code=code: form.ginet21_score(code),
+                )
+            )
+        return columns
+
     def derived(self) -> list[tuple[str, str]]:
         rows = []
         for code, (label, _kind, _items) in QLQ_C30_SCALES.items():
             score = getattr(self, c30_field(code))
             rows.append((label, "—" if score is None else f"{score}"))
         rows.append((_("Summary score"), "—" if self.c30_summary is None else f"{self.c30_summary}"))
-        scales = ginet21_scales()
-        for code, score in qlq_ginet21_scores(self.responses()).items():
-            rows.append((f"GI.NET21 {scales[code][0]}", "—" if score is None else f"{score}"))
+        for code, label, score in self.ginet21_rows():
+            rows.append((f"GI.NET21 {label} ({code})", "—" if score is None else f"{score}"))
         return rows
 
 

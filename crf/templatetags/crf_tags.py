@@ -10,7 +10,7 @@ from core.policy import Action, can
 from crf import schedule
 from crf.forms import VisitDateForm
 from crf.labs import grade_text
-from crf.models import Laboratory
+from crf.models import Laboratory, QualityOfLife
 from crf.registry import FORMS
 from crf.selectors import patient_timeline
 from crf.validators import PREGNANCY_WINDOW_MONTHS, pregnancy_reporting_until
@@ -45,8 +45,9 @@ def visits_panel(context, patient):
 
 @register.inclusion_tag("crf/lab_summary.html")
 def lab_summary(patient):
-    """The latest laboratory panel's CTCAE v5.0 grades (grade ≥ 1) and derived clearance, and the
-    end of the contraception / pregnancy-reporting window after the last dose (two queries)."""
+    """The latest laboratory panel's CTCAE v5.0 grades (grade ≥ 1) and derived clearance, the
+    latest quality-of-life form's stored QLQ-C30 summary and GI.NET21 scale scores, and the end of
+    the contraception / pregnancy-reporting window after the last dose (three queries)."""
     lab = (
         Laboratory.objects.filter(patient=patient, sample_date__isnull=False)
         .select_related("visit")
@@ -59,10 +60,18 @@ def lab_summary(patient):
             grade = getattr(lab, name)
             if grade:
                 grades.append((Laboratory._meta.get_field(analyte).verbose_name, grade_text(grade)))
+    qol = (
+        QualityOfLife.objects.filter(patient=patient, completed_on__isnull=False)
+        .select_related("visit")
+        .order_by("-completed_on", "-pk")
+        .first()
+    )
     return {
         "patient": patient,
         "lab": lab,
         "grades": grades,
+        "qol": qol,
+        "ginet21": qol.ginet21_rows() if qol is not None else [],
         "pregnancy_until": pregnancy_reporting_until(patient),
         "pregnancy_months": PREGNANCY_WINDOW_MONTHS.get(patient.sex),
     }

@@ -141,8 +141,8 @@ def test_nurse_completes_a_follow_up_visit_with_save_and_next_after_fixing_four_
     page.click("button[value=next]")
     assert page.url.endswith("/FU03/quality_of_life/")
     page.fill("#id_completed_on", today.isoformat())
-    for n in range(1, 31):
-        page.fill(f"#id_q{n}", "2")
+    for n in range(1, 31):  # the printed-paper layout: one radio group per item (issue 26)
+        page.get_by_role("radio", name=f"Item {n}: 2", exact=True).check()
     page.click("button[value=next]")
     assert page.url.endswith("/FU03/biomarker_sample/")
     page.fill("#id_blood_collected_at", f"{today.isoformat()}T09:30")

@@ -389,7 +389,8 @@ def test_summary_score_is_stored_from_unrounded_scales_beside_the_rounded_scales
     assert derived["c30_summary"] == Decimal("89.7")
     assert derived["c30_sl"] == derived["c30_ap"] == derived["c30_co"] == derived["c30_di"] == Decimal("33.3")
     assert derived["c30_pf2"] == Decimal("100.0") and derived["c30_ql2"] == Decimal("0.0")
-    assert len(derived) == 16
+    # The 15 C30 scales, the summary score and the GI.NET21 scales (none in the shipped empty map).
+    assert len(derived) == 17 and derived["ginet21_scores"] == {}
 
 
 def test_summary_score_is_missing_when_any_of_its_13_scales_is():

@@ -21,6 +21,7 @@ from accounts.models import User
 from crf import services as crf
 from crf.models import Demographics, FormNotDone, Visit
 from crf.registry import FORMS
+from crf.scoring import ginet21_scales
 from patients.models import Patient
 from randomisation.models import Allocation
 from reports.dataset import export_dataset
@@ -71,7 +72,15 @@ def _all_but_bookkeeping(model) -> list[str]:
 
 
 def _crf_fields(model) -> list[str]:
-    return [name for _title, names in model.SECTIONS for name in names] + list(model.DERIVED_FIELDS) + ["status"]
+    """The form's items, derived values and status. A derived JSON field (the GI.NET21 scale scores)
+    is archived as one item per configured scale: named "field:key" here."""
+    derived = []
+    for name in model.DERIVED_FIELDS:
+        if isinstance(model._meta.get_field(name), models.JSONField):
+            derived += [f"{name}:{code}" for code in ginet21_scales()]
+        else:
+            derived.append(name)
+    return [name for _title, names in model.SECTIONS for name in names] + derived + ["status"]
 
 
 def _value_changes(model, fields) -> int:
@@ -79,7 +88,12 @@ def _value_changes(model, fields) -> int:
     (the first row: each field with a value). None and "" are the same: no value."""
     count = 0
     previous: dict[int, dict] = {}
-    for row in model.history.order_by("id", "history_date", "history_id").values("id", *fields):
+    stored = sorted({name.split(":")[0] for name in fields})
+    for row in model.history.order_by("id", "history_date", "history_id").values("id", *stored):
+        for name in fields:
+            if ":" in name:
+                field, key = name.split(":")
+                row[name] = (row[field] or {}).get(key)
         before = previous.get(row["id"], {})
         for name in fields:
             now, then = row[name], before.get(name)
