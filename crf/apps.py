@@ -51,3 +51,10 @@ class CrfConfig(AppConfig):
         from crf.services.casebook import CASEBOOK_SIGNED
 
         signed_composite_register("crf.casebook", CASEBOOK_SIGNED)
+
+        # Migration 0012's backfill, when later migrations of the same migrate had to come first.
+        from django.db.models.signals import post_migrate
+
+        from .backfill import backfill_after_migrate
+
+        post_migrate.connect(backfill_after_migrate, sender=self, dispatch_uid="crf_backfill_after_migrate")

@@ -47,6 +47,62 @@ def candidates(model):
     return model.objects.all() if model is QualityOfLife else never_derived(model)
 
 
+MIGRATION = ("crf", "0012_backfill_derived_values")
+
+
+def schema_pending(connection, *, besides=()) -> list[tuple[str, str]]:
+    """The migrations not yet applied on ``connection``, apart from ``besides``. The backfill runs the
+    application's models, which read and write every column of today's schema (a quality-of-life
+    form its GI.NET21 scores, crf 0015; an invalidated signature its manifest, accounts 0011): until
+    those columns exist it must wait, or its first query fails on a missing column."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [(m.app_label, m.name) for m, backwards in plan if not backwards and (m.app_label, m.name) not in besides]
+
+
+def backfill_needed() -> bool:
+    """Some laboratory or quality-of-life form has none of its derived values (saved before they
+    were stored)."""
+    return any(never_derived(model).exists() for model in BACKFILLED_MODELS)
+
+
+def backfill_after_migrate(*, plan=None, using="default", stdout=None, **kwargs) -> None:
+    """post_migrate: run the backfill of migration 0012 once the schema is complete.
+
+    0012 cannot run it itself in a ``migrate`` that also applies later migrations: the models are
+    today's, their tables not yet (see ``schema_pending``). So 0012 runs it only when it is the last
+    one to apply, and otherwise this runs it at the end of a ``migrate`` that leaves no migration
+    pending (the same one, or the next after a partial ``migrate crf 0012``, which says so)."""
+    import sys
+
+    from django.db import connections
+
+    from core.dataset_guard import DatasetLocked
+
+    if not plan or all(backwards for _m, backwards in plan):
+        return
+    out = stdout or sys.stdout
+    if schema_pending(connections[using]):
+        if backfill_needed():
+            out.write(
+                "\n  Derived values not backfilled: migrations are still pending.\n"
+                "  Run manage.py backfill_derived_values after migrating to the latest.\n"
+            )
+        return
+    if not backfill_needed():
+        return
+    try:
+        result = derived_values_backfill()
+    except DatasetLocked as locked:
+        out.write(
+            f"\n  Derived values not backfilled: {locked}\n  Run manage.py backfill_derived_values after unlocking.\n"
+        )
+        return
+    out.write(f"\n  Derived values backfilled on {len(result.updated)} form(s).\n")
+
+
 @transaction.atomic
 def derived_values_backfill() -> BackfillResult:
     """Compute and store the derived fields of every laboratory form that has none and of every

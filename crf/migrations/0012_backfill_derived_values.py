@@ -6,7 +6,8 @@ computed" and no user (the system). The rows are found with the historical model
 exist is the backfill run, with the application's own derivation code (the one rule the forms are
 saved with, not a copy of it that could drift). While a dataset lock stands nothing may change, so
 the migration then leaves the rows and says to run ``manage.py backfill_derived_values`` after
-unlocking.
+unlocking. When later migrations are applied in the same ``migrate``, the backfill waits for them
+(the application's models need their columns) and runs at the end (crf.backfill, post_migrate).
 """
 
 import sys
@@ -42,8 +43,15 @@ def _needs_backfill(apps) -> bool:
 def forward(apps, schema_editor):
     if not _needs_backfill(apps):
         return
+    from django.db import connection
+
     from core.dataset_guard import DatasetLocked
-    from crf.backfill import derived_values_backfill
+    from crf.backfill import MIGRATION, derived_values_backfill, schema_pending
+
+    if schema_pending(schema_editor.connection if schema_editor else connection, besides={MIGRATION}):
+        # Later migrations add columns to the models the backfill runs (crf 0015, accounts 0011):
+        # crf.backfill.backfill_after_migrate runs it at the end of this migrate, once they exist.
+        return
 
     try:
         derived_values_backfill()
