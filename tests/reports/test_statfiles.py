@@ -21,7 +21,7 @@ import pyreadstat
 import pytest
 
 from crf.dictionary import Column
-from reports import statfiles
+from reports import dataset, statfiles
 from reports.dataset import Table, write_stat_table
 
 WHEN = dt.datetime(2026, 11, 24, 16, 30, 1, tzinfo=dt.UTC)
@@ -83,10 +83,10 @@ def test_ibm_doubles_match_the_hand_encoded_vectors():
     ]
 
 
-@pytest.mark.parametrize("chunk", [2, 1000])
+@pytest.mark.parametrize("chunk", [2, 3, 1000])
 def test_values_types_dates_and_text_read_back_equal_across_chunk_boundaries(tmp_path, monkeypatch, chunk):
-    # Chunks of 2 rows: the 3 rows span two chunks, the last one partial.
-    monkeypatch.setattr(statfiles, "CHUNK", chunk)
+    # Chunks of 2 rows: the 3 rows span two chunks, the last one partial; of 3: exactly one full chunk.
+    monkeypatch.setattr(dataset, "CHUNK", chunk)
     files, count = _export(tmp_path, ROWS)
     assert count == 3
     sav, sav_meta = pyreadstat.read_sav(str(files["sav"]))
