@@ -493,7 +493,20 @@ def column_formatter(kind: str):
     if kind == "date":
         # An ISO date starts with a digit: never neutralised.
         return lambda values: [v.isoformat() if v.__class__ is dt.date else cell(v) for v in values]
+    if kind == "float":
+        return lambda values: [_decimal_text(v) if v.__class__ is Decimal else cell(v) for v in values]
     return lambda values: list(map(cell, values))
+
+
+def _decimal_text(value: Decimal) -> str:
+    """plain()'s text of a Decimal (normalised when integral, else fixed-point), from str() when
+    str() is already fixed-point (PostgreSQL numerics: always but for tiny or huge values)."""
+    text = str(value)
+    if "E" in text:
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    if "." in text and value == value.to_integral():
+        return text.split(".", 1)[0]
+    return text
 
 
 def write_csv_table(table: Table, path: Path) -> int:

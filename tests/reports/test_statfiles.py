@@ -225,3 +225,20 @@ def test_every_table_read_by_columns_equals_djangos_own_rows(world, monkeypatch)
         assert got == expected, table.name
         checked += len(expected)
     assert checked > 8
+
+
+@pytest.mark.parametrize(
+    ("stored", "text"),
+    [
+        # crf.dictionary.plain: an integral number without decimals, others as stored, never an exponent.
+        ("170.00", "170"),
+        ("170.50", "170.50"),
+        ("-2.5", "-2.5"),
+        ("100", "100"),
+        ("-0.00", "-0"),
+        ("0.0000001", "0.0000001"),
+        ("1E+2", "100"),
+    ],
+)
+def test_the_csv_writes_a_decimal_as_plain_does(stored, text):
+    assert dataset.column_formatter("float")([Decimal(stored)]) == [text]
