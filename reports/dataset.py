@@ -81,10 +81,10 @@ class Table:
     def iter_chunks(self):
         """The rows in chunks of at most CHUNK, each chunk a list of columns (one sequence of values
         per column, in column order): what the CSV and the statistical writers consume."""
-        if self.source is None:
+        if isinstance(self.query, models.QuerySet):
             yield from query_chunks(self.query)
             return
-        rows = iter(self.source())
+        rows = iter(self.iter_rows())
         while chunk := list(itertools.islice(rows, CHUNK)):
             yield list(zip(*chunk, strict=True))
 
