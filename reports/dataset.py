@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -22,13 +23,13 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.files import File
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
 from accounts.models import AuditEvent
@@ -48,7 +49,8 @@ from patients.models import Consent, EligibilityAssessment, Patient, Withdrawal
 from randomisation.codelists import Arm
 from safety.models import AdverseEvent, SaeReport
 
-from .missing import MISSING_CODES, SPSS_RANGE, column_rules
+from . import statfiles
+from .missing import MISSING_CODES, column_rules
 from .models import LockSnapshotFile
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
@@ -76,10 +78,40 @@ class Table:
             return self.source()
         return self.query.iterator(chunk_size=CHUNK)
 
-    @cached_property
-    def rows(self) -> list[tuple]:
-        """Every row in memory: only for pyreadstat, which writes whole data frames (XPT, SAV, DTA)."""
-        return list(self.iter_rows())
+    def iter_chunks(self):
+        """The rows in chunks of at most CHUNK, each chunk a list of columns (one sequence of values
+        per column, in column order): what the CSV and the statistical writers consume."""
+        if isinstance(self.query, models.QuerySet):
+            yield from query_chunks(self.query)
+            return
+        rows = iter(self.iter_rows())
+        while chunk := list(itertools.islice(rows, CHUNK)):
+            yield list(zip(*chunk, strict=True))
+
+
+def query_chunks(queryset: models.QuerySet):
+    """A values_list query's rows in chunks of columns, straight from the (server-side) cursor.
+
+    By hand, on Django's compiler API exactly as SQLCompiler.results_iter uses it, because the
+    profile of an export showed Django's per-row work (converters applied row by row, each row
+    rebuilt as a list then a tuple) costing as much as the database's: here each converter runs
+    once per column and chunk."""
+    connection = connections[queryset.db]
+    compiler = queryset.query.get_compiler(queryset.db)
+    chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    results = compiler.execute_sql(MULTI, chunked_fetch=chunked, chunk_size=CHUNK)
+    fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+    if compiler.has_composite_fields(fields):
+        raise ValueError("An exported query selects a composite primary key: not supported.")
+    converters = compiler.get_converters(fields)
+    for rows in results:
+        columns = list(zip(*rows, strict=True))
+        for index, (functions, expression) in converters.items():
+            values = columns[index]
+            for function in functions:
+                values = [function(v, expression, connection) for v in values]
+            columns[index] = values
+        yield columns
 
 
 def collect(*, lock: DatasetLock | None) -> list[Table]:
@@ -449,21 +481,50 @@ def cell_formatter(kind: str):
     return cell
 
 
+def column_formatter(kind: str):
+    """cell_formatter() applied to a whole column of a chunk: the commonest type of the kind takes
+    an inline path (no call per cell), every other value goes through cell_formatter()."""
+    cell = cell_formatter(kind)
+    if kind == "integer":
+        # str() of an int is a number: never neutralised (cell_formatter's rule for numbers).
+        return lambda values: [str(v) if v.__class__ is int else cell(v) for v in values]
+    if kind == "text":
+        return lambda values: [
+            ("'" + v if v.startswith(_FORMULA_START) else v) if v.__class__ is str else cell(v) for v in values
+        ]
+    if kind == "boolean":
+        return lambda values: ["1" if v is True else "0" if v is False else cell(v) for v in values]
+    if kind == "date":
+        # An ISO date starts with a digit: never neutralised.
+        return lambda values: [v.isoformat() if v.__class__ is dt.date else cell(v) for v in values]
+    if kind == "float":
+        return lambda values: [_decimal_text(v) if v.__class__ is Decimal else cell(v) for v in values]
+    return lambda values: list(map(cell, values))
+
+
+def _decimal_text(value: Decimal) -> str:
+    """plain()'s text of a Decimal (normalised when integral, else fixed-point), from str() when
+    str() is already fixed-point (PostgreSQL numerics: always but for tiny or huge values)."""
+    text = str(value)
+    if "E" in text:
+        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+    if "." in text and value == value.to_integral():
+        return text.split(".", 1)[0]
+    return text
+
+
 def write_csv_table(table: Table, path: Path) -> int:
-    """Stream one table to ``path``; returns its number of rows."""
-    formatters = [cell_formatter(c.kind) for c in table.columns]
+    """Stream one table to ``path``, chunk by chunk; returns its number of rows."""
+    formatters = [column_formatter(c.kind) for c in table.columns]
     count = 0
     with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([c.name for c in table.columns])
-        for row in table.iter_rows():
-            writer.writerow(list(map(_call, formatters, row)))
-            count += 1
+        for columns in table.iter_chunks():
+            cells = [format_(values) for format_, values in zip(formatters, columns, strict=True)]
+            writer.writerows(zip(*cells, strict=True))
+            count += len(columns[0]) if columns else 0
     return count
-
-
-def _call(function, value):
-    return function(value)
 
 
 def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int]]:
@@ -502,7 +563,11 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
             codes = "; ".join(f"{v}={label}" for v, label in c.codes)
             numeric = c.kind in ("integer", "float", "boolean")
             stata = "" if numeric or not c.codes else "; ".join(f"{n}={v}" for v, n in dta_codes(c).items())
-            note = "" if numeric or c.kind in ("date", "datetime") else f"XPT keeps the first {XPT_MAX_BYTES} bytes"
+            note = (
+                ""
+                if numeric or c.kind in ("date", "datetime")
+                else f"XPT keeps the first {statfiles.XPT_MAX_BYTES} bytes"
+            )
             if c.kind == "datetime":
                 note = "UTC"
             writer.writerow(
@@ -572,185 +637,47 @@ def stat_names(tables: list[Table]) -> dict[str, tuple[str, list[str], list[str]
 
 # XPT v5 holds at most 200 bytes per character value; longer free text is cut there (at a UTF-8
 # character boundary) and the dictionary says so: the full text is in the CSV and the ODM.
-XPT_MAX_BYTES = 200
+# The SAS, SPSS and Stata files are written by reports.statfiles (streaming writers by hand).
+_cut = statfiles.cut
+dta_codes = statfiles.dta_codes
 
 
-def _cut(text: str, limit: int = XPT_MAX_BYTES) -> str:
-    data = text.encode("utf-8")
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
-
-
-def dta_codes(column: Column) -> dict[str, int]:
-    """Stata labels only numbers: a coded text column is written as 1, 2, ... in code-list order."""
-    return {value: n for n, (value, _label) in enumerate(column.codes, start=1)}
-
-
-def _numeric_codes(column: Column) -> bool:
-    return column.kind in ("integer", "float") and all(re.fullmatch(r"-?[0-9]+", v) for v, _ in column.codes)
-
-
-_SPSS_EPOCH = dt.date(1582, 10, 14)  # SPSS dates are seconds since the start of the Gregorian calendar
-
-
-def _frame(table: Table, *, fmt: str, names: list[str]):
-    """The table as a data frame for pyreadstat: dates as dates, datetimes as (UTC) datetimes,
-    numbers and booleans as numbers, coded text as text (SPSS) or labelled integers (Stata).
-
-    An empty cell the missing-data rules code (reports.missing) carries its code in SPSS as a
-    user-missing value (numeric and date variables: -991 … -995, one missing range, labelled) and in
-    Stata as an extended missing value (.a … .e, labelled; numeric, date and coded variables).
-    Returns the frame, labels, formats, value labels and the missing-value declarations."""
-    import pandas as pd  # heavy optional dependency: loaded only when an SPSS, Stata or SAS export is asked for
-
-    rules = column_rules(table) if fmt in ("sav", "dta") else [None] * len(table.columns)
-    data, formats, value_labels, missing = {}, {}, {}, {}
-    for index, (column, name, rule) in enumerate(zip(table.columns, names, rules, strict=True)):
-        values = [row[index] for row in table.rows]
-        coded = rule is not None and (
-            column.kind in ("integer", "float", "boolean", "date")
-            or (fmt == "dta" and column.kind == "text" and column.codes)
-        )
-
-        def code_of(row_index, _rule=rule):
-            code = _rule.code(table.rows[row_index])
-            return code.spss if fmt == "sav" else code.stata
-
-        if coded:
-            missing[name] = [SPSS_RANGE] if fmt == "sav" else [c.stata for c in rule.codes]
-        if column.kind in ("integer", "float", "boolean"):
-            numbers = [None if v is None or v == "" else float(v) for v in values]
-            if coded:
-                numbers = [code_of(i) if v is None else v for i, v in enumerate(numbers)]
-            data[name] = pd.Series(numbers, dtype="object" if coded and fmt == "dta" else "float64")
-            if column.kind == "boolean":
-                value_labels[name] = {0: "No", 1: "Yes"}
-            elif column.codes and _numeric_codes(column):
-                value_labels[name] = {int(v): label for v, label in column.codes}
-        elif column.kind == "date":
-            days = [v if isinstance(v, dt.date) else None for v in values]
-            if coded and fmt == "sav":
-                # A user-missing value needs a numeric variable: the date in SPSS's own seconds.
-                data[name] = pd.Series(
-                    [code_of(i) if d is None else (d - _SPSS_EPOCH).days * 86400.0 for i, d in enumerate(days)],
-                    dtype="float64",
-                )
-            elif coded:
-                data[name] = pd.Series([code_of(i) if d is None else d for i, d in enumerate(days)], dtype="object")
+def write_stat_table(
+    table: Table, out: Path, formats: list[str], when: dt.datetime, label_prefix: str = "", mapping=None
+) -> tuple[list[Path], int]:
+    """Every format of ``formats`` (xpt, sav, dta) of one table from one read of its rows (a spool
+    of chunks, reports.statfiles); returns the paths and the number of rows."""
+    mapping = mapping or stat_names([table])
+    dataset, xpt_names, dta_names = mapping[table.name]
+    label = label_prefix + table.label
+    paths = []
+    sp = statfiles.spool(table, plain_formatter)
+    try:
+        for fmt in formats:
+            if fmt == "xpt":
+                path = out / f"{dataset.lower()}.xpt"
+                statfiles.write_xpt(sp, path, dataset=dataset, names=xpt_names, label=label, when=when)
+            elif fmt == "sav":
+                path = out / f"{table.name}.sav"
+                statfiles.write_sav(sp, path, names=[c.name for c in table.columns], label=label, when=when)
             else:
-                # An all-missing column would be taken for text: numeric missing values carry the format.
-                data[name] = (
-                    pd.Series(days, dtype="object")
-                    if any(d is not None for d in days)
-                    else pd.Series([None] * len(days), dtype="float64")
-                )
-            formats[name] = "DATE9" if fmt == "xpt" else ("DATE11" if fmt == "sav" else "%td")
-        elif column.kind == "datetime":
-            data[name] = pd.Series(
-                [v.astimezone(dt.UTC).replace(tzinfo=None) if isinstance(v, dt.datetime) else None for v in values],
-                dtype="datetime64[us]",
-            )
-            formats[name] = "DATETIME20" if fmt == "xpt" else ("DATETIME20" if fmt == "sav" else "%tc")
-        elif fmt == "dta" and column.codes:
-            codes = dta_codes(column)
-            numbers = [codes.get(str(v)) if v not in (None, "") else None for v in values]
-            if coded:
-                numbers = [code_of(i) if v is None else v for i, v in enumerate(numbers)]
-            data[name] = pd.Series(numbers, dtype="object" if coded else "float64")
-            value_labels[name] = {n: label for value, n in codes.items() for v, label in column.codes if v == value}
-        else:
-            texts = [plain(v, column.kind) for v in values]
-            data[name] = pd.Series([_cut(t) for t in texts] if fmt == "xpt" else texts, dtype="object")
-            if fmt == "sav" and column.codes:
-                value_labels[name] = dict(column.codes)
-        if coded and (column.kind != "date" or fmt == "sav"):
-            labels_of_codes = {(c.spss if fmt == "sav" else c.stata): c.label for c in rule.codes}
-            value_labels[name] = {**value_labels.get(name, {}), **labels_of_codes}
-    labels = [
-        (c.label + (" (UTC)" if c.kind == "datetime" else ""))[: 40 if fmt == "xpt" else 80] for c in table.columns
-    ]
-    return pd.DataFrame(data, columns=names), labels, formats, value_labels, missing
+                path = out / f"{table.name}.dta"
+                statfiles.write_dta(sp, path, names=dta_names, label=label, when=when)
+            paths.append(path)
+    finally:
+        sp.close()
+    return paths, sp.count
 
 
 def write_stat(
     tables: list[Table], out: Path, fmt: str, when: dt.datetime, label_prefix: str = "", mapping=None
 ) -> list[Path]:
     """One file of ``fmt`` per table (``mapping``: the names of the whole export, from stat_names)."""
-    import pyreadstat  # heavy optional dependency: loaded only when an SPSS, Stata or SAS export is asked for
-
-    paths = []
     mapping = mapping or stat_names(tables)
+    paths = []
     for table in tables:
-        dataset, xpt_names, dta_names = mapping[table.name]
-        if fmt == "xpt":
-            frame, labels, formats, _labels, _missing = _frame(table, fmt=fmt, names=xpt_names)
-            path = out / f"{dataset.lower()}.xpt"
-            pyreadstat.write_xport(
-                frame,
-                str(path),
-                file_label=(label_prefix + table.label)[:40],
-                column_labels=labels,
-                table_name=dataset,
-                file_format_version=5,
-                variable_format=formats,
-            )
-            # XPT headers hold 16-character stamps such as 24NOV26:16:30:01.
-            _stamp_xpt(path, when)
-        elif fmt == "sav":
-            frame, labels, formats, value_labels, missing = _frame(
-                table, fmt=fmt, names=[c.name for c in table.columns]
-            )
-            path = out / f"{table.name}.sav"
-            pyreadstat.write_sav(
-                frame,
-                str(path),
-                file_label=label_prefix + table.label,
-                column_labels=labels,
-                variable_value_labels=value_labels,
-                variable_format=formats,
-                missing_ranges=missing,
-            )
-            _stamp_sav(path, when)
-        else:
-            frame, labels, formats, value_labels, missing = _frame(table, fmt=fmt, names=dta_names)
-            path = out / f"{table.name}.dta"
-            pyreadstat.write_dta(
-                frame,
-                str(path),
-                file_label=(label_prefix + table.label)[:80],
-                column_labels=labels,
-                variable_value_labels=value_labels,
-                variable_format=formats,
-                missing_user_values=missing,
-            )
-            _stamp_dta(path, when)
-        paths.append(path)
+        paths += write_stat_table(table, out, [fmt], when, label_prefix, mapping)[0]
     return paths
-
-
-_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
-
-
-def _replace_in_header(path: Path, pattern: bytes, replacement: bytes, limit: int = 4096) -> None:
-    data = path.read_bytes()
-    header = re.sub(pattern, replacement, data[:limit])
-    path.write_bytes(header + data[limit:])
-
-
-def _stamp_xpt(path: Path, when: dt.datetime) -> None:
-    stamp = when.strftime("%d%b%y:%H:%M:%S").upper().encode()
-    _replace_in_header(path, rb"\d{2}(?:" + _MONTHS.encode() + rb")\d{2}:\d{2}:\d{2}:\d{2}", stamp)
-
-
-def _stamp_sav(path: Path, when: dt.datetime) -> None:
-    # SAV header: creation date "dd Mon yy" (9 bytes) then time "hh:mm:ss" (8 bytes).
-    date = when.strftime("%d %b %y").encode()
-    time_ = when.strftime("%H:%M:%S").encode()
-    _replace_in_header(path, rb"\d{2} [A-Z][a-z]{2} \d{2}\d{2}:\d{2}:\d{2}", date + time_, limit=256)
-
-
-def _stamp_dta(path: Path, when: dt.datetime) -> None:
-    stamp = when.strftime("%d %b %Y %H:%M").encode()
-    _replace_in_header(path, rb"\d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}", stamp, limit=512)
 
 
 def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: str = "") -> tuple[list[Path], dict]:
@@ -772,19 +699,16 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
         files.append(write_odm(out / "nelmas-odm.xml", lock=lock, when=when))
     stat_formats = [fmt for fmt in ("xpt", "sav", "dta") if fmt in formats]
     if stat_formats:
-        # pyreadstat writes whole data frames: table by table, every format from one read of its
-        # rows, which are then dropped, so memory holds one table at a time, not the whole export.
+        # Table by table, every format from one read of its rows (reports.statfiles spools them in
+        # chunks): memory holds one chunk, not a table.
         mapping = stat_names(tables)
         for table in tables:
-            for fmt in stat_formats:
-                files += write_stat([table], out, fmt, when, label_prefix=prefix, mapping=mapping)
-            counts.setdefault(table.name, len(table.rows))
-            table.__dict__.pop("rows", None)
+            written, count = write_stat_table(table, out, stat_formats, when, label_prefix=prefix, mapping=mapping)
+            files += written
+            counts.setdefault(table.name, count)
     for table in tables:
         if table.name not in counts:
-            counts[table.name] = (
-                len(table.rows) if "rows" in table.__dict__ or table.query is None else table.query.count()
-            )
+            counts[table.name] = sum(1 for _row in table.iter_rows()) if table.query is None else table.query.count()
     if prefix:
         renamed = []
         for path in files:
