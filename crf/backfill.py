@@ -14,11 +14,14 @@ A separate module (not crf/services.py) because it runs once, from a data migrat
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.migrations.executor import MigrationExecutor
 
 from core.audit import record_update
+from core.dataset_guard import DatasetLocked
 
 from . import labs
 from .models import FormStatus, Laboratory, QualityOfLife
@@ -55,8 +58,6 @@ def schema_pending(connection, *, besides=()) -> list[tuple[str, str]]:
     application's models, which read and write every column of today's schema (a quality-of-life
     form its GI.NET21 scores, crf 0015; an invalidated signature its manifest, accounts 0011): until
     those columns exist it must wait, or its first query fails on a missing column."""
-    from django.db.migrations.executor import MigrationExecutor
-
     executor = MigrationExecutor(connection)
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     return [(m.app_label, m.name) for m, backwards in plan if not backwards and (m.app_label, m.name) not in besides]
@@ -75,12 +76,6 @@ def backfill_after_migrate(*, plan=None, using="default", stdout=None, **kwargs)
     today's, their tables not yet (see ``schema_pending``). So 0012 runs it only when it is the last
     one to apply, and otherwise this runs it at the end of a ``migrate`` that leaves no migration
     pending (the same one, or the next after a partial ``migrate crf 0012``, which says so)."""
-    import sys
-
-    from django.db import connections
-
-    from core.dataset_guard import DatasetLocked
-
     if not plan or all(backwards for _m, backwards in plan):
         return
     out = stdout or sys.stdout
