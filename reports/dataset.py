@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import heapq
 import io
 import itertools
 import json
@@ -29,6 +30,7 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import connections, models, transaction
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Collate
 from django.db.models.sql.constants import MULTI
 from django.utils import timezone
 
@@ -41,7 +43,7 @@ from crf import schedule
 
 # The data dictionary's columns are the CRFs' own (crf.dictionary); re-exported for the readers here.
 from crf.dictionary import Column, codes_of, field_kind, form_columns, plain
-from crf.models import DatasetLock, FormNotDone, Query, Recurrence, Visit
+from crf.models import DatasetLock, FormNotDone, FormStatus, Query, Recurrence, Visit
 from crf.registry import FORMS
 from patients.codelists import Sex
 from patients.eligibility import NOT_APPLICABLE_MALE, NOT_ASKED_OF_MALE_PATIENTS
@@ -50,11 +52,21 @@ from randomisation.codelists import Arm
 from safety.models import AdverseEvent, SaeReport
 
 from . import statfiles
-from .missing import MISSING_CODES, column_rules
+from .missing import (
+    BY_KEY,
+    FORM_CONTEXT,
+    MISSING_CODES,
+    NOT_APPLICABLE_WHY,
+    absent_rows,
+    column_rules,
+    scheduled_forms,
+    visit_absent,
+    visit_facts,
+)
 from .models import LockSnapshotFile
 
 FORMATS = ("csv", "odm", "xpt", "sav", "dta")
-CONTEXT_COLUMNS = ["trial_number", "site", "visit", "entry", "form_status", "form_version"]
+CONTEXT_COLUMNS = list(FORM_CONTEXT)
 
 
 # Rows are fetched as tuples (values_list) through a server-side cursor in chunks of this many, so
@@ -72,16 +84,24 @@ class Table:
     query: models.QuerySet | None
     # Analysis files are derived in Python from several tables: a generator of tuples instead.
     source: object = None
+    # How many rows iter_rows gives, where that is not query.count() (a source that adds rows).
+    counter: object = None
 
     def iter_rows(self):
         if self.source is not None:
             return self.source()
         return self.query.iterator(chunk_size=CHUNK)
 
+    def count(self) -> int:
+        """The number of rows iter_rows gives."""
+        if self.counter is not None:
+            return self.counter()
+        return sum(1 for _row in self.iter_rows()) if self.query is None else self.query.count()
+
     def iter_chunks(self):
         """The rows in chunks of at most CHUNK, each chunk a list of columns (one sequence of values
         per column, in column order): what the CSV and the statistical writers consume."""
-        if isinstance(self.query, models.QuerySet):
+        if self.source is None and isinstance(self.query, models.QuerySet):
             yield from query_chunks(self.query)
             return
         rows = iter(self.iter_rows())
@@ -121,8 +141,26 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         Column("site", "Site", "text"),
         Column("visit", "Visit", "text"),
         Column("entry", "Entry of a repeating form", "integer"),
-        Column("form_status", "Form status", "text"),
+        Column(
+            "form_status",
+            "Form status",
+            "text",
+            codes=(
+                *((str(v), str(label)) for v, label in FormStatus.choices if v != FormStatus.NOT_STARTED),
+                *((BY_KEY[key].key, f"No data: {BY_KEY[key].label.lower()}") for key in BY_KEY if key != "unknown"),
+            ),
+            derived_from="a saved form's status; for a row standing for an expected form with no data, "
+            "its missing-data code",
+        ),
         Column("form_version", "Form version", "integer"),
+        Column(
+            "missing_reason",
+            "Why the form has no data",
+            "text",
+            derived_from="the reason the form was not done or the visit missed or not applicable, as recorded; "
+            "or the withdrawal, consent or death that makes it not applicable",
+        ),
+        Column("not_applicable_why", "Why not applicable", "text", codes=NOT_APPLICABLE_WHY),
     ]
     tables = []
     recurrences = Recurrence.objects.filter(patient=OuterRef("pk"), recurrence_date__isnull=False).exclude(
@@ -179,27 +217,7 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         )
     )
     for code in sorted(FORMS):
-        model = FORMS[code]
-        columns = form_columns(model)
-        # The entry number is the row's id for repeating forms, empty otherwise.
-        # Columns that are keys of a derived JSON field are read as annotations under their name.
-        expanded = {c.name: c.expression for c in columns if c.expression is not None}
-        forms = (
-            model.objects.annotate(
-                _entry=F("pk") if model.REPEATING else Value(None, models.IntegerField()), **expanded
-            )
-            .order_by("patient__trial_number", "visit__sequence", "pk")
-            .values_list(
-                "patient__trial_number",
-                "patient__site__code",
-                "visit__code",
-                "_entry",
-                "status",
-                "version",
-                *(c.name for c in columns),
-            )
-        )
-        tables.append(Table(code, str(model.FORM_TITLE), context + columns, forms))
+        tables.append(_form_table(code, context))
     ae_fields = [
         f for f in AdverseEvent._meta.concrete_fields if f.name not in AdverseEvent.BOOKKEEPING_FIELDS | {"patient"}
     ]
@@ -226,6 +244,79 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
         Table("time_to_event", "Analysis: time to event per endpoint and origin", TTE_COLUMNS, None, tte_rows)
     )
     return tables
+
+
+def _form_table(code: str, context: list[Column]) -> Table:
+    """One CRF's table: its saved forms and, at each scheduled visit where it is expected but has no
+    data, a row standing for it with its missing-data code and reason (reports.missing.absent_form),
+    merged in the same order (trial number, visit sequence)."""
+    model = FORMS[code]
+    columns = form_columns(model)
+    # Columns that are keys of a derived JSON field are read as annotations under their name.
+    expanded = {c.name: c.expression for c in columns if c.expression is not None}
+    # The entry number is the row's id for repeating forms, empty otherwise.
+    forms = model.objects.annotate(
+        _entry=F("pk") if model.REPEATING else Value(None, models.IntegerField()),
+        _no_reason=Value("", models.CharField()),
+        _no_why=Value("", models.CharField()),
+        **expanded,
+    ).order_by(
+        # Byte order (collation C) whatever the database's default: the rows standing for absent forms
+        # are merged in by Python's string comparison, which is byte order.
+        Collate(F("patient__trial_number"), "C"),
+        "visit__sequence",
+        "pk",
+    )
+    fields = [
+        "patient__trial_number",
+        "patient__site__code",
+        "visit__code",
+        "_entry",
+        "status",
+        "version",
+        "_no_reason",
+        "_no_why",
+        *(c.name for c in columns),
+    ]
+    saved = forms.values_list(*fields)
+    if model.REPEATING or code not in scheduled_forms():
+        return Table(code, str(model.FORM_TITLE), context + columns, saved)
+    blank = (None,) * len(columns)
+
+    def rows():
+        # Both streams come from the database in byte order of the trial number, then the visit's.
+        keyed_saved = (
+            ((row[0], sequence), row)
+            for *row, sequence in forms.values_list(*fields, "visit__sequence").iterator(chunk_size=CHUNK)
+        )
+        keyed_absent = (
+            (
+                (visit.trial_number, visit.sequence),
+                (
+                    visit.trial_number,
+                    visit.site,
+                    visit.code,
+                    None,
+                    absent.code.key,
+                    None,
+                    absent.reason,
+                    absent.why,
+                    *blank,
+                ),
+            )
+            for visit, absent in absent_rows(code)
+        )
+        for _key, row in heapq.merge(keyed_saved, keyed_absent, key=_first):
+            yield tuple(row)
+
+    def count():
+        return saved.count() + sum(1 for _ in absent_rows(code))
+
+    return Table(code, str(model.FORM_TITLE), context + columns, saved, source=rows, counter=count)
+
+
+def _first(pair):
+    return pair[0]
 
 
 def _model_table(
@@ -284,13 +375,34 @@ def _not_asked_of_men() -> dict:
 def domain_tables() -> list[Table]:
     """Visits with their status, forms not done, consent, eligibility, withdrawal, SAE reports and
     queries: what the statistician and the inspector need beside the CRFs."""
-    visit_status = Case(
-        When(done_on__isnull=False, then=Value("done")),
-        When(~models.Q(missed_reason=""), then=Value("missed")),
-        When(~models.Q(not_applicable_reason=""), then=Value("not_applicable")),
-        default=Value("not_done_yet"),
-        output_field=models.CharField(),
-    )
+
+    def visit_rows():
+        # One rule for the visit's code and its forms' (reports.missing.visit_absent).
+        for v in visit_facts():
+            absent = visit_absent(v)
+            if v.done_on is not None:
+                status = "done"
+            elif absent is None:
+                status = "not_done_yet"
+            else:
+                status = "missed" if absent.code.key == "visit_missed" else "not_applicable"
+            yield (
+                v.trial_number,
+                v.site,
+                v.code,
+                v.label,
+                v.target_date,
+                v.window_start,
+                v.window_end,
+                v.done_on,
+                status,
+                v.missed_reason,
+                v.not_applicable_reason,
+                absent.why if absent is not None else "",
+                v.unscheduled_reason,
+            )
+
+    visit_query = Visit.objects.filter(retired_at__isnull=True)
     visits = Table(
         "visits",
         "Visits: target, window, date done, status",
@@ -310,32 +422,20 @@ def domain_tables() -> list[Table]:
                 codes=(
                     ("done", "Done"),
                     ("missed", "Visit missed (reason given)"),
-                    ("not_applicable", "Not applicable (reason given)"),
+                    ("not_applicable", "Not applicable (why given)"),
                     ("not_done_yet", "Not entered: no date and no reason recorded"),
                 ),
-                derived_from="done if a date; missed if a reason missed; not applicable if a reason",
+                derived_from="done if a date; missed if a reason missed; not applicable if a reason, or if its "
+                "window was still open at a follow-up or data-use withdrawal or at death",
             ),
             Column("missed_reason", "Reason missed", "text"),
-            Column("not_applicable_reason", "Why not applicable", "text"),
+            Column("not_applicable_reason", "Why not applicable (as recorded)", "text"),
+            Column("not_applicable_why", "Why not applicable", "text", codes=NOT_APPLICABLE_WHY),
             Column("unscheduled_reason", "Reason for an unscheduled visit", "text"),
         ],
-        Visit.objects.filter(retired_at__isnull=True)
-        .annotate(_status=visit_status)
-        .order_by("patient__trial_number", "sequence", "pk")
-        .values_list(
-            "patient__trial_number",
-            "patient__site__code",
-            "code",
-            "label",
-            "target_date",
-            "window_start",
-            "window_end",
-            "done_on",
-            "_status",
-            "missed_reason",
-            "not_applicable_reason",
-            "unscheduled_reason",
-        ),
+        visit_query,
+        source=visit_rows,
+        counter=visit_query.count,
     )
     not_done = Table(
         "forms_not_done",
@@ -552,6 +652,7 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
             "stata_codes",
             "note",
             "missing_codes",
+            "not_applicable_when",
         ]
     )
 
@@ -585,6 +686,7 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
                     stata,
                     note,
                     "; ".join(f"{code.odm}={code.key}" for code in rule.codes) if rule else "",
+                    rule.why if rule else "",
                 ]
             )
     path = out / "data_dictionary.csv"
@@ -708,7 +810,7 @@ def _build(*, formats: list[str], out: Path, lock, when: dt.datetime, prefix: st
             counts.setdefault(table.name, count)
     for table in tables:
         if table.name not in counts:
-            counts[table.name] = sum(1 for _row in table.iter_rows()) if table.query is None else table.query.count()
+            counts[table.name] = table.count()
     if prefix:
         renamed = []
         for path in files:

@@ -15,14 +15,24 @@ from lxml import etree
 
 from accounts.models import Signature, User
 from crf import schedule
-from crf.models import Casebook, FormNotDone, Visit
+from crf.models import Casebook
 from crf.registry import FORMS
 from patients.models import Patient
 from sites.models import Site
 
 from . import odm_archive as archive
 from .dataset import CHUNK, form_columns
-from .missing import MISSING_CODES
+from .missing import (
+    MISSING_CODES,
+    NOT_DONE,
+    NOT_ENTERED,
+    Absent,
+    absent_form,
+    expected_forms,
+    scheduled_forms,
+    visit_absent,
+    visit_facts,
+)
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 STUDY = "NELMAS"
@@ -281,8 +291,8 @@ def _subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig
     (two spaces a level, the subject at level 2, empty elements self-closed), ``location`` escaped.
 
     ``by_event``: event code → [(stream, record)] of the records written from their history;
-    ``visits``: event code → (order, missed reason, forms not done [(form code, reason)]) of the
-    visits with a missing-data code."""
+    ``visits``: event code → (order, the visit's Absent or None, [(form code, Absent)]) of the
+    visits with a missing-data code (_missing_visits)."""
     out = [f'    <SubjectData SubjectKey="{xml_attr(trial_number)}">\n']
     add = out.append
     if sig_user is not None:
@@ -294,23 +304,23 @@ def _subject_xml(trial_number, location, sig_user, meaning_oid, sig_meaning, sig
         add("      </Signature>\n")
     add(f'      <SiteRef LocationOID="{location}"/>\n')
     order = {code: records[0][1][3] for code, records in by_event.items()}
-    for code, (sequence, _missed, _not_done) in visits.items():
+    for code, (sequence, _absent, _forms) in visits.items():
         order.setdefault(code, sequence)
     for visit_code in sorted(order, key=order.get):
         if visit_code.startswith("U") and visit_code[1:].isdigit():  # unscheduled: one repeating event
             add(f'      <StudyEventData StudyEventOID="SE.UNS" StudyEventRepeatKey="{xml_attr(visit_code[1:])}">\n')
         else:
             add(f'      <StudyEventData StudyEventOID="{xml_attr(event_oid(visit_code))}">\n')
-        _sequence, missed, not_done = visits.get(visit_code, (None, "", []))
-        if missed:
-            add(_annotation("        ", "VM", missed))
+        _sequence, absent, absent_forms = visits.get(visit_code, (None, None, []))
+        if absent is not None:
+            add(_annotation("        ", absent.code.odm, _comment(absent)))
         for (source, heads, table), record in by_event.get(visit_code, []):
             out += archive.form_xml(
                 source, heads, record, location, xml_attr=xml_attr, xml_text=xml_text, iso=_iso, history_table=table
             )
-        for form_code, reason in not_done:
+        for form_code, form in absent_forms:
             add(f'        <FormData FormOID="{xml_attr(f"F.{form_code}")}">\n')
-            add(_annotation("          ", "ND", reason))
+            add(_annotation("          ", form.code.odm, _comment(form)))
             add("        </FormData>\n")
         add("      </StudyEventData>\n")
     add("    </SubjectData>\n")
@@ -415,27 +425,29 @@ def _archive_metadata(mdv, sources) -> None:
 
 
 def _missing_visits():
-    """Visits missed or with forms recorded as not done, in subject order:
-    (patient id, visit code, visit order, missed reason, [(form code, reason)])."""
-    not_done = (
-        FormNotDone.objects.order_by("visit__patient__trial_number", "visit__sequence", "visit_id", "form_code")
-        .values_list("visit_id", "form_code", "reason")
-        .iterator(chunk_size=CHUNK)
-    )
-    visits = (
-        Visit.objects.filter(retired_at__isnull=True)
-        .filter(~Q(missed_reason="") | Q(pk__in=FormNotDone.objects.values("visit_id")))
-        .order_by("patient__trial_number", "sequence", "pk")
-        .values_list("patient_id", "pk", "code", "sequence", "missed_reason")
-        .iterator(chunk_size=CHUNK)
-    )
-    pending = next(not_done, None)
-    for patient_id, visit_id, code, sequence, missed in visits:
+    """Visits with a missing-data code or forms with one, in subject order (the database's order of
+    trial numbers, as _subject_rows): (patient id, visit code, visit order, the visit's Absent or
+    None, [(form code, Absent)]). A form carries its own code only where it differs from the
+    visit's (not done; not applicable for consent or a treatment withdrawal); a form not entered
+    carries none (ODM: no FormData is no data)."""
+    codes = sorted(scheduled_forms())
+    for visit in visit_facts(form_codes=codes, byte_order=False):
+        absent = visit_absent(visit)
+        expected = expected_forms(visit.code)
         forms = []
-        while pending is not None and pending[0] == visit_id:
-            forms.append((pending[1], pending[2]))
-            pending = next(not_done, None)
-        yield patient_id, code, sequence, missed, forms
+        for code, saved, not_done in visit.forms:
+            if saved or (code not in expected and not not_done):
+                continue
+            form = absent_form(visit, code, not_done) if code in expected else Absent(NOT_DONE, "", not_done)
+            if form is not None and form.code is not NOT_ENTERED and form != absent:
+                forms.append((code, form))
+        if absent is not None or forms:
+            yield visit.patient_id, visit.code, visit.sequence, absent, forms
+
+
+def _comment(absent) -> str:
+    """The Annotation's Comment: the reason, after the why of a not-applicable code."""
+    return f"{absent.why}: {absent.reason}" if absent.why else absent.reason
 
 
 def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:

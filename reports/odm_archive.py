@@ -244,10 +244,28 @@ def changes(history_rows):
         previous = values
 
 
-def item_heads(source: Source, xml_attr) -> list[tuple[str, object]]:
-    """Per column: the ItemData start tag's text up to the transaction type, and the value's text."""
+# A coded value the site recorded as "unknown" (AE and SAE outcome) carries the missing-data code UNK
+# of CL.MISSING (reports.missing) beside its value, as the SPSS and Stata files do.
+UNKNOWN_VALUE = "unknown"
+_UNKNOWN_FLAG = (
+    '              <Annotation SeqNum="1">\n'
+    "                <Comment>Recorded as unknown</Comment>\n"
+    "                <Flag>\n"
+    '                  <FlagValue CodeListOID="CL.MISSING">UNK</FlagValue>\n'
+    "                </Flag>\n"
+    "              </Annotation>\n"
+)
+
+
+def item_heads(source: Source, xml_attr) -> list[tuple[str, object, bool]]:
+    """Per column: the ItemData start tag's text up to the transaction type, the value's text, and
+    whether the code list has the value "unknown"."""
     return [
-        (f'            <ItemData ItemOID="{xml_attr(f"I.{source.code}.{c.name}")}"', _value_formatter(c))
+        (
+            f'            <ItemData ItemOID="{xml_attr(f"I.{source.code}.{c.name}")}"',
+            _value_formatter(c),
+            any(value == UNKNOWN_VALUE for value, _label in c.codes),
+        )
         for c in source.columns
     ]
 
@@ -266,7 +284,7 @@ def form_xml(source, heads, record, location, *, xml_attr, xml_text, iso, histor
     items = []
     seen = set()
     for row, index, value in changes(rows):
-        head, to_text = heads[index]
+        head, to_text, has_unknown = heads[index]
         if value is None:
             kind, tail = "Update", ' IsNull="Yes">\n'
         else:
@@ -283,6 +301,8 @@ def form_xml(source, heads, record, location, *, xml_attr, xml_text, iso, histor
             items.append(f"                <ReasonForChange>{xml_text(row[6])}</ReasonForChange>\n")
         items.append(f"                <SourceID>{xml_text(f'{history_table}:{row[7]}')}</SourceID>\n")
         items.append("              </AuditRecord>\n")
+        if has_unknown and value == UNKNOWN_VALUE:
+            items.append(_UNKNOWN_FLAG)
         items.append("            </ItemData>\n")
     if items:
         out.append(group + ">\n")

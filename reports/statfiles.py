@@ -213,6 +213,9 @@ class Plan:
     code_column: int | None = None  # the spool's code column, when the rule has several codes
     dta_map: dict | None = None
     segments: list = field(default_factory=list)  # SPSS: the widths of a string's segments
+    # SPSS: values of a text variable that stand for a code (Rule.value_codes: an outcome "unknown",
+    # "NA" for a question not asked), declared discrete user-missing values (at most three).
+    missing_values: tuple = ()
 
 
 def _plans(sp: Spool, fmt: str, names: list[str]) -> list[Plan]:
@@ -241,7 +244,10 @@ def _plans(sp: Spool, fmt: str, names: list[str]) -> list[Plan]:
         elif fmt == "dta" and column.codes:
             plan.storage = "code"
             codes = dta_codes(column)
-            plan.dta_map = {value.encode("utf-8"): float(n) for value, n in codes.items()}
+            # A value standing for a code is written as that code (an extended missing value), not
+            # as its number: left out of the map, it is empty, and the rule gives it its code.
+            stands_for = {value for value, _code in rule.value_codes} if rule is not None else set()
+            plan.dta_map = {value.encode("utf-8"): float(n) for value, n in codes.items() if value not in stands_for}
             plan.value_labels = {n: label for (value, label), n in zip(column.codes, codes.values(), strict=True)}
         else:
             width = sp.widths[index]
@@ -249,6 +255,9 @@ def _plans(sp: Spool, fmt: str, names: list[str]) -> list[Plan]:
                 plan.value_labels = dict(column.codes)
                 # A value label needs the value to fit the variable.
                 width = max([width, *(len(v.encode("utf-8")) for v in plan.value_labels)])
+            if fmt == "sav" and rule is not None and rule.value_codes:
+                plan.missing_values = tuple(value.encode("utf-8") for value, _code in rule.value_codes[:3])
+                width = max([width, *map(len, plan.missing_values)])
             plan.width = max(1, min(width, XPT_MAX_BYTES) if fmt == "xpt" else width)
         if coded and (kind != DATE or fmt == "sav"):
             plan.value_labels = {
@@ -405,7 +414,7 @@ def _padded(data: bytes, multiple: int, pad: bytes = b" ") -> bytes:
 def write_sav(sp: Spool, path: Path, *, names: list[str], label: str, when: dt.datetime) -> None:
     plans = _plans(sp, "sav", names)
     taken: set[str] = set()
-    records, long_names, very_long, short_labels, long_labels = [], [], [], [], []
+    records, long_names, very_long, short_labels, long_labels, long_missing = [], [], [], [], [], []
     index = 1  # the dictionary index of the next variable record (continuations count)
     for plan in plans:
         segments = _segments(plan.width) if plan.storage == TEXT else [0]
@@ -432,12 +441,17 @@ def write_sav(sp: Spool, path: Path, *, names: list[str], label: str, when: dt.d
             label_bytes = cut(plan.label, 255).encode("utf-8") if n == 0 else b""
             # A range of missing values (n_missing_values -2: lo, hi): the -991 … -995 codes.
             missing_range = n == 0 and bool(plan.missing_codes)
+            # Discrete missing values of a string: in its variable record when it is 8 bytes or
+            # narrower, else in the long string missing values record (PSPP, record 7 subtype 22).
+            missing_texts = plan.missing_values if n == 0 and plan.width <= 8 else ()
+            if n == 0 and plan.missing_values and plan.width > 8:
+                long_missing.append(plan)
             record = struct.pack(
                 "<iiiiii8s",
                 2,
                 seg,
                 1 if label_bytes else 0,
-                -2 if missing_range else 0,
+                -2 if missing_range else len(missing_texts),
                 fmt,
                 fmt,
                 short.encode().ljust(8),
@@ -446,6 +460,8 @@ def write_sav(sp: Spool, path: Path, *, names: list[str], label: str, when: dt.d
                 record += struct.pack("<i", len(label_bytes)) + _padded(label_bytes, 4)
             if missing_range:
                 record += struct.pack("<dd", SPSS_RANGE["lo"], SPSS_RANGE["hi"])
+            for value in missing_texts:
+                record += value.ljust(8)
             records.append(record)
             index += 1
             for _ in range(((seg + 7) // 8 if plan.storage == TEXT else 1) - 1):
@@ -497,6 +513,15 @@ def write_sav(sp: Spool, path: Path, *, names: list[str], label: str, when: dt.d
                 text_bytes = cut(str(text), 120).encode("utf-8")
                 data += struct.pack("<i", len(raw)) + raw + struct.pack("<i", len(text_bytes)) + text_bytes
         out.append(struct.pack("<iiii", 7, 21, 1, len(data)) + data)
+    if long_missing:
+        # Each value 8 bytes: only the first 8 bytes of a long string's missing value may be
+        # other than spaces (PSPP, "Long String Missing Values Record").
+        data = b""
+        for plan in long_missing:
+            name = plan.name.encode("utf-8")
+            values = [value[:8].ljust(8) for value in plan.missing_values]
+            data += struct.pack("<i", len(name)) + name + struct.pack("<Bi", len(values), 8) + b"".join(values)
+        out.append(struct.pack("<iiii", 7, 22, 1, len(data)) + data)
     out.append(struct.pack("<ii", 999, 0))
     with path.open("wb", buffering=1 << 20) as f:
         f.write(b"".join(out))

@@ -21,6 +21,7 @@ from crf.registry import FORMS
 from patients.models import Patient
 from reports import locking
 from reports.dataset import export_dataset, form_columns, plain
+from reports.missing import BY_KEY, FORM_CONTEXT
 from reports.odm import validate_odm
 from tests.crf.factories import scheduled_patient
 
@@ -127,7 +128,20 @@ def test_locked_export_of_a_simulated_trial(simulated, tmp_path):
         assert data == (second / entry["file"]).read_bytes(), entry["file"]
     assert manifest["lock"]["id"] == lock.pk and manifest["exported_by"] == "dm"
     on_disk = json.loads((first / "manifest.json").read_text())
-    assert on_disk["tables"]["demographics"] == FORMS["demographics"].objects.count()
+    # A form table holds the saved forms and one row for each expected form with no data (issue 25:
+    # a form not done, at a missed visit, not applicable or not entered at a done visit has its row).
+    demographics = list(csv.DictReader(io.StringIO((first / "demographics.csv").read_text())))
+    assert on_disk["tables"]["demographics"] == len(demographics)
+    standing_for_absent = [r for r in demographics if r["form_status"] in BY_KEY]
+    assert len(demographics) - len(standing_for_absent) == FORMS["demographics"].objects.count()
+    # Every RAND visit done or missed is accounted for by exactly one row (saved or standing for it).
+    accounted = set(
+        Visit.objects.filter(code="RAND", retired_at=None)
+        .exclude(done_on=None, missed_reason="")
+        .values_list("patient__trial_number", flat=True)
+    )
+    assert accounted and accounted <= {r["trial_number"] for r in demographics}
+    assert len({r["trial_number"] for r in demographics}) == len(demographics)
     assert "initials" not in (first / "patients.csv").read_text()
 
     # Round trip: CSV and XPT read back equal the database for every field type.
@@ -136,7 +150,12 @@ def test_locked_export_of_a_simulated_trial(simulated, tmp_path):
     for code in ("demographics", "histopathology", "liver_resection", "laboratory", "medical_history"):
         model = FORMS[code]
         columns = form_columns(model)
-        rows = list(csv.DictReader(io.StringIO((first / f"{code}.csv").read_text())))
+        # The rows standing for forms with no data are checked in test_missing_cells.py.
+        rows = [
+            r
+            for r in csv.DictReader(io.StringIO((first / f"{code}.csv").read_text()))
+            if r["form_status"] not in BY_KEY
+        ]
         forms = list(
             model.objects.select_related("patient", "visit").order_by("patient__trial_number", "visit__sequence", "pk")
         )
@@ -146,10 +165,12 @@ def test_locked_export_of_a_simulated_trial(simulated, tmp_path):
             for column in columns:
                 assert row[column.name] == plain(getattr(form, column.name), column.kind), (code, column.name)
         frame, meta = pyreadstat.read_xport(str(next(first.glob(f"{code.replace('_', '')[:8]}.xpt"))))
+        frame = frame[~frame["FORMSTAT"].isin(list(BY_KEY))].reset_index(drop=True)
         assert len(frame) == len(forms)
         names = list(frame.columns)
+        context = len(FORM_CONTEXT)
         for index, form in enumerate(forms):
-            for position, column in enumerate(columns, start=6):
+            for position, column in enumerate(columns, start=context):
                 value, expected = frame.iloc[index][names[position]], getattr(form, column.name)
                 if column.kind in ("integer", "float", "boolean"):
                     if expected is None:
@@ -160,7 +181,7 @@ def test_locked_export_of_a_simulated_trial(simulated, tmp_path):
                     assert value == expected if expected else value != value or value is None, (code, column.name)
                 else:
                     assert value == plain(expected, column.kind), (code, column.name)
-        assert meta.column_labels[6] == columns[0].label[:40]
+        assert meta.column_labels[context] == columns[0].label[:40]
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORTED, actor=dm).count() == 2
 
 

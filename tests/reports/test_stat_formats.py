@@ -118,7 +118,9 @@ def test_visits_forms_not_done_withdrawals_and_consents_are_exported(world, tmp_
     visits = {r["visit"]: r for r in rows("visits") if r["trial_number"] == patient.trial_number}
     assert visits["FU03"]["visit_status"] == "done" and visits["FU03"]["done_on"] == timezone.localdate().isoformat()
     assert (visits["FU06"]["visit_status"], visits["FU06"]["missed_reason"]) == ("missed", "Patient in hospital")
-    assert visits["FU09"]["visit_status"] == "not_done_yet" and visits["FU09"]["window_end"]
+    # Due after the follow-up withdrawal (protocol CRF 2: no more visits): not applicable, not "not entered".
+    assert (visits["FU09"]["visit_status"], visits["FU09"]["not_applicable_why"]) == ("not_applicable", "withdrawal")
+    assert visits["FU09"]["window_end"]
     assert rows("forms_not_done") == [
         {
             "trial_number": patient.trial_number,
