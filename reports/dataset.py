@@ -695,9 +695,11 @@ def write_csv(tables: list[Table], out: Path) -> tuple[list[Path], dict[str, int
     # The missing-data codes once, with how each format holds them (reports.missing).
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["code", "key", "label", "spss_user_missing", "stata_extended_missing", "odm_flag_value"])
+    writer.writerow(
+        ["code", "key", "label", "spss_user_missing", "stata_extended_missing", "sas_special_missing", "odm_flag_value"]
+    )
     for code in MISSING_CODES:
-        writer.writerow([code.odm, code.key, code.label, code.spss, f".{code.stata}", code.odm])
+        writer.writerow([code.odm, code.key, code.label, code.spss, f".{code.stata}", f".{code.sas}", code.odm])
     path = out / "missing_codes.csv"
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     paths.append(path)

@@ -6,10 +6,12 @@ One definition for every format: the data dictionary lists them and, per variabl
 can carry and when it is not applicable; SPSS files carry them as user-missing values (numeric and
 date variables -991 … -995, declared as a missing range with value labels; a text value standing for
 a code, such as an outcome "unknown", as a discrete user-missing value), Stata files as extended
-missing values (.a … .e, labelled), the ODM archive as an Annotation/Flag whose FlagValue is from the
-code list CL.MISSING, and the CSV (which has no missing-value syntax: R, SAS and Stata read an empty
-cell as missing) leaves the cell empty with the code in the row's neighbours: ``form_status`` and
-``missing_reason`` of a form row, ``visit_status`` of a visit, and ``not_applicable_why``.
+missing values (.a … .e, labelled), SAS transport files numeric and date variables as special
+missing values (.A … .E; XPT has no value labels: the dictionary names them), the ODM archive as
+an Annotation/Flag whose FlagValue is from the code list CL.MISSING, and the CSV (which has no
+missing-value syntax: R, SAS and Stata read an empty cell as missing) leaves the cell empty with the
+code in the row's neighbours: ``form_status`` and ``missing_reason`` of a form row, ``visit_status``
+of a visit, and ``not_applicable_why``.
 
 Where the codes come from (protocol.md "Visit schedule", CRF 2, 13, "Analysis datasets"):
 - a form expected at a scheduled visit but not saved has a row of its own in its table, coded by
@@ -44,13 +46,15 @@ class MissingCode:
     label: str
     spss: int  # user-missing value of a numeric SPSS variable
     stata: str  # Stata extended missing value (without the dot)
+    sas: str  # SAS special missing value (without the dot); XPT: this letter then seven zero bytes
 
 
-NOT_ENTERED = MissingCode("not_entered", "NE", "Not entered", -991, "a")
-NOT_DONE = MissingCode("not_done", "ND", "Not done (reason recorded)", -992, "b")
-VISIT_MISSED = MissingCode("visit_missed", "VM", "Visit missed (reason recorded)", -993, "c")
-NOT_APPLICABLE = MissingCode("not_applicable", "NA", "Not applicable (arm, sex, consent or withdrawal)", -994, "d")
-UNKNOWN = MissingCode("unknown", "UNK", "Unknown", -995, "e")
+
+NOT_ENTERED = MissingCode("not_entered", "NE", "Not entered", -991, "a", "A")
+NOT_DONE = MissingCode("not_done", "ND", "Not done (reason recorded)", -992, "b", "B")
+VISIT_MISSED = MissingCode("visit_missed", "VM", "Visit missed (reason recorded)", -993, "c", "C")
+NOT_APPLICABLE = MissingCode("not_applicable", "NA", "Not applicable (arm, sex, consent or withdrawal)", -994, "d", "D")
+UNKNOWN = MissingCode("unknown", "UNK", "Unknown", -995, "e", "E")
 
 MISSING_CODES = (NOT_ENTERED, NOT_DONE, VISIT_MISSED, NOT_APPLICABLE, UNKNOWN)
 BY_KEY = {code.key: code for code in MISSING_CODES}

@@ -224,10 +224,10 @@ def _plans(sp: Spool, fmt: str, names: list[str]) -> list[Plan]:
     for index, (column, name, rule, kind) in enumerate(zip(sp.columns, names, sp.rules, sp.storage, strict=True)):
         label = column.label + (" (UTC)" if column.kind == "datetime" else "")
         plan = Plan(index, name, cut(label, 40) if fmt == "xpt" else label[:80], kind)
-        coded = (
-            fmt != "xpt"
-            and rule is not None
-            and (kind in (NUMERIC, DATE) or (fmt == "dta" and kind == TEXT and bool(column.codes)))
+        # XPT: numbers and dates carry the code as a SAS special missing value (.A-.E); its text
+        # cannot (an empty string is the only missing text in SAS).
+        coded = rule is not None and (
+            kind in (NUMERIC, DATE) or (fmt == "dta" and kind == TEXT and bool(column.codes))
         )
         if coded:
             plan.missing_codes = tuple(rule.codes)
@@ -259,7 +259,7 @@ def _plans(sp: Spool, fmt: str, names: list[str]) -> list[Plan]:
                 plan.missing_values = tuple(value.encode("utf-8") for value, _code in rule.value_codes[:3])
                 width = max([width, *map(len, plan.missing_values)])
             plan.width = max(1, min(width, XPT_MAX_BYTES) if fmt == "xpt" else width)
-        if coded and (kind != DATE or fmt == "sav"):
+        if coded and fmt != "xpt" and (kind != DATE or fmt == "sav"):
             plan.value_labels = {
                 **plan.value_labels,
                 **{(c.spss if fmt == "sav" else c.stata): c.label for c in rule.codes},
@@ -381,7 +381,13 @@ def write_xpt(sp: Spool, path: Path, *, dataset: str, names: list[str], label: s
                     numbers -= _SAS_EPOCH
                 elif plan.storage == DATETIME:
                     numbers += (_UNIX - _SAS_EPOCH) * 86400.0
-                parts.append(ibm_doubles(numbers))
+                doubles = ibm_doubles(numbers)
+                if plan.missing_codes:
+                    missing = np.isnan(numbers)
+                    if missing.any():
+                        # TS-140: a special missing value is its letter, then zeros (already zero).
+                        doubles[missing, 0] = _code_values(plan, chunk, missing, lambda c: ord(c.sas))
+                parts.append(doubles)
             if parts and len(parts[0]):
                 data = np.concatenate(parts, axis=1).tobytes()
                 f.write(data)

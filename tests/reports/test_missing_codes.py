@@ -79,12 +79,14 @@ def test_stata_holds_the_codes_as_labelled_extended_missing_values(exported):
 def test_the_dictionary_lists_the_codes_and_which_a_column_can_carry(exported):
     _patient, out = exported
     codes = list(csv.DictReader(io.StringIO((out / "NOT-LOCKED-missing_codes.csv").read_text())))
-    assert [(c["code"], c["spss_user_missing"], c["stata_extended_missing"]) for c in codes] == [
-        ("NE", "-991", ".a"),
-        ("ND", "-992", ".b"),
-        ("VM", "-993", ".c"),
-        ("NA", "-994", ".d"),
-        ("UNK", "-995", ".e"),
+    assert [
+        (c["code"], c["spss_user_missing"], c["stata_extended_missing"], c["sas_special_missing"]) for c in codes
+    ] == [
+        ("NE", "-991", ".a", ".A"),
+        ("ND", "-992", ".b", ".B"),
+        ("VM", "-993", ".c", ".C"),
+        ("NA", "-994", ".d", ".D"),
+        ("UNK", "-995", ".e", ".E"),
     ]
     dictionary = list(csv.DictReader(io.StringIO((out / "NOT-LOCKED-data_dictionary.csv").read_text())))
     done_on = next(r for r in dictionary if (r["dataset"], r["variable"]) == ("visits", "done_on"))

@@ -9,8 +9,8 @@ Expected values are written here by hand from the specifications, not from what 
   seconds from 14 October 1582.
 - XPT v5 character values hold at most 200 bytes (TS-140); the export cuts longer UTF-8 text at a
   character boundary, so 200 bytes of "é" stay whole and one more byte drops the last "é".
-- Missing-data codes (reports.missing's documented table): not entered -991/.a, visit missed -993/.c,
-  not applicable -994/.d.
+- Missing-data codes (reports.missing's documented table): not entered -991/.a/.A, visit missed
+  -993/.c/.C, not applicable -994/.d/.D (SPSS / Stata / SAS).
 """
 
 import datetime as dt
@@ -179,6 +179,62 @@ def test_visit_missed_and_not_entered_are_told_apart_by_the_row(tmp_path):
     dta, _meta = pyreadstat.read_dta(str(files["dta"]), user_missing=True)
     assert list(dta["done_on"])[1:] == ["c", "a", "d"]
     assert dta["done_on"].iloc[0] == dt.date(2026, 3, 1)
+
+
+def _xpt_numbers(path, name):
+    """The 8 raw bytes of variable ``name`` in each observation, read by TS-140's layout: 140-byte
+    NAMESTR records (type, length, name at byte 8, position at byte 84), then the OBS header record,
+    then the observations, each the sum of the variables' lengths (no observation here ends in blanks)."""
+    data = path.read_bytes()
+    start = data.index(b"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!")
+    count = int(data[start + 54 : start + 58])
+    namestrs = [data[start + 80 + 140 * i : start + 80 + 140 * (i + 1)] for i in range(count)]
+    lengths = [int.from_bytes(n[4:6], "big") for n in namestrs]
+    names = [n[8:16].decode("ascii").strip() for n in namestrs]
+    positions = [int.from_bytes(n[84:88], "big") for n in namestrs]
+    obs = data.index(b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!") + 80
+    size, at = sum(lengths), positions[names.index(name)]
+    # The file ends padded with blanks to 80 bytes: a whole observation of blanks is padding.
+    body = data[obs:].rstrip(b" ")
+    rows = -(-len(body) // size)
+    return [data[obs + r * size + at : obs + r * size + at + 8] for r in range(rows)]
+
+
+def test_xpt_holds_the_codes_as_sas_special_missing_values(tmp_path):
+    """SAS TS-140: a missing numeric value is its missing character (".", "A"-"Z", "_") in the
+    first byte and zeros in the other seven; NE/ND/VM/NA/UNK are .A/.B/.C/.D/.E (reports.missing's
+    table). Readers that do not ask for special missing values read them as missing (NaN)."""
+    columns = [
+        Column("trial_number", "Trial number", "text"),
+        Column("done_on", "Date done", "date"),
+        Column("visit_status", "Visit status", "text"),
+        Column("missed_reason", "Reason missed", "text"),
+        Column("not_applicable_reason", "Why not applicable", "text"),
+    ]
+    rows = [
+        ("N-001", dt.date(1960, 1, 2), "done", "", ""),
+        ("N-001", None, "missed", "In hospital", ""),
+        ("N-001", None, "not_done_yet", "", ""),
+        ("N-001", None, "not_applicable", "", "Arm A"),
+    ]
+    table = Table("visits", "Visits", columns, None, lambda: iter(rows))
+    short = ["TRIALNUM", "DONEON", "VISITSTA", "MISSEDRE", "NOTAPPLI"]
+    mapping = {"visits": ("VISITS", short, [c.name for c in columns])}
+    (path,), _count = write_stat_table(table, tmp_path, ["xpt"], WHEN, "", mapping)
+    assert _xpt_numbers(path, "DONEON") == [
+        bytes.fromhex("4110000000000000"),  # 2 Jan 1960 = day 1 = IBM 1.0
+        b"C" + b"\0" * 7,  # visit missed: .C
+        b"A" + b"\0" * 7,  # not entered: .A
+        b"D" + b"\0" * 7,  # not applicable: .D
+    ]
+    frame = pd.read_sas(str(path), format="xport", encoding="utf-8")
+    assert frame["DONEON"].isna().tolist() == [False, True, True, True]
+    frame, _meta = pyreadstat.read_xport(str(path))
+    assert frame["DONEON"].iloc[0] == dt.date(1960, 1, 2) and frame["DONEON"].iloc[1:].isna().all()
+    # A form's numeric field left empty is .A (not entered) in every row.
+    files, _count = _export(tmp_path, ROWS, formats=("xpt",))
+    assert _xpt_numbers(files["xpt"], "NEVER") == [b"A" + b"\0" * 7] * 3
+    assert _xpt_numbers(files["xpt"], "WEIGHTKG")[2] == b"A" + b"\0" * 7
 
 
 def test_an_empty_table_is_readable_and_keeps_its_columns(tmp_path):
