@@ -155,25 +155,33 @@ def test_an_all_missing_column_and_the_not_entered_code(tmp_path):
     assert xpt["NEVER"].isna().all()
 
 
-def test_visit_missed_and_not_entered_are_told_apart_by_the_row(tmp_path):
-    """reports.missing: a visit with no date is missed (reason), not applicable or not entered."""
-    columns = [
-        Column("trial_number", "Trial number", "text"),
-        Column("done_on", "Date done", "date"),
-        Column("visit_status", "Visit status", "text"),
-        Column("missed_reason", "Reason missed", "text"),
-        Column("not_applicable_reason", "Why not applicable", "text"),
-    ]
+VISIT_COLUMNS = [
+    Column("trial_number", "Trial number", "text"),
+    Column("done_on", "Date done", "date"),
+    Column("visit_status", "Visit status", "text"),
+    Column("missed_reason", "Reason missed", "text"),
+    Column("not_applicable_reason", "Why not applicable", "text"),
+]
+
+
+def _export_visits(tmp_path, done_on, formats):
+    """A visits table of a visit done on ``done_on``, then one missed, one not entered and one not
+    applicable (reports.missing codes them by visit_status)."""
     rows = [
-        ("N-001", dt.date(2026, 3, 1), "done", "", ""),
+        ("N-001", done_on, "done", "", ""),
         ("N-001", None, "missed", "In hospital", ""),
         ("N-001", None, "not_done_yet", "", ""),
         ("N-001", None, "not_applicable", "", "Arm A"),
     ]
-    table = Table("visits", "Visits", columns, None, lambda: iter(rows))
+    table = Table("visits", "Visits", VISIT_COLUMNS, None, lambda: iter(rows))
     short = ["TRIALNUM", "DONEON", "VISITSTA", "MISSEDRE", "NOTAPPLI"]
-    mapping = {"visits": ("VISITS", short, [c.name for c in columns])}
-    files = {p.suffix[1:]: p for p in write_stat_table(table, tmp_path, ["sav", "dta"], WHEN, "", mapping)[0]}
+    mapping = {"visits": ("VISITS", short, [c.name for c in VISIT_COLUMNS])}
+    return {p.suffix[1:]: p for p in write_stat_table(table, tmp_path, formats, WHEN, "", mapping)[0]}
+
+
+def test_visit_missed_and_not_entered_are_told_apart_by_the_row(tmp_path):
+    """reports.missing: a visit with no date is missed (reason), not applicable or not entered."""
+    files = _export_visits(tmp_path, dt.date(2026, 3, 1), ["sav", "dta"])
     sav, _meta = pyreadstat.read_sav(str(files["sav"]), user_missing=True, disable_datetime_conversion=True)
     assert list(sav["done_on"])[1:] == [-993, -991, -994]
     dta, _meta = pyreadstat.read_dta(str(files["dta"]), user_missing=True)
@@ -204,23 +212,7 @@ def test_xpt_holds_the_codes_as_sas_special_missing_values(tmp_path):
     """SAS TS-140: a missing numeric value is its missing character (".", "A"-"Z", "_") in the
     first byte and zeros in the other seven; NE/ND/VM/NA/UNK are .A/.B/.C/.D/.E (reports.missing's
     table). Readers that do not ask for special missing values read them as missing (NaN)."""
-    columns = [
-        Column("trial_number", "Trial number", "text"),
-        Column("done_on", "Date done", "date"),
-        Column("visit_status", "Visit status", "text"),
-        Column("missed_reason", "Reason missed", "text"),
-        Column("not_applicable_reason", "Why not applicable", "text"),
-    ]
-    rows = [
-        ("N-001", dt.date(1960, 1, 2), "done", "", ""),
-        ("N-001", None, "missed", "In hospital", ""),
-        ("N-001", None, "not_done_yet", "", ""),
-        ("N-001", None, "not_applicable", "", "Arm A"),
-    ]
-    table = Table("visits", "Visits", columns, None, lambda: iter(rows))
-    short = ["TRIALNUM", "DONEON", "VISITSTA", "MISSEDRE", "NOTAPPLI"]
-    mapping = {"visits": ("VISITS", short, [c.name for c in columns])}
-    (path,), _count = write_stat_table(table, tmp_path, ["xpt"], WHEN, "", mapping)
+    (path,) = _export_visits(tmp_path, dt.date(1960, 1, 2), ["xpt"]).values()
     assert _xpt_numbers(path, "DONEON") == [
         bytes.fromhex("4110000000000000"),  # 2 Jan 1960 = day 1 = IBM 1.0
         b"C" + b"\0" * 7,  # visit missed: .C
