@@ -159,6 +159,12 @@ def expected_forms(visit_code: str) -> tuple[str, ...]:
     return tuple(f for f in definition.forms if not FORMS[f].REPEATING) if definition else ()
 
 
+def expected_by_visit() -> dict[str, tuple[str, ...]]:
+    """expected_forms of every scheduled visit code, built once (schedule() builds the schedule anew
+    each call): for the loops over every visit."""
+    return {v.code: expected_forms(v.code) for v in schedule.schedule()}
+
+
 def scheduled_forms() -> set[str]:
     return {f for v in schedule.schedule() for f in v.forms if not FORMS[f].REPEATING}
 
@@ -298,7 +304,7 @@ def absent_form(visit: VisitFacts, form_code: str, not_done_reason: str | None) 
 def absent_rows(form_code: str):
     """(visit facts, Absent) for each scheduled visit where ``form_code`` is expected, not saved, and
     has a code (absent_form), in export order."""
-    expected = {v.code: expected_forms(v.code) for v in schedule.schedule()}  # schedule() builds anew
+    expected = expected_by_visit()
     for visit in visit_facts(form_codes=(form_code,), scheduled_only=True):
         ((_code, saved, not_done),) = visit.forms
         if saved:

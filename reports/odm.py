@@ -28,7 +28,7 @@ from .missing import (
     NOT_ENTERED,
     Absent,
     absent_form,
-    expected_forms,
+    expected_by_visit,
     scheduled_forms,
     visit_absent,
     visit_facts,
@@ -431,9 +431,10 @@ def _missing_visits():
     visit's (not done; not applicable for consent or a treatment withdrawal); a form not entered
     carries none (ODM: no FormData is no data)."""
     codes = sorted(scheduled_forms())
+    by_visit = expected_by_visit()
     for visit in visit_facts(form_codes=codes, byte_order=False):
         absent = visit_absent(visit)
-        expected = expected_forms(visit.code)
+        expected = by_visit.get(visit.code, ())
         forms = []
         for code, saved, not_done in visit.forms:
             if saved or (code not in expected and not not_done):
