@@ -311,3 +311,27 @@ def test_every_table_read_by_columns_equals_djangos_own_rows(world, monkeypatch)
 )
 def test_the_csv_writes_a_decimal_as_plain_does(stored, text):
     assert dataset.column_formatter("float")([Decimal(stored)]) == [text]
+
+
+def test_an_spss_string_wider_than_8_bytes_declares_unknown_missing_under_its_long_name(tmp_path):
+    """PSPP's system-file format: a string variable wider than 8 bytes keeps its discrete missing
+    values in the long string missing values record (record 7, subtype 22), each 8 bytes; a value
+    recorded as "unknown" (reports.missing: UNK) is one of them, found by the variable's long name."""
+    columns = [
+        Column("trial_number", "Trial number", "text"),
+        Column(
+            "outcome_of_the_adverse_event",
+            "Outcome",
+            "text",
+            codes=(("recovered_with_sequelae", "Recovered with sequelae"), ("unknown", "Unknown")),
+        ),
+    ]
+    rows = [("N-001", "recovered_with_sequelae"), ("N-002", "unknown")]
+    table = Table("adverse_events", "Adverse events", columns, None, lambda: iter(rows))
+    mapping = {"adverse_events": ("AES", ["TRIALNUM", "OUTCOME"], [c.name for c in columns])}
+    (path,), _count = write_stat_table(table, tmp_path, ["sav"], WHEN, "", mapping)
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert meta.missing_ranges == {"outcome_of_the_adverse_event": [{"lo": "unknown", "hi": "unknown"}]}
+    assert list(frame["outcome_of_the_adverse_event"]) == ["recovered_with_sequelae", "unknown"]
+    assert meta.variable_value_labels["outcome_of_the_adverse_event"]["unknown"] == "Unknown"
+    assert b"recovered_with_sequelae" in path.read_bytes()  # the value is written whole (23 bytes)
