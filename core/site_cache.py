@@ -38,14 +38,24 @@ def _fresh_generation() -> int:
     return secrets.randbits(62)
 
 
+def site_generations(site_ids: Iterable[int]) -> dict[int, int]:
+    """{site id: its current generation}, in one read of the cache (a site without one gets one).
+
+    Read before the data a cached figure is built from: a save that commits in between then moves
+    the generation past the one the figure is stored under, never the other way round."""
+    ids = sorted(set(site_ids))
+    keys = {pk: _generation_key(pk) for pk in ids}
+    found = cache.get_many(keys.values())
+    for key in keys.values():
+        if key not in found:
+            cache.add(key, _fresh_generation(), None)
+            found[key] = cache.get(key)
+    return {pk: found.get(key, 0) for pk, key in keys.items()}
+
+
 def sites_stamp(site_ids: Iterable[int]) -> str:
     """The current generations of these sites and today's date: a cache key part that changes when
     any of the sites' data changes, and every day."""
-    ids = sorted(site_ids)
-    keys = [_generation_key(pk) for pk in ids]
-    generations = cache.get_many(keys)
-    for missing in set(keys) - set(generations):
-        cache.add(missing, _fresh_generation(), None)
-        generations[missing] = cache.get(missing)
-    sites = ".".join(f"{pk}-{generations.get(key, 0)}" for pk, key in zip(ids, keys, strict=True))
+    generations = site_generations(site_ids)
+    sites = ".".join(f"{pk}-{generation}" for pk, generation in sorted(generations.items()))
     return f"{timezone.localdate().isoformat()}:{sites}"

@@ -24,19 +24,21 @@ class CrfConfig(AppConfig):
             _on_registration_corrected, sender=RegisteredPatient, dispatch_uid="crf_registration_corrected"
         )
 
-        # The nurse's home panels are cached per site until the site's visits, queries, patients or
-        # re-consent tasks change: every save of one announces it.
+        # The nurse's home panels and the record status grid's rows are cached per site until a
+        # record they are built from changes: every save of one announces it (crf.receivers).
         from django.db.models.signals import post_save
 
-        from patients.models import Patient, ReconsentTask
+        from patients.models import Consent, Patient, ReconsentTask
 
         from . import receivers
-        from .models import Query, Visit
+        from .models import FormNotDone, Query, Visit
+        from .registry import FORMS
 
-        for model in (Visit, Query, ReconsentTask):
+        for model in (Visit, Query, ReconsentTask, Consent, *FORMS.values()):
             post_save.connect(
                 receivers.patient_record_saved, sender=model, dispatch_uid=f"site_figures_{model.__name__}"
             )
+        post_save.connect(receivers.visit_record_saved, sender=FormNotDone, dispatch_uid="site_figures_not_done")
         post_save.connect(receivers.patient_saved, sender=Patient, dispatch_uid="site_figures_patient")
 
         # The blank CRF book is crf's document; reports renders and stores it (core.documents).

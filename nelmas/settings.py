@@ -219,8 +219,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # benchmark's two trials) sharing one Redis never read each other's figures.
 DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=60)  # then recomputed by the worker
 DASHBOARD_STALE_SECONDS = env.int("DASHBOARD_STALE_SECONDS", default=600)  # never shown older than this
-# The nurse's home panels, cached per site until the site's data change (core.site_cache); this is
-# only the backstop for what no save announces.
+# The nurse's home panels and the record status grid's rows (reports.grid_html), cached per site
+# until the site's data change (core.site_cache); this is only the backstop for what no save
+# announces (a change written by a data migration or raw SQL).
 SITE_FIGURES_SECONDS = env.int("SITE_FIGURES_SECONDS", default=300)
 # Recruitment plan: a site randomises its target evenly over this many months from activation
 # (reports.role_queues.planned_by, the trial manager's "sites recruiting behind plan").

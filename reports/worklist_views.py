@@ -15,7 +15,7 @@ from crf.registry import FORMS
 from randomisation.models import Arm
 from sites.models import Site
 
-from . import role_queues, worklists
+from . import grid_html, role_queues, worklists
 
 # Patients a page of the grid: about a thousand form links, still one screen's scroll per page.
 GRID_PER_PAGE = 25
@@ -42,7 +42,7 @@ def record_status_grid(request):
         "reports/record_status_grid.html",
         {
             **paging,
-            "rows": worklists.grid_rows(list(paging["page"].object_list)),
+            "rows": grid_html.grid_body(list(paging["page"].object_list)),
             "columns": worklists.grid_columns(),
             "legend": worklists.CELL_STATES,
             "sites": sites,

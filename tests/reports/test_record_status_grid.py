@@ -7,6 +7,7 @@ from crf.models.base.FormStatus (not started / in progress / complete / verified
 form recorded as not done (FormNotDone) and a form with an open query.
 """
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -25,10 +26,23 @@ pytestmark = pytest.mark.django_db
 URL = reverse("reports:record_status_grid")
 
 
-def _rand_cell(response, trial_number):
+def grid_cell_forms(response, trial_number, visit_code):
+    """{form code: (state, open queries)} of one cell, read from the page's markup: the cell's
+    links carry the state in their class and the open queries in their title."""
     row = next(r for r in response.context["rows"] if r.patient.trial_number == trial_number)
-    column = [c.code for c in grid_columns()].index("RAND")
-    return {f["code"]: (f["state"], f["queries"]) for f in row.cells[column].forms}
+    column = [c.code for c in grid_columns()].index(visit_code)
+    cell = row.html.split('<td class="grid-cell">')[column + 1]
+    forms = {}
+    for link in re.finditer(
+        r'<a class="grid-form grid-(?P<state>[a-z_]+)" href="(?P<href>[^"]+)" title="(?P<title>[^"]*)"', cell
+    ):
+        queries = re.search(r"(\d+) open quer", link["title"])
+        forms[link["href"].rstrip("/").rsplit("/", 1)[-1]] = (link["state"], int(queries[1]) if queries else 0)
+    return forms
+
+
+def _rand_cell(response, trial_number):
+    return grid_cell_forms(response, trial_number, "RAND")
 
 
 def test_each_form_of_a_visit_shows_its_own_status(client, world):
