@@ -5,11 +5,11 @@ loops took longer than reading them, so each cell is built here. A link's markup
 depends only on the form, its state and the language, so that part is escaped once and kept
 (``_link_head``): format_html on every link was a third of the page's time (bench/RESULTS.md).
 
-Each patient's row is then kept in the cache under the generation of the patient's site
-(core.site_cache), which every save of a record the row is built from moves on (crf.receivers:
-visits, CRF forms, forms not done, queries, consents, the patient), and under today's date (a
-visit's state follows the calendar). A page whose patients' sites have not changed since is then
-a page of patients and one read of the cache, not five queries and a thousand cells.
+Each patient's row is then kept in the cache under the patient's generation (core.site_cache),
+which every save of a record the row is built from moves on (crf.receivers: visits, CRF forms,
+forms not done, queries, consents, the patient), and under today's date (a visit's state follows
+the calendar). A page whose patients have not changed since is then a page of patients and two
+reads of the cache, not five queries and a thousand cells; a save rebuilds its patient's row only.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from core.site_cache import site_generations
+from core.site_cache import patient_generations
 from crf.registry import FORMS
 from patients.models import Patient
 from reports.worklists import OPEN_QUERY, STATE_GLYPHS, STATE_LABELS, GridRow, grid_rows
 
 # Bump when the row markup changes: rows cached by the previous release must not be shown.
-ROW_VERSION = 1
+ROW_VERSION = 2
 
 
 @functools.cache
@@ -116,21 +116,21 @@ class RenderedRow:
 
 
 def _row_key(patient: Patient, generation: int, today: dt.date, language: str) -> str:
-    # The arm is in the key as well as the site's generation: it comes from the page's query
+    # The arm is in the key as well as the patient's generation: it comes from the page's query
     # (an annotation), and a row must never show another arm's badge.
     arm = getattr(patient, "arm", "") or ""
-    return f"grid-row:{ROW_VERSION}:{language}:{today.isoformat()}:{patient.pk}:{patient.site_id}-{generation}:{arm}"
+    return f"grid-row:{ROW_VERSION}:{language}:{today.isoformat()}:{patient.pk}-{generation}:{arm}"
 
 
 def grid_body(patients: list[Patient], today: dt.date | None = None) -> list[RenderedRow]:
-    """The rows of one page of the grid, from the cache where the patient's site has not changed
-    since the row was rendered, built (in grid_rows' fixed number of queries) for the others."""
+    """The rows of one page of the grid, from the cache where the patient has not changed since the
+    row was rendered, built (in grid_rows' fixed number of queries) for the others."""
     today = today or timezone.localdate()
     language = get_language() or ""
-    # The generations are read before the data: a save committing in between moves its site's
+    # The generations are read before the data: a save committing in between moves its patient's
     # generation past the one the freshly built row is stored under (core.site_cache).
-    generations = site_generations(p.site_id for p in patients)
-    keys = {p.pk: _row_key(p, generations[p.site_id], today, language) for p in patients}
+    generations = patient_generations(p.pk for p in patients)
+    keys = {p.pk: _row_key(p, generations[p.pk], today, language) for p in patients}
     cached = cache.get_many(list(keys.values())) if patients else {}
     missing = [p for p in patients if keys[p.pk] not in cached]
     built: dict[int, SafeString] = {}

@@ -1,4 +1,4 @@
-"""The record status grid's rows are cached per patient under their site's generation (issue 26:
+"""The record status grid's rows are cached per patient under the patient's generation (issue 26:
 the grid within 2x of the bare view, bench/RESULTS.md) and are never stale after a save commits.
 
 The expected marks come from what each save means (crf.models.base.FormStatus and the protocol's
@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from core.site_cache import site_generations
+from core.site_cache import patient_generations, site_generations
 from crf import schedule, services
 from crf.registry import FORMS
 from patients import services as patient_services
@@ -147,23 +147,33 @@ def test_a_withdrawal_from_follow_up_shows_at_once(client, world, django_capture
     assert "grid-visit-not_applicable" in row.html
 
 
-def test_another_sites_save_leaves_this_sites_rows_cached(client, world, django_capture_on_commit_callbacks):
-    _long_followed(world.site_a)
-    other = _long_followed(world.site_b)
-    before = site_generations([world.site_a.pk, world.site_b.pk])
+def test_a_save_rebuilds_its_own_patients_row_alone(client, world, django_capture_on_commit_callbacks):
+    """A save moves on its patient's generation and its site's (the nurse's home panels), no other:
+    the other rows of the page, at the same site or another, stay cached."""
+    neighbour = _long_followed(world.site_a)
+    changed = _long_followed(world.site_a)
+    elsewhere = _long_followed(world.site_b)
+    patients = [neighbour.pk, changed.pk, elsewhere.pk]
+    sites = [world.site_a.pk, world.site_b.pk]
     client.force_login(world.data_manager)  # trial-wide: both sites on the page
     _grid(client)
     _again, warm = _grid(client)
+    before, sites_before = patient_generations(patients), site_generations(sites)
     with django_capture_on_commit_callbacks(execute=True):
         services.crf_save(
-            model=FORMS["demographics"], visit=other.visits.get(code="RAND"), data={}, actor=world.nurse_b
+            model=FORMS["demographics"], visit=changed.visits.get(code="RAND"), data={}, actor=world.nurse_a
         )
-    after = site_generations([world.site_a.pk, world.site_b.pk])
-    assert after[world.site_a.pk] == before[world.site_a.pk] and after[world.site_b.pk] != before[world.site_b.pk]
+    after, sites_after = patient_generations(patients), site_generations(sites)
+    assert [after[pk] == before[pk] for pk in patients] == [True, False, True]
+    assert sites_after[world.site_a.pk] != sites_before[world.site_a.pk]
+    assert sites_after[world.site_b.pk] == sites_before[world.site_b.pk]
     response, queries = _grid(client)
-    # Only site B's row is built again: the patient-data queries run (5), once, for it alone.
+    # Only the changed patient's row is built again: the patient-data queries run (5), once.
     assert queries == warm + 5
-    assert grid_cell_forms(response, other.trial_number, "RAND")["demographics"] == ("in_progress", 0)
+    assert grid_cell_forms(response, changed.trial_number, "RAND")["demographics"] == ("in_progress", 0)
+    assert grid_cell_forms(response, neighbour.trial_number, "RAND")["demographics"] == ("not_started", 0)
+    _third, again = _grid(client)
+    assert again == warm
 
 
 def test_a_row_is_built_afresh_each_day(world):
