@@ -35,6 +35,13 @@ def first_patient() -> Patient:
     return Patient.objects.filter(site__code="GB01", allocation__isnull=False).order_by("trial_number").first()
 
 
+def grid_first_patient() -> None:
+    """The id of the first patient on the data manager's first page of the record status grid."""
+    from reports.worklists import grid_patients
+
+    print(json.dumps(grid_patients(user=User.objects.get(username="dm")).values_list("pk", flat=True)[0]))
+
+
 def query_counts() -> None:
     """Queries per page as first computed (the dashboard cache emptied first: the cold count)."""
     from django.core.cache import cache
