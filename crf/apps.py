@@ -24,8 +24,9 @@ class CrfConfig(AppConfig):
             _on_registration_corrected, sender=RegisteredPatient, dispatch_uid="crf_registration_corrected"
         )
 
-        # The nurse's home panels and the record status grid's rows are cached per site until a
-        # record they are built from changes: every save of one announces it (crf.receivers).
+        # The nurse's home panels (per site) and the record status grid's rows (per patient) are
+        # cached until a record they are built from changes: every save of one announces it
+        # (crf.receivers).
         from django.db.models.signals import post_save
 
         from patients.models import Consent, Patient, ReconsentTask

@@ -69,7 +69,7 @@ def _form_link(form: dict) -> str:
     )
 
 
-def grid_cell(cell, visit_label: str = ""):
+def grid_cell(cell):
     if cell.visit is None:
         return format_html('<span class="text-body-secondary" title="{}">·</span>', _("No such visit in this arm"))
     if not cell.forms:
@@ -77,7 +77,7 @@ def grid_cell(cell, visit_label: str = ""):
             '<a class="grid-visit grid-visit-{}" href="{}" title="{}">{}</a>',
             cell.state,
             cell.url,
-            f"{visit_label or cell.visit.label}: {cell.visit.get_state_display()}",
+            f"{cell.visit.label}: {cell.visit.get_state_display()}",
             {"upcoming": "–", "missed": _("missed"), "not_applicable": _("n/a")}.get(cell.state, "–"),
         )
     # Every part is escaped above (format_html or escape): the joined links are safe.
