@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from crf.models import QualityOfLife
 from tests.crf.factories import scheduled_patient
@@ -33,11 +34,11 @@ def test_nurse_transcribes_the_paper_form_with_keyboard_and_mouse_and_sees_the_s
         "QLQ-C30 items 29–30, global health",
         "QLQ-GI.NET21 items 31–51",
     ]
-    assert page.get_by_role("radiogroup").count() == 51
-    assert page.locator("input[type=radio]:checked").count() == 0  # no answer pre-selected
-    assert page.get_by_role("radio", name="Item 12: 3", exact=True).count() == 1
-    assert page.get_by_role("radio", name="Item 30: 7", exact=True).count() == 1
-    assert page.get_by_role("radio", name="Item 31: 5", exact=True).count() == 0  # the module is 1–4
+    expect(page.get_by_role("radiogroup")).to_have_count(51)
+    expect(page.locator("input[type=radio]:checked")).to_have_count(0)  # no answer pre-selected
+    expect(page.get_by_role("radio", name="Item 12: 3", exact=True)).to_have_count(1)
+    expect(page.get_by_role("radio", name="Item 30: 7", exact=True)).to_have_count(1)
+    expect(page.get_by_role("radio", name="Item 31: 5", exact=True)).to_have_count(0)  # the module is 1–4
     assert "Item 12" in page.inner_text("#field-q12")  # the number only: no licence text installed
     # The answer columns line up down the page, as on the paper form.
     xs = {round(page.get_by_role("radio", name=f"Item {n}: 3", exact=True).bounding_box()["x"]) for n in (1, 8, 28, 51)}
@@ -103,8 +104,8 @@ def test_a_male_patients_eligibility_form_has_no_pregnancy_question(
     login(page, world.nurse_a)
     page.set_viewport_size({"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/patients/{man.trial_number}/eligibility/")
-    assert page.locator("[name=pregnant_or_breastfeeding]").count() == 0
-    assert page.locator("[name=unwilling_contraception]").count() == 1
+    expect(page.locator("[name=pregnant_or_breastfeeding]")).to_have_count(0)
+    expect(page.locator("[name=unwilling_contraception]")).to_have_count(1)
     assert "Not asked of a male patient" in page.inner_text("#not-asked")
     assert_accessible(page)
     shots(page, "eligibility-male")

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from tests.core.records import verifiable_records
 from tests.support.requirements import requirement_marks
@@ -26,14 +27,14 @@ def test_monitor_clears_the_record_queue_and_sees_a_nurses_change(
     page.select_option("#sdvr-site", "GB01")
     page.get_by_role("button", name="Filter").click()
     # Hand count: GB01 has two consents, one confirmed assessment, one SAE report sent.
-    assert page.locator(".sdv-record-row").count() == 4
+    expect(page.locator(".sdv-record-row")).to_have_count(4)
     assert "NEL-NL01" not in page.locator(".sdv-records").inner_text()
     assert_accessible(page)
     shots(page, "record-queue-awaiting")
     for _ in range(4):
         page.locator(".sdv-record-row button", has_text="Mark verified").first.click()
         assert "Source data verified." in page.inner_text("main")
-    assert page.locator(".sdv-record-row").count() == 0
+    expect(page.locator(".sdv-record-row")).to_have_count(0)
     assert "No record awaiting source data verification." in page.inner_text("main")
     shots(page, "record-queue-cleared")
 
@@ -45,12 +46,12 @@ def test_monitor_clears_the_record_queue_and_sees_a_nurses_change(
     page.fill("#id_withdrawn_on", yesterday.isoformat())
     page.fill("#id_reason", "Patient asked to stop the samples")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_role("button", name="Mark informed consent source data verified").count() == 0
+    expect(page.get_by_role("button", name="Mark informed consent source data verified")).to_have_count(0)
 
     page.context.clear_cookies()
     login(page, world.monitor)
     page.goto(f"{live_server.url}/reports/sdv/records/?status=changed")
-    assert page.locator(".sdv-record-row").count() == 1
+    expect(page.locator(".sdv-record-row")).to_have_count(1)
     assert_accessible(page)
     shots(page, "record-queue-changed")
     page.locator(".sdv-record-row a", has_text="Informed consent").click()

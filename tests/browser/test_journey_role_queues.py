@@ -3,6 +3,7 @@ manager reviews the SDV plan, the laboratory form shows each unit beside its box
 1366 px (and 390 px for the form) and axe-core on every page."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.crf.factories import scheduled_patient
 from tests.patients.factories import EligibilityAssessmentFactory, PatientFactory, eligible_answers
@@ -28,7 +29,7 @@ def test_pi_works_from_the_home_queue_and_each_count_lists_that_many(
         link = page.locator(".work-queue a", has_text=label)
         assert link.locator(".queue-count").inner_text() == str(expected)
         link.click()
-        assert page.locator(".role-worklist tbody tr").count() == expected
+        expect(page.locator(".role-worklist tbody tr")).to_have_count(expected)
         assert "NEL-NL01" not in page.inner_text("main")
         assert_accessible(page)
         shots(page, f"pi-list-{label.split()[0].lower()}")
@@ -39,7 +40,7 @@ def test_pi_works_from_the_home_queue_and_each_count_lists_that_many(
     assert page.locator("th[aria-sort='ascending']").inner_text().startswith("Patient")
     page.get_by_role("link", name="Patient", exact=True).click()
     assert page.locator("th[aria-sort='descending']").inner_text().startswith("Patient")
-    assert page.locator(".role-worklist tbody tr").count() == 2
+    expect(page.locator(".role-worklist tbody tr")).to_have_count(2)
     assert_accessible(page)
 
 

@@ -4,6 +4,7 @@ answer or a wrong password keeps everything chosen and typed, with the error bes
 context bypasses the CSP only so that axe-core can be injected, as in the other journeys)."""
 
 import pytest
+from playwright.sync_api import expect
 
 from core.signatures import signature_status
 from safety import services
@@ -107,6 +108,6 @@ def test_sponsor_reads_line_listing_and_timelines_and_the_nurse_picks_a_ctcae_te
     login(page, world.nurse_a)
     page.goto(f"{live_server.url}/safety/patients/{ae.patient.trial_number}/aes/new/")
     assert page.locator("#id_term").get_attribute("list") == "ctcae-terms"
-    assert page.locator("#ctcae-terms option[value='Platelet count decreased']").count() == 1
+    expect(page.locator("#ctcae-terms option[value='Platelet count decreased']")).to_have_count(1)
     assert_accessible(page)
     shots(page, "ae-form-term-picker")

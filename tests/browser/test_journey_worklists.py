@@ -4,6 +4,7 @@ on every page."""
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from crf import services as crf
 from crf.models import Demographics
@@ -21,7 +22,7 @@ def test_nurse_opens_a_form_from_the_record_status_grid(page, live_server, world
     page.set_viewport_size({"width": 1366, "height": 800})
     login(page, world.nurse_a)
     page.get_by_role("link", name="Record status").click()
-    assert page.locator(".record-grid tbody tr").count() == 3
+    expect(page.locator(".record-grid tbody tr")).to_have_count(3)
     assert_accessible(page)
     shots(page, "record-status-grid")
     page.get_by_role("link", name="Demographics: In progress").first.click()
@@ -48,7 +49,7 @@ def test_monitor_clears_the_sdv_queue_then_sees_the_field_a_nurse_changed(
     page.set_viewport_size({"width": 1366, "height": 800})
     login(page, world.monitor)
     page.get_by_role("link", name="SDV").click()
-    assert page.locator(".sdv-queue tbody tr").count() == 2
+    expect(page.locator(".sdv-queue tbody tr")).to_have_count(2)
     assert_accessible(page)
     shots(page, "sdv-queue")
     for _ in patients:
@@ -71,7 +72,7 @@ def test_monitor_clears_the_sdv_queue_then_sees_the_field_a_nurse_changed(
     nurse_context.close()
 
     page.goto(f"{live_server.url}/reports/sdv/?kind=changed")
-    assert page.locator(".sdv-queue tbody tr").count() == 1
+    expect(page.locator(".sdv-queue tbody tr")).to_have_count(1)
     assert_accessible(page)
     page.get_by_role("link", name="Demographics").click()
     banner = page.locator(".sdv-cleared").inner_text()
@@ -177,7 +178,7 @@ def test_data_manager_works_from_the_home_queue_and_closes_queries_in_bulk(
     assert_accessible(page)
     shots(page, "data-manager-home")
     page.get_by_role("link", name="Open queries under 7 days old").click()
-    assert page.locator("tbody tr").count() == 2
+    expect(page.locator("tbody tr")).to_have_count(2)
     assert "Liver resection · Length of stay" in page.inner_text("main")
     assert_accessible(page)
     page.get_by_role("link", name="Check").first.click()

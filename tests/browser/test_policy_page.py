@@ -1,6 +1,7 @@
 """The permission policy page, as the trial manager and a PI read it (and an inspector after them)."""
 
 import pytest
+from playwright.sync_api import expect
 
 from core.policy import POLICY, Action
 
@@ -9,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(t
 
 def test_trial_manager_and_pi_read_the_policy_table(page, live_server, world, login, shots, assert_accessible):
     login(page, world.trial_manager)
-    assert page.locator("nav a[href=\"/policy/\"]").count() == 1
+    expect(page.locator("nav a[href=\"/policy/\"]")).to_have_count(1)
     page.goto(f"{live_server.url}/policy/")
     rows = page.locator("table.policy-table tbody tr")
     assert rows.count() == len(Action)
@@ -24,10 +25,10 @@ def test_trial_manager_and_pi_read_the_policy_table(page, live_server, world, lo
     page.context.clear_cookies()
     login(page, world.pi_a)
     page.goto(f"{live_server.url}/policy/")
-    assert page.locator("table.policy-table tbody tr").count() == len(Action)
+    expect(page.locator("table.policy-table tbody tr")).to_have_count(len(Action))
     shots(page, "policy-pi")
 
     page.context.clear_cookies()
     login(page, world.nurse_a)
-    assert page.locator("nav >> text=Permission policy").count() == 0
+    expect(page.locator("nav >> text=Permission policy")).to_have_count(0)
     assert page.goto(f"{live_server.url}/policy/").status == 403
