@@ -57,6 +57,7 @@ from .missing import (
     FORM_CONTEXT,
     MISSING_CODES,
     NOT_APPLICABLE_WHY,
+    PatientFacts,
     absent_rows,
     column_rules,
     scheduled_forms,
@@ -216,8 +217,9 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             patients,
         )
     )
+    facts = PatientFacts()  # built once, on the first form table that needs it
     for code in sorted(FORMS):
-        tables.append(_form_table(code, context))
+        tables.append(_form_table(code, context, facts))
     ae_fields = [
         f for f in AdverseEvent._meta.concrete_fields if f.name not in AdverseEvent.BOOKKEEPING_FIELDS | {"patient"}
     ]
@@ -235,7 +237,7 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
             ),
         )
     )
-    tables += domain_tables()
+    tables += domain_tables(facts)
     # Derived from the tables above, so it imports this module: imported here, not at the top.
     from .analysis import SUBJECT_COLUMNS, TTE_COLUMNS, subject_rows, tte_rows
 
@@ -246,7 +248,7 @@ def collect(*, lock: DatasetLock | None) -> list[Table]:
     return tables
 
 
-def _form_table(code: str, context: list[Column]) -> Table:
+def _form_table(code: str, context: list[Column], facts: PatientFacts) -> Table:
     """One CRF's table: its saved forms and, at each scheduled visit where it is expected but has no
     data, a row standing for it with its missing-data code and reason (reports.missing.absent_form),
     merged in the same order (trial number, visit sequence)."""
@@ -285,9 +287,11 @@ def _form_table(code: str, context: list[Column]) -> Table:
 
     def rows():
         # Both streams come from the database in byte order of the trial number, then the visit's.
+        # The saved rows through query_chunks (converters per column and chunk, not per row).
         keyed_saved = (
-            ((row[0], sequence), row)
-            for *row, sequence in forms.values_list(*fields, "visit__sequence").iterator(chunk_size=CHUNK)
+            ((row[0], row[-1]), row[:-1])
+            for columns in query_chunks(forms.values_list(*fields, "visit__sequence"))
+            for row in zip(*columns, strict=True)
         )
         keyed_absent = (
             (
@@ -304,13 +308,13 @@ def _form_table(code: str, context: list[Column]) -> Table:
                     *blank,
                 ),
             )
-            for visit, absent in absent_rows(code)
+            for visit, absent in absent_rows(code, facts)
         )
         for _key, row in heapq.merge(keyed_saved, keyed_absent, key=_first):
             yield tuple(row)
 
     def count():
-        return saved.count() + sum(1 for _ in absent_rows(code))
+        return saved.count() + sum(1 for _ in absent_rows(code, facts))
 
     return Table(code, str(model.FORM_TITLE), context + columns, saved, source=rows, counter=count)
 
@@ -372,13 +376,13 @@ def _not_asked_of_men() -> dict:
     return overrides
 
 
-def domain_tables() -> list[Table]:
+def domain_tables(facts: PatientFacts | None = None) -> list[Table]:
     """Visits with their status, forms not done, consent, eligibility, withdrawal, SAE reports and
     queries: what the statistician and the inspector need beside the CRFs."""
 
     def visit_rows():
         # One rule for the visit's code and its forms' (reports.missing.visit_absent).
-        for v in visit_facts():
+        for v in visit_facts(facts=facts):
             absent = visit_absent(v)
             if v.done_on is not None:
                 status = "done"
@@ -585,20 +589,29 @@ def column_formatter(kind: str):
     """cell_formatter() applied to a whole column of a chunk: the commonest type of the kind takes
     an inline path (no call per cell), every other value goes through cell_formatter()."""
     cell = cell_formatter(kind)
+    # An empty value is an empty cell (plain(None) is ""): inline too, as a third of the cells of a
+    # form table are empty (the rows standing for absent forms, the fields not entered).
     if kind == "integer":
         # str() of an int is a number: never neutralised (cell_formatter's rule for numbers).
-        return lambda values: [str(v) if v.__class__ is int else cell(v) for v in values]
+        return lambda values: [str(v) if v.__class__ is int else "" if v is None else cell(v) for v in values]
     if kind == "text":
         return lambda values: [
-            ("'" + v if v.startswith(_FORMULA_START) else v) if v.__class__ is str else cell(v) for v in values
+            ("'" + v if v.startswith(_FORMULA_START) else v) if v.__class__ is str else "" if v is None else cell(v)
+            for v in values
         ]
     if kind == "boolean":
-        return lambda values: ["1" if v is True else "0" if v is False else cell(v) for v in values]
+        return lambda values: [
+            "1" if v is True else "0" if v is False else "" if v is None else cell(v) for v in values
+        ]
     if kind == "date":
         # An ISO date starts with a digit: never neutralised.
-        return lambda values: [v.isoformat() if v.__class__ is dt.date else cell(v) for v in values]
+        return lambda values: [
+            v.isoformat() if v.__class__ is dt.date else "" if v is None else cell(v) for v in values
+        ]
     if kind == "float":
-        return lambda values: [_decimal_text(v) if v.__class__ is Decimal else cell(v) for v in values]
+        return lambda values: [
+            _decimal_text(v) if v.__class__ is Decimal else "" if v is None else cell(v) for v in values
+        ]
     return lambda values: list(map(cell, values))
 
 

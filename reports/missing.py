@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Collate
 
 from crf import schedule
@@ -169,21 +169,49 @@ def scheduled_forms() -> set[str]:
     return {f for v in schedule.schedule() for f in v.forms if not FORMS[f].REPEATING}
 
 
-def visit_facts(*, form_codes=(), scheduled_only: bool = False, byte_order: bool = True):
+def patient_facts() -> dict:
+    """What decides a visit's code about its patient (withdrawals, death, consent), per patient id:
+    one query of the patients, not six subqueries per visit. An export builds it once and hands it
+    to each form table's visit_facts (PatientFacts)."""
+    return {row[0]: row[1:] for row in _patient_facts()}
+
+
+class PatientFacts:
+    """patient_facts() built on first use and kept: one export's tables share it (the profile of a
+    1,000-patient CSV export found the patients' query run once per form table, 0.2 s of 3.3 s)."""
+
+    def __init__(self):
+        self._facts = None
+
+    def __call__(self) -> dict:
+        if self._facts is None:
+            self._facts = patient_facts()
+        return self._facts
+
+
+def visit_facts(
+    *, form_codes=(), scheduled_only: bool = False, byte_order: bool = True, unsaved_only: bool = False, facts=None
+):
     """Every visit (not retired) in export order (trial number, sequence, id) as VisitFacts, one
     query streamed in chunks. ``form_codes``: whether each of these forms is saved or recorded not
     done at the visit; ``scheduled_only``: only scheduled visits expecting one of them;
-    ``byte_order``: trial numbers in byte order (collation C, as Python compares them), else in the
-    database's order (the ODM's subjects)."""
-    # What decides a visit's code about its patient (withdrawals, death, consent) in one query of
-    # the patients, not six subqueries per visit: the export runs this once per form table.
-    patient_facts = {row[0]: row[1:] for row in _patient_facts()}
+    ``unsaved_only`` (one form code): only visits where that form is not saved (the rest have no
+    row standing for it), filtered by the database; ``byte_order``: trial numbers in byte order
+    (collation C, as Python compares them), else in the database's order (the ODM's subjects);
+    ``facts``: a PatientFacts the caller shares between calls."""
+    if unsaved_only and len(form_codes) != 1:
+        raise ValueError("unsaved_only needs exactly one form code")
+    by_patient = (facts or PatientFacts())()
     visits = Visit.objects.filter(retired_at__isnull=True)
     extra = []
     for code in form_codes:
+        saved = Exists(FORMS[code].objects.filter(visit=OuterRef("pk")))
+        if unsaved_only:
+            visits = visits.filter(~saved).annotate(**{f"_saved_{code}": Value(False)})
+        else:
+            visits = visits.annotate(**{f"_saved_{code}": saved})
         visits = visits.annotate(
             **{
-                f"_saved_{code}": Exists(FORMS[code].objects.filter(visit=OuterRef("pk"))),
                 f"_not_done_{code}": Subquery(
                     FormNotDone.objects.filter(visit=OuterRef("pk"), form_code=code, retired_at__isnull=True).values(
                         "reason"
@@ -208,7 +236,7 @@ def visit_facts(*, form_codes=(), scheduled_only: bool = False, byte_order: bool
     width = len(_FACT_FIELDS)
     for row in rows:
         forms = tuple((code, row[width + 2 * i], row[width + 2 * i + 1]) for i, code in enumerate(form_codes))
-        yield VisitFacts(*row[:width], *patient_facts[row[0]], forms)
+        yield VisitFacts(*row[:width], *by_patient[row[0]], forms)
 
 
 _PATIENT_FACTS = (
@@ -301,11 +329,11 @@ def absent_form(visit: VisitFacts, form_code: str, not_done_reason: str | None) 
     return None
 
 
-def absent_rows(form_code: str):
+def absent_rows(form_code: str, facts=None):
     """(visit facts, Absent) for each scheduled visit where ``form_code`` is expected, not saved, and
-    has a code (absent_form), in export order."""
+    has a code (absent_form), in export order. ``facts``: a PatientFacts shared by the export."""
     expected = expected_by_visit()
-    for visit in visit_facts(form_codes=(form_code,), scheduled_only=True):
+    for visit in visit_facts(form_codes=(form_code,), scheduled_only=True, unsaved_only=True, facts=facts):
         ((_code, saved, not_done),) = visit.forms
         if saved:
             continue
