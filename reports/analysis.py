@@ -195,41 +195,77 @@ def _min(*days):
     return min(present) if present else None
 
 
-def _subject_facts(patients: list[Patient]) -> list[dict]:
-    """Everything the analysis files need of these patients, in a fixed number of queries."""
-    ids = [p.pk for p in patients]
-    ends = {e.patient_id: e for e in EndOfStudy.objects.filter(patient_id__in=ids)}
+# The patients' fields the analysis files read, with their site and allocation (_randomised_chunks).
+_PATIENT_FIELDS = (
+    "pk",
+    "trial_number",
+    "site__code",
+    "site__country",
+    "site__timezone",
+    "allocation__arm",
+    "allocation__stratum",
+    "allocation__randomised_at",
+    "primary_site_group",
+    "who_grade",
+    "resection_margin",
+    "primary_resection_date",
+    "liver_resection_date",
+    "status",
+)
+
+
+def _subject_facts(patients: list, in_chunk: dict) -> list[dict]:
+    """Everything the analysis files need of these patients, in a fixed number of queries.
+
+    ``patients``: rows of _PATIENT_FIELDS (named tuples); ``in_chunk``: the lookup that selects
+    exactly them (their trial-number range), so each query names a range, not a thousand ids. The
+    records are read as named tuples of the fields used, not as model instances: at 1,000 patients
+    building the instances was a third of the time of the analysis files."""
+    ends = {
+        e.patient_id: e
+        for e in EndOfStudy.objects.filter(**in_chunk).values_list(
+            "patient_id", "death_date", "end_date", "reason", named=True
+        )
+    }
     withdrawals = defaultdict(list)
-    for w in Withdrawal.objects.filter(patient_id__in=ids, retired_at__isnull=True).order_by("withdrawn_on", "pk"):
+    for w in (
+        Withdrawal.objects.filter(retired_at__isnull=True, **in_chunk)
+        .order_by("withdrawn_on", "pk")
+        .values_list("patient_id", "level", "withdrawn_on", named=True)
+    ):
         withdrawals[w.patient_id].append(w)
     consents = {}
-    for c in Consent.objects.filter(patient_id__in=ids).order_by("consented_at", "pk"):
+    for c in (
+        Consent.objects.filter(**in_chunk)
+        .order_by("consented_at", "pk")
+        .values_list("patient_id", "samples_biobank", "tissue", "future_research", "gp_letter", named=True)
+    ):
         consents[c.patient_id] = c  # the latest wins
     doses = {}
-    for patient_id, code, day in LutatheraDosing.objects.filter(
-        patient_id__in=ids, visit__code__in=("C1", "C2")
-    ).values_list("patient_id", "visit__code", "dose_date"):
+    for patient_id, code, day in LutatheraDosing.objects.filter(visit__code__in=("C1", "C2"), **in_chunk).values_list(
+        "patient_id", "visit__code", "dose_date"
+    ):
         doses[(patient_id, code)] = day
     visit_days = defaultdict(list)
     for patient_id, day in Visit.objects.filter(
-        patient_id__in=ids, done_on__isnull=False, retired_at__isnull=True
+        done_on__isnull=False, retired_at__isnull=True, **in_chunk
     ).values_list("patient_id", "done_on"):
         visit_days[patient_id].append(day)
     imaging = defaultdict(list)
-    for patient_id, visit_day, image_day in FollowUp.objects.filter(patient_id__in=ids).values_list(
+    for patient_id, visit_day, image_day in FollowUp.objects.filter(**in_chunk).values_list(
         "patient_id", "visit_date", "imaging_date"
     ):
         imaging[patient_id].append((visit_day, image_day))
     recurrences = defaultdict(list)
-    for r in Recurrence.objects.filter(patient_id__in=ids).only(
-        "patient", "recurrence_date", "site_liver", "next_treatment_start"
+    for r in Recurrence.objects.filter(**in_chunk).values_list(
+        "patient_id", "recurrence_date", "site_liver", "next_treatment_start", named=True
     ):
         recurrences[r.patient_id].append(r)
+    zones = {}
     facts = []
     for p in patients:
-        allocation = p.allocation
-        tz = ZoneInfo(p.site.timezone)
-        randomised_on = allocation.randomised_at.astimezone(tz).date()
+        tz = zones.get(p.site__timezone) or zones.setdefault(p.site__timezone, ZoneInfo(p.site__timezone))
+        randomised_on = p.allocation__randomised_at.astimezone(tz).date()
         widest = max(withdrawals[p.pk], key=lambda w: (_LEVEL_RANK[w.level], -w.withdrawn_on.toordinal()), default=None)
         data_use = next((w.withdrawn_on for w in withdrawals[p.pk] if w.level == Withdrawal.Level.DATA_USE), None)
 
@@ -272,17 +308,25 @@ def _subject_facts(patients: list[Patient]) -> list[dict]:
 
 
 def _randomised_chunks():
-    patients = (
-        Patient.objects.filter(allocation__isnull=False).select_related("site", "allocation").order_by("trial_number")
-    )
+    """The randomised patients' facts in trial-number order, CHUNK patients at a time."""
+    randomised = Patient.objects.filter(allocation__isnull=False)
+    patients = randomised.order_by("trial_number").values_list(*_PATIENT_FIELDS, named=True)
+
+    def facts(chunk):
+        # The chunk is a run of consecutive trial numbers in the database's order: its range
+        # (compared in that same collation) selects exactly its patients.
+        span = (chunk[0].trial_number, chunk[-1].trial_number)
+        ids = randomised.filter(trial_number__range=span).values("pk")
+        return _subject_facts(chunk, {"patient_id__in": ids})
+
     chunk = []
     for patient in patients.iterator(chunk_size=CHUNK):
         chunk.append(patient)
         if len(chunk) == CHUNK:
-            yield _subject_facts(chunk)
+            yield facts(chunk)
             chunk = []
     if chunk:
-        yield _subject_facts(chunk)
+        yield facts(chunk)
 
 
 def subject_rows():
@@ -291,10 +335,10 @@ def subject_rows():
             p, end, widest, consent = f["patient"], f["end"], f["widest"], f["consent"]
             yield (
                 p.trial_number,
-                p.site.code,
-                p.site.country,
-                p.allocation.arm,
-                p.allocation.stratum,
+                p.site__code,
+                p.site__country,
+                p.allocation__arm,
+                p.allocation__stratum,
                 p.primary_site_group,
                 p.who_grade,
                 p.resection_margin,
@@ -382,7 +426,7 @@ def tte_rows():
                     end, event, kind, censoring = time_to_event(endpoint, start, f)
                     yield (
                         p.trial_number,
-                        p.allocation.arm,
+                        p.allocation__arm,
                         endpoint,
                         origin,
                         start,
