@@ -88,14 +88,9 @@ class Table:
     # How many rows iter_rows gives, where that is not query.count() (a source that adds rows).
     counter: object = None
 
-    # A source that takes ``numbers_as_text`` (the CRF tables: their saved rows come from a query).
-    numbers: bool = False
-
-    def iter_rows(self, *, numbers_as_text: bool = False):
-        """The rows as tuples in column order. ``numbers_as_text``: a CRF table's numerics as
-        NumericText (query_chunks), for the writers."""
+    def iter_rows(self):
         if self.source is not None:
-            return self.source(numbers_as_text=numbers_as_text) if self.numbers else self.source()
+            return self.source()
         return self.query.iterator(chunk_size=CHUNK)
 
     def count(self) -> int:
@@ -104,58 +99,28 @@ class Table:
             return self.counter()
         return sum(1 for _row in self.iter_rows()) if self.query is None else self.query.count()
 
-    def iter_chunks(self, *, numbers_as_text: bool = False):
+    def iter_chunks(self):
         """The rows in chunks of at most CHUNK, each chunk a list of columns (one sequence of values
-        per column, in column order): what the CSV and the statistical writers consume (with
-        ``numbers_as_text``: see query_chunks)."""
+        per column, in column order): what the CSV and the statistical writers consume."""
         if self.source is None and isinstance(self.query, models.QuerySet):
-            yield from query_chunks(self.query, numbers_as_text=numbers_as_text)
+            yield from query_chunks(self.query)
             return
-        rows = iter(self.iter_rows(numbers_as_text=numbers_as_text))
+        rows = iter(self.iter_rows())
         while chunk := list(itertools.islice(rows, CHUNK)):
             yield list(zip(*chunk, strict=True))
 
 
-class NumericText(str):
-    """A PostgreSQL numeric as the database writes it ("170.50": never an exponent, its scale
-    kept), read by query_chunks(numbers_as_text=True) instead of a Decimal. The CSV writes it as
-    plain() writes the Decimal it stands for (_decimal_text: integral without decimals); the
-    statistical writers take float() of it. A class of its own, so that no other text (a derived
-    value, a code) is ever read as a number."""
-
-    __slots__ = ()
-
-
-# The OID of PostgreSQL's numeric type (pg_type), the type of every DecimalField.
-_NUMERIC_OID = 1700
-
-
-def _numeric_caster():
-    import psycopg2.extensions
-
-    return psycopg2.extensions.new_type(
-        (_NUMERIC_OID,), "NELMAS_NUMERIC_TEXT", lambda value, _cursor: None if value is None else NumericText(value)
-    )
-
-
-def query_chunks(queryset: models.QuerySet, *, numbers_as_text: bool = False):
+def query_chunks(queryset: models.QuerySet):
     """A values_list query's rows in chunks of columns, straight from the (server-side) cursor.
 
     By hand, on Django's compiler API exactly as SQLCompiler.results_iter uses it, because the
     profile of an export showed Django's per-row work (converters applied row by row, each row
     rebuilt as a list then a tuple) costing as much as the database's: here each converter runs
-    once per column and chunk.
-
-    ``numbers_as_text`` (PostgreSQL with psycopg2): numerics come as NumericText, not Decimal. At
-    1,000 patients building a Decimal from the database's text, then its text again for the CSV,
-    was a sixth of the export's time; the statistical files convert the text to a float as they
-    did the Decimal. The cast is registered on this query's own cursor, so no other query sees it.
-    """
+    once per column and chunk. (Numerics stay Decimals: reading them as text through a cast of our
+    own measured slower on the 1,000-patient trial, 3 Dec 2026: psycopg2 builds a Decimal in C, a
+    Python cast is a call per value.)"""
     connection = connections[queryset.db]
     compiler = queryset.query.get_compiler(queryset.db)
-    if numbers_as_text and connection.vendor == "postgresql" and _psycopg2_backend(connection):
-        yield from _numeric_text_chunks(connection, compiler)
-        return
     chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
     results = compiler.execute_sql(MULTI, chunked_fetch=chunked, chunk_size=CHUNK)
     fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
@@ -163,52 +128,13 @@ def query_chunks(queryset: models.QuerySet, *, numbers_as_text: bool = False):
         raise ValueError("An exported query selects a composite primary key: not supported.")
     converters = compiler.get_converters(fields)
     for rows in results:
-        yield _converted(list(zip(*rows, strict=True)), converters, connection)
-
-
-def _psycopg2_backend(connection) -> bool:
-    return type(connection.connection).__module__.startswith("psycopg2") if connection.connection else True
-
-
-def _converted(columns: list, converters: dict, connection) -> list:
-    for index, (functions, expression) in converters.items():
-        values = columns[index]
-        for function in functions:
-            values = [function(v, expression, connection) for v in values]
-        columns[index] = values
-    return columns
-
-
-def _numeric_text_chunks(connection, compiler):
-    """query_chunks' PostgreSQL path with numerics as text: the compiler's SQL on a server-side
-    cursor of our own (as execute_sql(chunked_fetch=True) opens one), the numeric cast on it."""
-    from django.core.exceptions import EmptyResultSet
-
-    try:
-        sql, params = compiler.as_sql()
-    except EmptyResultSet:
-        return
-    fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
-    if compiler.has_composite_fields(fields):
-        raise ValueError("An exported query selects a composite primary key: not supported.")
-    converters = compiler.get_converters(fields)
-    numeric = [i for i, f in enumerate(fields) if isinstance(getattr(f, "output_field", None), models.DecimalField)]
-    if any(i in converters for i in numeric):  # a converter would be given text: read Decimals then
-        results = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=CHUNK)
-        for rows in results:
-            yield _converted(list(zip(*rows, strict=True)), converters, connection)
-        return
-    connection.ensure_connection()
-    cursor = connection.chunked_cursor()
-    try:
-        import psycopg2.extensions
-
-        psycopg2.extensions.register_type(_numeric_caster(), cursor.cursor)
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
-            yield _converted(list(zip(*rows, strict=True)), converters, connection)
-    finally:
-        cursor.close()
+        columns = list(zip(*rows, strict=True))
+        for index, (functions, expression) in converters.items():
+            values = columns[index]
+            for function in functions:
+                values = [function(v, expression, connection) for v in values]
+            columns[index] = values
+        yield columns
 
 
 def collect(*, lock: DatasetLock | None) -> list[Table]:
@@ -372,12 +298,12 @@ def _form_table(code: str, context: list[Column], facts: PatientFacts) -> Table:
         return Table(code, str(model.FORM_TITLE), context + columns, saved)
     blank = (None,) * len(columns)
 
-    def rows(numbers_as_text=False):
+    def rows():
         # Both streams come from the database in byte order of the trial number, then the visit's.
         # The saved rows through query_chunks (converters per column and chunk, not per row).
         keyed_saved = (
             ((row[0], row[-1]), row[:-1])
-            for columns in query_chunks(forms.values_list(*fields, "visit__sequence"), numbers_as_text=numbers_as_text)
+            for columns in query_chunks(forms.values_list(*fields, "visit__sequence"))
             for row in zip(*columns, strict=True)
         )
         keyed_absent = (
@@ -403,7 +329,7 @@ def _form_table(code: str, context: list[Column], facts: PatientFacts) -> Table:
     def count():
         return saved.count() + sum(1 for _ in absent_rows(code, facts))
 
-    return Table(code, str(model.FORM_TITLE), context + columns, saved, source=rows, counter=count, numbers=True)
+    return Table(code, str(model.FORM_TITLE), context + columns, saved, source=rows, counter=count)
 
 
 def _first(pair):
@@ -697,14 +623,7 @@ def column_formatter(kind: str):
         ]
     if kind == "float":
         return lambda values: [
-            _numeric_text(v)
-            if v.__class__ is NumericText
-            else _decimal_text(v)
-            if v.__class__ is Decimal
-            else ""
-            if v is None
-            else cell(v)
-            for v in values
+            _decimal_text(v) if v.__class__ is Decimal else "" if v is None else cell(v) for v in values
         ]
     if kind == "datetime":
         # plain_formatter's UTC path inline (an ISO datetime starts with a digit: never neutralised).
@@ -717,13 +636,6 @@ def column_formatter(kind: str):
             for v in values
         ]
     return lambda values: list(map(cell, values))
-
-
-def _numeric_text(value: NumericText) -> str:
-    """plain()'s text of the Decimal a NumericText stands for: the database's text (fixed-point,
-    its scale kept), without decimals when they are all zeros."""
-    whole, point, decimals = value.partition(".")
-    return whole if point and not decimals.strip("0") else str.__str__(value)
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -747,7 +659,7 @@ def write_csv_table(table: Table, path: Path) -> int:
     with path.open("w", encoding="utf-8", newline="", buffering=1 << 20) as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([c.name for c in table.columns])
-        for columns in table.iter_chunks(numbers_as_text=True):
+        for columns in table.iter_chunks():
             cells = [format_(values) for format_, values in zip(formatters, columns, strict=True)]
             writer.writerows(zip(*cells, strict=True))
             count += len(columns[0]) if columns else 0

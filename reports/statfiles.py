@@ -176,7 +176,7 @@ def spool(table, text_formatter) -> Spool:
     coded = [rules[i] for i in result.coded_rows]
     text_indexes = [i for i, kind in enumerate(storage) if kind == TEXT]
     result.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Spool.close
-    for raw in itertools.chain(table.iter_chunks(numbers_as_text=True), [None]):
+    for raw in itertools.chain(table.iter_chunks(), [None]):
         if raw is None:  # the end: an empty table still gets one (empty) chunk
             if result.count:
                 break

@@ -296,43 +296,6 @@ def test_every_table_read_by_columns_equals_djangos_own_rows(world, monkeypatch)
     assert by_columns.get("patients", 0) >= 3 and sum(by_columns.values()) > 4, by_columns
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db
-def test_the_writers_read_numerics_as_the_databases_text_and_nothing_else(world, monkeypatch):
-    """iter_chunks(numbers_as_text=True), the writers' read: every value is the one Django's own
-    rows give, but a numeric is the text PostgreSQL writes for it (the text the Decimal was built
-    from: scale kept, no exponent) as a NumericText; no other value (text, a derived value, a
-    code) is a NumericText. The CSV then writes it as plain() writes the Decimal."""
-    heights = [Decimal("170.5"), Decimal("181.0"), Decimal("165.2")]  # height_cm: one decimal place
-    for height in heights:
-        patient = scheduled_patient(world.site_a)
-        crf.crf_save(
-            model=Demographics, visit=patient.visits.get(code="RAND"), data={"height_cm": height}, actor=world.nurse_a
-        )
-    monkeypatch.setattr(dataset, "CHUNK", 2)  # across a chunk boundary
-    numerics = 0
-    for table in collect(lock=None):
-        expected = list(table.iter_rows())
-        got = [row for columns in table.iter_chunks(numbers_as_text=True) for row in zip(*columns, strict=True)]
-        assert len(got) == len(expected), table.name
-        for got_row, row in zip(got, expected, strict=True):
-            for value, original in zip(got_row, row, strict=True):
-                if isinstance(original, Decimal):
-                    assert type(value) is dataset.NumericText and value == str(original), table.name
-                    numerics += 1
-                else:
-                    assert type(value) is not dataset.NumericText and value == original, table.name
-    assert numerics >= len(heights)
-    demographics = next(t for t in collect(lock=None) if t.name == "demographics")
-    column = [c.name for c in demographics.columns].index("height_cm")
-    written = [
-        dataset.column_formatter("float")(columns[column])
-        for columns in demographics.iter_chunks(numbers_as_text=True)
-    ]
-    # crf.dictionary.plain: 181.0 is integral, so "181"; the others as stored.
-    assert sorted(v for chunk in written for v in chunk if v) == ["165.2", "170.5", "181"]
-
-
 @pytest.mark.parametrize(
     ("stored", "text"),
     [
