@@ -190,6 +190,12 @@ def _audit(parent, record, site_code):
 _MARK = "NELMAS-SUBJECTS"
 
 
+# The history tables are read side by side (one server-side cursor each, some sixty), so each
+# holds a chunk in memory at once: a smaller chunk than the tables' (CHUNK) keeps the archive's
+# memory down (1,000 patients: 77 MB added with 2,000-row chunks).
+HISTORY_CHUNK = 500
+
+
 @functools.cache
 def _history_model(model):
     """The history model of a form: django-simple-history builds a new manager class on every
@@ -510,7 +516,7 @@ def write_odm(path: Path, *, lock, when: dt.datetime) -> Path:
     streams = []
     for source in sources:
         heads = archive.item_heads(source, xml_attr)
-        records = archive.grouped(source.history_rows().iterator(chunk_size=CHUNK))
+        records = archive.grouped(source.history_rows().iterator(chunk_size=HISTORY_CHUNK))
         streams.append([(source, heads, _history_model(source.model)._meta.db_table), records, None])
     missing = _missing_visits()
     pending_visit = None
