@@ -43,32 +43,52 @@ def main() -> None:
         write(results)  # after each size: a long run stopped early keeps what it measured
 
 
+def _kept_rows(text: str, measured: set[int]) -> list[tuple[int, str, str]]:
+    """The rows of the section already written for sizes this run did not measure (a long size can be
+    run on its own: BENCH_EXPORT_BENCH_SIZES=10000), in this table's layout only."""
+    section = text.split(MARK, 1)[1].split("\n## ", 1)[0] if MARK in text else ""
+    kept = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and cells[0].isdigit() and int(cells[0]) not in measured:
+            kept.append((int(cells[0]), cells[1].lower(), line))
+    return kept
+
+
 def write(results: dict) -> None:
-    sizes = sorted({size for size, _fmt in results})
+    path = ROOT / "bench" / "RESULTS.md"
+    text = path.read_text()
+    kept = _kept_rows(text, {size for size, _fmt in results})
+    sizes = sorted({size for size, _fmt in results} | {size for size, _fmt, _line in kept})
     lines = [
         MARK,
         "",
         f"`bench/export_bench.py` at {', '.join(map(str, sizes))} patients. Each format alone in a fresh process "
         "against PostgreSQL `COPY (…) TO STDOUT` of the queries it runs, measured at the start of each round "
         "(XPT, SAV and DTA read the CSV's tables); memory = the process's high-water mark added by the export "
-        f"(the largest of the runs). Each format run {REPEATS} times: the ratio is the median of the runs' ratios, "
+        "(the largest of the runs). Each format run several times (BENCH_EXPORT_REPEATS): the ratio is "
+        "the median of the runs' ratios, "
         "their range beside it; seconds are the median run's. Target: within 5× of COPY, memory flat across sizes.",
         "",
         "| patients | format | rows | MB written | seconds | COPY seconds | ratio (median) | ratio range "
         "| memory added MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for (size, fmt), runs in sorted(results.items(), key=lambda item: (item[0][0], FORMATS.index(item[0][1]))):
-        ratios = sorted((ex["seconds"] / max(cp["seconds"], 1e-6), ex, cp) for ex, cp in runs)
+    rows = [(size, fmt, line) for size, fmt, line in kept]
+    for (size, fmt), runs in results.items():
+        ratios = sorted(((ex["seconds"] / max(cp["seconds"], 1e-6), ex, cp) for ex, cp in runs), key=lambda r: r[0])
         ratio, ex, cp = ratios[len(ratios) // 2]
         memory = max(e["peak_mb"] - e["baseline_mb"] for e, _c in runs)
-        lines.append(
-            f"| {size} | {fmt.upper()} | {ex['rows']} | {ex['bytes'] / 1e6:.1f} | {ex['seconds']:.2f} | "
-            f"{cp['seconds']:.3f} | **{ratio:.1f}×** | {ratios[0][0]:.1f}–{ratios[-1][0]:.1f}× | {memory:.0f} |"
+        rows.append(
+            (
+                size,
+                fmt,
+                f"| {size} | {fmt.upper()} | {ex['rows']} | {ex['bytes'] / 1e6:.1f} | {ex['seconds']:.2f} | "
+                f"{cp['seconds']:.3f} | **{ratio:.1f}×** | {ratios[0][0]:.1f}–{ratios[-1][0]:.1f}× | {memory:.0f} |",
+            )
         )
+    lines += [line for _size, _fmt, line in sorted(rows, key=lambda r: (r[0], FORMATS.index(r[1])))]
     section = "\n".join(lines) + "\n"
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text()
     if MARK in text:
         text = re.sub(rf"{re.escape(MARK)}.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
     else:
