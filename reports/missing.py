@@ -30,11 +30,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Collate
 
 from crf import schedule
-from crf.models import EndOfStudy, FormNotDone, Visit
+from crf.models import EndOfStudy, Visit
 from crf.registry import FORMS
 from patients.eligibility import NOT_ASKED_OF_MALE_PATIENTS
 from patients.models import Consent, Patient, Withdrawal
@@ -212,15 +212,17 @@ def visit_facts(
             visits = visits.filter(~saved).annotate(**{f"_saved_{code}": Value(False)})
         else:
             visits = visits.annotate(**{f"_saved_{code}": saved})
+        # The not-done record by a join (at most one per visit and form: FormNotDone's unique
+        # constraint), not a subquery per visit: with few records PostgreSQL scanned the whole table
+        # once per visit (300 patients: 42 ms of a 52 ms query).
         visits = visits.annotate(
             **{
-                f"_not_done_{code}": Subquery(
-                    FormNotDone.objects.filter(visit=OuterRef("pk"), form_code=code, retired_at__isnull=True).values(
-                        "reason"
-                    )[:1]
-                ),
+                f"_nd_{code}": FilteredRelation(
+                    "forms_not_done",
+                    condition=Q(forms_not_done__form_code=code, forms_not_done__retired_at__isnull=True),
+                )
             }
-        )
+        ).annotate(**{f"_not_done_{code}": F(f"_nd_{code}__reason")})
         extra += [f"_saved_{code}", f"_not_done_{code}"]
     if scheduled_only:
         wanted = set(form_codes)
